@@ -1,0 +1,124 @@
+//! What the running kernel lets a debugger do, and why not.
+//!
+//! This crate holds the checks behind `kscope doctor`: one [`Check`] per
+//! capability (tracefs, tracepoints, uprobes, kprobes, the function tracer,
+//! BPF, BTF, perf events, kallsyms, the kernel config, lockdown, core dumps,
+//! kdump, /proc/kcore, modules, kernel debuginfo), each with a [`Verdict`],
+//! the evidence it rests on and, when something is missing, what would
+//! provide it and the nearest thing that works.
+//!
+//! The checks only look. The one exception is tracefs: when it is not
+//! mounted, [`diagnose`] mounts it through a `StateGuard` so that it can
+//! look inside, and unmounts it again before returning. Probing BPF loads a
+//! two-instruction program and closes it; probing perf opens a disabled
+//! software counter and closes it. Neither leaves anything behind.
+//!
+//! ```no_run
+//! let report = kscope_doctor::diagnose();
+//! for check in &report.checks {
+//!     println!("{:?} {}: {}", check.verdict, check.id, check.summary);
+//! }
+//! ```
+
+mod checks;
+mod debuginfo;
+pub mod parse;
+
+use serde::Serialize;
+
+pub use debuginfo::{DebugCandidate, vmlinux_candidates};
+
+/// The version of the JSON document `kscope doctor --json` prints. It
+/// changes only when a field is removed or changes meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Whether a capability can be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// It works here.
+    Available,
+    /// The kernel lacks it (not built in, not set up).
+    Missing,
+    /// The kernel has it but refuses us (permissions, a limit, a policy).
+    Denied,
+    /// It could not be told from here; the evidence says why.
+    Unknown,
+}
+
+impl Verdict {
+    /// The word used in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Available => "available",
+            Verdict::Missing => "missing",
+            Verdict::Denied => "denied",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// One capability and the verdict on it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// A stable identifier (`tracefs`, `kprobes`, `function_tracer`, ...).
+    pub id: &'static str,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// One line saying what was found.
+    pub summary: String,
+    /// The observations the verdict rests on.
+    pub evidence: Vec<String>,
+    /// For a capability that is not available: the kernel option,
+    /// permission or setting that would provide it.
+    pub needs: Option<String>,
+    /// For a capability that is not available: the nearest thing that
+    /// works here.
+    pub instead: Option<String>,
+}
+
+/// The running kernel's identity.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelIdentity {
+    /// `uname -r`.
+    pub release: String,
+    /// `uname -v`.
+    pub version: String,
+    /// The machine architecture.
+    pub machine: &'static str,
+    /// The GNU build-id from /sys/kernel/notes, in hex.
+    pub build_id: Option<String>,
+}
+
+/// The whole diagnosis.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// The kernel looked at.
+    pub kernel: KernelIdentity,
+    /// Where the kernel configuration was read from, if anywhere.
+    pub config_source: Option<String>,
+    /// True when tracefs was not mounted and the diagnosis mounted it for
+    /// its own look (it is unmounted again before `diagnose` returns).
+    pub mounted_tracefs: bool,
+    /// One entry per capability, in a fixed order.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// The check with this id.
+    pub fn check(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// How many checks have this verdict.
+    pub fn count(&self, verdict: Verdict) -> usize {
+        self.checks.iter().filter(|c| c.verdict == verdict).count()
+    }
+}
+
+/// Runs every check against the running kernel.
+pub fn diagnose() -> Report {
+    checks::run()
+}

@@ -1,0 +1,70 @@
+//! The `kscope` binary: parses arguments, calls the library crates, and
+//! renders their results. No kernel logic lives here.
+
+mod cmd;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// kscope: one tool for debugging the Linux kernel.
+///
+/// kscope needs no kernel module, no debuginfo package and no compiler on
+/// the target, and leaves the kernel as it found it. Start with `kscope
+/// doctor` to see what this kernel lets a debugger do.
+#[derive(Debug, Parser)]
+#[command(name = "kscope", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Tell what this kernel lets a debugger do, and why not.
+    ///
+    /// One line per capability (tracefs, tracepoints, uprobes, kprobes, the
+    /// function tracer, BPF, BTF, perf events, kallsyms, kernel config,
+    /// lockdown, core dumps, kdump, /proc/kcore, modules, debuginfo) with a
+    /// verdict (available, missing, denied, unknown), the evidence, and for
+    /// what is not available the kernel option or permission that would
+    /// provide it and the nearest thing that works.
+    ///
+    /// It changes nothing. If tracefs is not mounted it is mounted for the
+    /// look and unmounted again; the BPF and perf probes create one object
+    /// each and close it at once.
+    Doctor(cmd::doctor::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Every command that changes tracefs does it through a StateGuard;
+    // this makes Ctrl-C, SIGTERM, SIGHUP and SIGQUIT undo those changes.
+    if let Err(err) = kscope_tracefs::restore_on_signals() {
+        eprintln!(
+            "kscope: warning: cannot watch for signals ({err}); Ctrl-C may leave tracefs changed"
+        );
+    }
+    let outcome = match cli.command {
+        Command::Doctor(args) => cmd::doctor::run(&args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kscope: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

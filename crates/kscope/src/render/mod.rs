@@ -1,0 +1,6 @@
+//! Rendering of library results: plain text for people (with colour on a
+//! terminal), JSON for scripts.
+
+pub mod doctor;
+pub mod json;
+pub mod text;

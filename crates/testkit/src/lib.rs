@@ -1,0 +1,208 @@
+//! Helpers for kscope's tests only (`publish = false`).
+//!
+//! - [`live`]: the gate of every test that needs the real kernel. It runs
+//!   the test when the machine can, prints why it skips when it cannot, and
+//!   under `KSCOPE_REQUIRE_LIVE=1` (CI) turns that skip into a failure.
+//! - [`TracefsLock`]: one test at a time may change tracefs or its mount,
+//!   across threads and test processes.
+//! - [`tracefs_snapshot`] and [`snapshot_differences`]: the contents of
+//!   every tracefs control file, to prove that something left tracefs as it
+//!   found it, byte for byte.
+//!
+//! ```no_run
+//! use kscope_testkit::{live, TracefsLock};
+//! if !live("tracefs", kscope_testkit::missing_root()) {
+//!     return;
+//! }
+//! let _lock = TracefsLock::acquire();
+//! ```
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Decides whether a live test runs. `missing` is `None` when the machine
+/// has what the test needs, or the reason it does not. Returns true to
+/// run; prints the reason and returns false to skip; panics instead of
+/// skipping when `KSCOPE_REQUIRE_LIVE=1`.
+pub fn live(what: &str, missing: Option<String>) -> bool {
+    let Some(reason) = missing else {
+        return true;
+    };
+    if std::env::var("KSCOPE_REQUIRE_LIVE").as_deref() == Ok("1") {
+        panic!("live test of {what} cannot run here ({reason}) and KSCOPE_REQUIRE_LIVE=1");
+    }
+    eprintln!("skipped: live test of {what}: {reason}");
+    false
+}
+
+/// `None` when running as root, else the reason to skip.
+pub fn missing_root() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_string();
+    (euid != "0").then(|| format!("needs root (effective uid is {euid})"))
+}
+
+/// An exclusive lock held while a test changes tracefs or its mount. It
+/// is an flock on a file in the temp dir, so it also orders separate test
+/// processes (cargo nextest runs each test in its own).
+pub struct TracefsLock {
+    _file: File,
+}
+
+impl TracefsLock {
+    /// Blocks until no other test holds the lock.
+    pub fn acquire() -> TracefsLock {
+        let path = std::env::temp_dir().join("kscope-tests-tracefs.lock");
+        let file =
+            File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        file.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        TracefsLock { _file: file }
+    }
+}
+
+/// Files whose contents change by themselves or whose reading has an
+/// effect: they are not control files and stay out of a snapshot.
+const NOT_CONTROL_FILES: &[&str] = &[
+    "trace",
+    "trace_pipe",
+    "trace_pipe_raw",
+    "trace_marker",
+    "trace_marker_raw",
+    "snapshot",
+    "snapshot_raw",
+    "free_buffer",
+    "saved_cmdlines",
+    "saved_tgids",
+    "uprobe_profile",
+    "kprobe_profile",
+    "enabled_functions",
+    "touched_functions",
+    "dyn_ftrace_total_info",
+    "stats",
+    "hist",
+    "inject",
+    "id",
+    "format",
+    "available_filter_functions",
+    "available_filter_functions_addrs",
+    "per_cpu",
+    "printk_formats",
+    "function_profile_enabled",
+    "trace_stat",
+    "README",
+];
+
+/// Reads every control file under a tracefs root into a map from relative
+/// path to contents (or to the error a read gave: some files refuse
+/// reads, and that too must not change). Instances appear as a listing
+/// entry per name, not their contents.
+pub fn tracefs_snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if NOT_CONTROL_FILES.contains(&name.as_str()) {
+            continue;
+        }
+        let relative = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        if path.is_dir() {
+            if relative == "instances" {
+                let names: Vec<String> = std::fs::read_dir(&path)
+                    .map(|it| {
+                        it.filter_map(|e| e.ok())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut names = names;
+                names.sort();
+                out.insert(relative, names.join("\n"));
+            } else {
+                walk(root, &path, out);
+            }
+            continue;
+        }
+        let contents = match std::fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(err) => format!("<unreadable: {err}>"),
+        };
+        out.insert(relative, contents);
+    }
+}
+
+/// The differences between two snapshots, one line each; empty when equal.
+pub fn snapshot_differences(
+    before: &BTreeMap<String, String>,
+    after: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut differences = Vec::new();
+    for (path, old) in before {
+        match after.get(path) {
+            None => differences.push(format!("{path}: disappeared")),
+            Some(new) if new != old => {
+                differences.push(format!("{path}: was {old:?}, now {new:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for path in after.keys().filter(|p| !before.contains_key(*p)) {
+        differences.push(format!("{path}: appeared"));
+    }
+    differences
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_present_capability_runs_the_test() {
+        assert!(live("anything", None));
+    }
+
+    #[test]
+    fn snapshots_see_changed_added_and_removed_files() {
+        let root = std::env::temp_dir().join(format!("kscope-snap-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("events/sched/sched_switch")).unwrap();
+        std::fs::create_dir_all(root.join("instances/a")).unwrap();
+        std::fs::create_dir_all(root.join("per_cpu/cpu0")).unwrap();
+        std::fs::write(root.join("tracing_on"), "1\n").unwrap();
+        std::fs::write(root.join("events/sched/sched_switch/enable"), "0\n").unwrap();
+        std::fs::write(root.join("per_cpu/cpu0/stats"), "now: 1\n").unwrap();
+        let before = tracefs_snapshot(&root);
+        assert_eq!(before.len(), 3, "{before:?}");
+        assert!(snapshot_differences(&before, &tracefs_snapshot(&root)).is_empty());
+
+        std::fs::write(root.join("tracing_on"), "0\n").unwrap();
+        std::fs::write(root.join("per_cpu/cpu0/stats"), "now: 2\n").unwrap();
+        std::fs::create_dir_all(root.join("instances/b")).unwrap();
+        std::fs::remove_file(root.join("events/sched/sched_switch/enable")).unwrap();
+        std::fs::write(root.join("current_tracer"), "nop\n").unwrap();
+        let differences = snapshot_differences(&before, &tracefs_snapshot(&root));
+        assert_eq!(differences.len(), 4, "{differences:#?}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,584 @@
+//! `StateGuard`: the only way this crate changes the kernel. Every change
+//! (a mount, an instance, a control value, a probe definition, a trigger)
+//! is recorded with what is needed to undo it, and undone in reverse order
+//! on `restore`, on drop, on a panic of the owning thread (or of the main
+//! thread, whose end ends the process), and on SIGINT, SIGTERM, SIGHUP and
+//! SIGQUIT once `restore_on_signals` has been called.
+//!
+//! The journal is locked while a change is made, so a signal that arrives
+//! mid-change waits for the change to be recorded and then undoes it.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError, Weak};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use crate::control::{self, Restore, WriteMode};
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+use crate::mount::{DEFAULT_MOUNT, Tracefs};
+use crate::sys;
+
+/// One recorded change and how to undo it.
+#[derive(Debug)]
+enum Change {
+    Mounted(PathBuf),
+    Instance(PathBuf),
+    Control {
+        path: PathBuf,
+        restore: Restore,
+        error_log: PathBuf,
+    },
+    Probe {
+        file: PathBuf,
+        name: String,
+        error_log: PathBuf,
+    },
+    Trigger {
+        path: PathBuf,
+        trigger: String,
+        error_log: PathBuf,
+    },
+}
+
+#[derive(Debug)]
+struct Journal {
+    owner: ThreadId,
+    changes: Vec<Change>,
+}
+
+type SharedJournal = Arc<Mutex<Journal>>;
+
+/// Every journal that is still alive, so that a signal or a panic can
+/// restore them all.
+static LIVE: Mutex<Vec<Weak<Mutex<Journal>>>> = Mutex::new(Vec::new());
+static PANIC_HOOK: Once = Once::new();
+static SIGNAL_THREAD: Once = Once::new();
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the data consistent for us:
+    // each change is pushed only once it is complete.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Which kind of probe file a definition goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeFile {
+    /// `uprobe_events`, group `uprobes` by default.
+    Uprobe,
+    /// `kprobe_events`, group `kprobes` by default.
+    Kprobe,
+}
+
+impl ProbeFile {
+    fn path(self, fs: &Tracefs) -> PathBuf {
+        match self {
+            ProbeFile::Uprobe => fs.uprobe_events(),
+            ProbeFile::Kprobe => fs.kprobe_events(),
+        }
+    }
+
+    fn default_group(self) -> &'static str {
+        match self {
+            ProbeFile::Uprobe => "uprobes",
+            ProbeFile::Kprobe => "kprobes",
+        }
+    }
+}
+
+/// Records every change made to tracefs and undoes them all when dropped.
+///
+/// ```no_run
+/// use kscope_tracefs::StateGuard;
+/// let guard = StateGuard::new();
+/// let fs = guard.tracefs()?;
+/// let instance = guard.private_instance(&fs)?;
+/// guard.enable_event(&instance, "sched", "sched_switch")?;
+/// // ... read the instance's buffers ...
+/// guard.restore()?; // or let it drop
+/// # Ok::<(), kscope_tracefs::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct StateGuard {
+    journal: SharedJournal,
+}
+
+impl Default for StateGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StateGuard {
+    /// A guard with nothing recorded yet, owned by the calling thread.
+    pub fn new() -> StateGuard {
+        PANIC_HOOK.call_once(install_panic_hook);
+        let journal = Arc::new(Mutex::new(Journal {
+            owner: std::thread::current().id(),
+            changes: Vec::new(),
+        }));
+        let mut live = lock(&LIVE);
+        live.retain(|weak| weak.strong_count() > 0);
+        live.push(Arc::downgrade(&journal));
+        StateGuard { journal }
+    }
+
+    /// How many changes are recorded and not yet undone.
+    pub fn pending(&self) -> usize {
+        lock(&self.journal).changes.len()
+    }
+
+    /// The mounted tracefs; when there is none and we are root, mounts it
+    /// at /sys/kernel/tracing and records the mount, so that it is
+    /// unmounted again on restore (see `Tracefs::mounted_by_us`).
+    pub fn tracefs(&self) -> Result<Tracefs> {
+        if let Some(fs) = Tracefs::find()? {
+            return Ok(fs);
+        }
+        if !sys::is_root() {
+            return Err(Error::NotMounted {
+                hint: format!(
+                    "; as root, kscope mounts it itself (or: mount -t tracefs nodev {DEFAULT_MOUNT})"
+                ),
+            });
+        }
+        let target = PathBuf::from(DEFAULT_MOUNT);
+        let mut journal = lock(&self.journal);
+        sys::mount_tracefs(&target).map_err(|source| Error::Mount {
+            path: target.clone(),
+            source,
+        })?;
+        journal.changes.push(Change::Mounted(target.clone()));
+        Ok(Tracefs::mounted_here(target))
+    }
+
+    /// Creates `instances/NAME` and records it.
+    pub fn create_instance(&self, fs: &Tracefs, name: &str) -> Result<Instance> {
+        let dir = fs.root().join("instances").join(name);
+        let mut journal = lock(&self.journal);
+        std::fs::create_dir(&dir).map_err(|source| Error::Instance {
+            action: "create",
+            path: dir.clone(),
+            source,
+        })?;
+        journal.changes.push(Change::Instance(dir.clone()));
+        Ok(Instance::new(dir, Some(name.to_string())))
+    }
+
+    /// Creates this process's private instance, `instances/kscope-<pid>`.
+    pub fn private_instance(&self, fs: &Tracefs) -> Result<Instance> {
+        self.create_instance(fs, &private_instance_name())
+    }
+
+    /// Writes `value` to the control file `relative` of `instance` after
+    /// recording how to restore what it held. Triggers and probe
+    /// definitions have calls of their own.
+    pub fn set(&self, instance: &Instance, relative: &str, value: &str) -> Result<()> {
+        let path = instance.file(relative);
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(use_instead) = control::dedicated_call(&file_name) {
+            return Err(Error::NotAPlainSetting { path, use_instead });
+        }
+        let error_log = instance.error_log();
+        let mut journal = lock(&self.journal);
+        let previous = control::read(&path)?;
+        control::write(&path, value, WriteMode::Replace, Some(&error_log))?;
+        journal.changes.push(Change::Control {
+            path,
+            restore: control::restore_for(&file_name, &previous),
+            error_log,
+        });
+        Ok(())
+    }
+
+    /// Turns recording on or off in `instance`.
+    pub fn set_tracing_on(&self, instance: &Instance, on: bool) -> Result<()> {
+        self.set(instance, "tracing_on", if on { "1" } else { "0" })
+    }
+
+    /// Sets the per-CPU buffer size of `instance`.
+    pub fn set_buffer_size_kb(&self, instance: &Instance, kb: u64) -> Result<()> {
+        self.set(instance, "buffer_size_kb", &kb.to_string())
+    }
+
+    /// Enables one event in `instance`.
+    pub fn enable_event(&self, instance: &Instance, system: &str, event: &str) -> Result<()> {
+        let relative = format!("{}/enable", Instance::event_path(system, event));
+        self.set(instance, &relative, "1")
+    }
+
+    /// Sets one event's filter in `instance` (kernel filter syntax).
+    pub fn set_filter(
+        &self,
+        instance: &Instance,
+        system: &str,
+        event: &str,
+        filter: &str,
+    ) -> Result<()> {
+        let relative = format!("{}/filter", Instance::event_path(system, event));
+        self.set(instance, &relative, filter)
+    }
+
+    /// Adds a trigger (`traceoff`, `stacktrace`, `hist:...`) to one event;
+    /// undone by writing it back with a leading `!`.
+    pub fn add_trigger(
+        &self,
+        instance: &Instance,
+        system: &str,
+        event: &str,
+        trigger: &str,
+    ) -> Result<()> {
+        let path = instance.file(&format!("{}/trigger", Instance::event_path(system, event)));
+        let error_log = instance.error_log();
+        let trigger = trigger.trim().to_string();
+        let mut journal = lock(&self.journal);
+        control::write(&path, &trigger, WriteMode::Append, Some(&error_log))?;
+        journal.changes.push(Change::Trigger {
+            path,
+            trigger,
+            error_log,
+        });
+        Ok(())
+    }
+
+    /// Defines a uprobe or kprobe (`p:GROUP/EVENT TARGET ...`, `r:...`).
+    /// The definition must name its event so that it can be removed again;
+    /// returns `GROUP/EVENT`.
+    pub fn add_probe(&self, fs: &Tracefs, file: ProbeFile, definition: &str) -> Result<String> {
+        let name = probe_name(definition, file.default_group())?;
+        let path = file.path(fs);
+        let error_log = fs.top().error_log();
+        let mut journal = lock(&self.journal);
+        control::write(&path, definition, WriteMode::Append, Some(&error_log))?;
+        journal.changes.push(Change::Probe {
+            file: path,
+            name: name.clone(),
+            error_log,
+        });
+        Ok(name)
+    }
+
+    /// Undoes every recorded change, newest first. Every change is tried;
+    /// the failures are returned together.
+    pub fn restore(self) -> Result<()> {
+        restore_journal(&mut lock(&self.journal))
+    }
+}
+
+impl Drop for StateGuard {
+    fn drop(&mut self) {
+        if let Err(err) = restore_journal(&mut lock(&self.journal)) {
+            // Drop has no caller to return to; this is the one place where
+            // the library speaks for itself.
+            eprintln!("kscope: {err}");
+        }
+    }
+}
+
+/// `kscope-<pid>`: the name of this process's private instance.
+pub fn private_instance_name() -> String {
+    format!("kscope-{}", std::process::id())
+}
+
+/// Extracts `GROUP/EVENT` from a probe definition.
+fn probe_name(definition: &str, default_group: &str) -> Result<String> {
+    let bad = |reason| Error::ProbeDefinition {
+        definition: definition.to_string(),
+        reason,
+    };
+    let head = definition
+        .split_whitespace()
+        .next()
+        .ok_or_else(|| bad("empty"))?;
+    let (kind, name) = head
+        .split_once(':')
+        .ok_or_else(|| bad("it must be named: p:GROUP/EVENT or r:GROUP/EVENT"))?;
+    let mut kind_chars = kind.chars();
+    if !matches!(kind_chars.next(), Some('p' | 'r')) || !kind_chars.all(|c| c.is_ascii_digit()) {
+        return Err(bad(
+            "it must start with p: or r: (removals are done by the guard)",
+        ));
+    }
+    if name.is_empty() || name.ends_with('/') {
+        return Err(bad("the event name is empty"));
+    }
+    Ok(if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("{default_group}/{name}")
+    })
+}
+
+fn undo(change: &Change) -> Result<()> {
+    match change {
+        Change::Mounted(target) => sys::unmount(target).map_err(|source| Error::Mount {
+            path: target.clone(),
+            source,
+        }),
+        Change::Instance(dir) => remove_instance(dir),
+        Change::Control {
+            path,
+            restore,
+            error_log,
+        } => control::apply_restore(path, restore, Some(error_log)),
+        Change::Probe {
+            file,
+            name,
+            error_log,
+        } => control::write(
+            file,
+            &format!("-:{name}"),
+            WriteMode::Append,
+            Some(error_log),
+        ),
+        Change::Trigger {
+            path,
+            trigger,
+            error_log,
+        } => control::write(
+            path,
+            &format!("!{trigger}"),
+            WriteMode::Append,
+            Some(error_log),
+        ),
+    }
+}
+
+/// rmdir of an instance fails with EBUSY while the kernel still holds a
+/// reference from a reader that just closed; that lasts milliseconds.
+fn remove_instance(dir: &Path) -> Result<()> {
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(source) => {
+                return Err(Error::Instance {
+                    action: "remove",
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+        }
+    }
+}
+
+fn restore_journal(journal: &mut Journal) -> Result<()> {
+    let mut failures = Vec::new();
+    while let Some(change) = journal.changes.pop() {
+        if let Err(err) = undo(&change) {
+            failures.push(err);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Restore(failures))
+    }
+}
+
+/// Restores every live journal that `select` picks. Uses `try_lock` when
+/// called from a panic, whose thread may hold a journal's lock.
+fn restore_live(select: impl Fn(&Journal) -> bool, blocking: bool) {
+    let live: Vec<SharedJournal> = lock(&LIVE).iter().filter_map(Weak::upgrade).collect();
+    for journal in live {
+        let mut guard = if blocking {
+            lock(&journal)
+        } else {
+            match journal.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            }
+        };
+        if select(&guard) {
+            if let Err(err) = restore_journal(&mut guard) {
+                eprintln!("kscope: {err}");
+            }
+        }
+    }
+}
+
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        let current = std::thread::current();
+        // The end of the main thread ends the process and every other
+        // thread with it, without their drops.
+        let is_main = current.name() == Some("main");
+        let id = current.id();
+        restore_live(|journal| is_main || journal.owner == id, false);
+    }));
+}
+
+/// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT restore every live guard and
+/// then end the process as the signal would have. Call it once, early, in
+/// a program that changes tracefs; later calls do nothing.
+pub fn restore_on_signals() -> io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let mut result = Ok(());
+    SIGNAL_THREAD.call_once(|| {
+        result = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).and_then(
+            |mut signals| {
+                std::thread::Builder::new()
+                    .name("kscope-signals".into())
+                    .spawn(move || {
+                        if let Some(signal) = signals.forever().next() {
+                            restore_live(|_| true, true);
+                            // Ends the process with the signal's own default
+                            // action, so the exit status tells what happened.
+                            if let Err(err) =
+                                signal_hook::low_level::emulate_default_handler(signal)
+                            {
+                                eprintln!("kscope: {err}");
+                                std::process::exit(128 + signal);
+                            }
+                        }
+                    })
+                    .map(drop)
+            },
+        );
+    });
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_names_are_taken_from_the_definition() {
+        assert_eq!(
+            probe_name("p:kscope/open /bin/true:0x10", "uprobes").unwrap(),
+            "kscope/open"
+        );
+        assert_eq!(
+            probe_name("r:myret /bin/true:0x10 $retval", "uprobes").unwrap(),
+            "uprobes/myret"
+        );
+        assert_eq!(
+            probe_name("r10:kp vfs_read", "kprobes").unwrap(),
+            "kprobes/kp"
+        );
+    }
+
+    #[test]
+    fn unnamed_or_odd_probe_definitions_are_refused() {
+        for bad in [
+            "",
+            "p /bin/true:0x10",
+            "-:kscope/open",
+            "x:a b",
+            "p:grp/ b",
+            "p: b",
+        ] {
+            assert!(probe_name(bad, "uprobes").is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_guard_restores_plain_files_in_reverse_order() {
+        let dir = std::env::temp_dir().join(format!("kscope-guard-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("events/sched/sched_switch")).unwrap();
+        std::fs::write(dir.join("tracing_on"), "1\n").unwrap();
+        std::fs::write(dir.join("events/sched/sched_switch/filter"), "none\n").unwrap();
+        std::fs::write(dir.join("set_event"), "a:b\n").unwrap();
+        let instance = Instance::new(dir.clone(), None);
+        let guard = StateGuard::new();
+        guard.set_tracing_on(&instance, false).unwrap();
+        guard.set_tracing_on(&instance, true).unwrap();
+        guard.set(&instance, "tracing_on", "0").unwrap();
+        guard
+            .set_filter(&instance, "sched", "sched_switch", "pid == 1")
+            .unwrap();
+        guard.set(&instance, "set_event", "c:d").unwrap();
+        assert_eq!(guard.pending(), 5);
+        guard.restore().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("events/sched/sched_switch/filter")).unwrap(),
+            "0"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("set_event")).unwrap(),
+            "a:b"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn triggers_and_probe_files_are_refused_by_the_plain_setter() {
+        let instance = Instance::new(PathBuf::from("/nonexistent-kscope"), None);
+        let guard = StateGuard::new();
+        for file in [
+            "events/sched/sched_switch/trigger",
+            "uprobe_events",
+            "trace",
+        ] {
+            let err = guard.set(&instance, file, "x").unwrap_err();
+            assert!(
+                matches!(err, Error::NotAPlainSetting { .. }),
+                "{file}: {err}"
+            );
+        }
+        assert_eq!(guard.pending(), 0);
+    }
+
+    #[test]
+    fn a_failed_write_records_nothing() {
+        let instance = Instance::new(PathBuf::from("/nonexistent-kscope"), None);
+        let guard = StateGuard::new();
+        assert!(guard.set_tracing_on(&instance, true).is_err());
+        assert_eq!(guard.pending(), 0);
+    }
+
+    #[test]
+    fn a_panic_on_another_thread_restores_only_that_threads_guards() {
+        let dir = std::env::temp_dir().join(format!("kscope-panic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tracing_on"), "1").unwrap();
+        std::fs::write(dir.join("buffer_size_kb"), "1408").unwrap();
+        let instance = Instance::new(dir.clone(), None);
+        let mine = StateGuard::new();
+        mine.set_buffer_size_kb(&instance, 64).unwrap();
+        let worker_instance = instance.clone();
+        let outcome = std::thread::spawn(move || {
+            let theirs = StateGuard::new();
+            theirs.set_tracing_on(&worker_instance, false).unwrap();
+            // Leak it so that only the panic hook can restore it.
+            std::mem::forget(theirs);
+            panic!("worker fails on purpose");
+        })
+        .join();
+        assert!(outcome.is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            "1"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("buffer_size_kb")).unwrap(),
+            "64"
+        );
+        assert_eq!(mine.pending(), 1);
+        drop(mine);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("buffer_size_kb")).unwrap(),
+            "1408"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

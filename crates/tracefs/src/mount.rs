@@ -1,0 +1,228 @@
+//! Finding tracefs: where it is mounted (from /proc/self/mountinfo) and the
+//! `Tracefs` handle that the rest of the crate works through. Finding never
+//! changes anything; mounting is done by `StateGuard::tracefs`, which
+//! records the mount so that it is undone.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::instance::Instance;
+
+/// Where tracefs lives on current kernels, and where kscope mounts it.
+pub const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
+
+/// One mount from /proc/self/mountinfo, the fields we need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    /// Where it is mounted.
+    pub mount_point: PathBuf,
+    /// Filesystem type ("tracefs", "debugfs", ...).
+    pub fstype: String,
+    /// True when mounted read-only.
+    pub read_only: bool,
+}
+
+/// Parses /proc/self/mountinfo (see proc(5)); lines that do not have the
+/// documented shape are skipped.
+pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
+    text.lines().filter_map(parse_mountinfo_line).collect()
+}
+
+fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
+    let mut fields = line.split(' ');
+    let mount_point = fields.nth(4)?;
+    let options = fields.next()?;
+    // Optional fields run up to a lone "-", then the filesystem type.
+    fields.by_ref().find(|f| *f == "-")?;
+    let fstype = fields.next()?;
+    Some(MountEntry {
+        mount_point: PathBuf::from(unescape_octal(mount_point)),
+        fstype: fstype.to_string(),
+        read_only: options.split(',').any(|o| o == "ro"),
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes
+            .get(i + 1..i + 4)
+            .filter(|d| bytes[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match octal {
+            Some(d) => {
+                let value = d.iter().fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Picks the tracefs mount to use: /sys/kernel/tracing when it is one,
+/// otherwise the first tracefs mount listed.
+pub fn choose_tracefs(mounts: &[MountEntry]) -> Option<&MountEntry> {
+    let tracefs = || mounts.iter().filter(|m| m.fstype == "tracefs");
+    tracefs()
+        .find(|m| m.mount_point == Path::new(DEFAULT_MOUNT))
+        .or_else(|| tracefs().next())
+}
+
+/// A mounted tracefs.
+#[derive(Debug, Clone)]
+pub struct Tracefs {
+    root: PathBuf,
+    read_only: bool,
+    mounted_by_us: bool,
+}
+
+impl Tracefs {
+    /// Finds a mounted tracefs without changing anything; `Ok(None)` when
+    /// there is none.
+    pub fn find() -> Result<Option<Tracefs>> {
+        let path = Path::new("/proc/self/mountinfo");
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(choose_tracefs(&parse_mountinfo(&text)).map(|m| Tracefs {
+            root: m.mount_point.clone(),
+            read_only: m.read_only,
+            mounted_by_us: false,
+        }))
+    }
+
+    /// A handle on a tracefs tree at `root`, trusted to be one (for tests
+    /// and for callers that know better than mountinfo).
+    pub fn at(root: impl Into<PathBuf>) -> Tracefs {
+        Tracefs {
+            root: root.into(),
+            read_only: false,
+            mounted_by_us: false,
+        }
+    }
+
+    pub(crate) fn mounted_here(root: PathBuf) -> Tracefs {
+        Tracefs {
+            root,
+            read_only: false,
+            mounted_by_us: true,
+        }
+    }
+
+    /// The mount point.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// True when the mount is read-only (nothing can be traced through it).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// True when this process mounted it (and will unmount it when its
+    /// `StateGuard` restores).
+    pub fn mounted_by_us(&self) -> bool {
+        self.mounted_by_us
+    }
+
+    /// The top-level tracing directory (the global buffer).
+    pub fn top(&self) -> Instance {
+        Instance::new(self.root.clone(), None)
+    }
+
+    /// An existing instance by name.
+    pub fn instance(&self, name: &str) -> Option<Instance> {
+        let dir = self.root.join("instances").join(name);
+        dir.is_dir()
+            .then(|| Instance::new(dir, Some(name.to_string())))
+    }
+
+    /// The names of all instances, sorted.
+    pub fn instance_names(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("instances");
+        let entries = std::fs::read_dir(&dir).map_err(|source| Error::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// The file that defines uprobes.
+    pub fn uprobe_events(&self) -> PathBuf {
+        self.root.join("uprobe_events")
+    }
+
+    /// The file that defines kprobes (absent on kernels without kprobes).
+    pub fn kprobe_events(&self) -> PathBuf {
+        self.root.join("kprobe_events")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:5 - proc proc rw
+23 1 0:22 / /sys rw,nosuid,nodev,noexec,relatime shared:6 - sysfs sysfs rw
+40 23 0:12 / /sys/kernel/debug rw,nosuid,nodev,noexec,relatime shared:15 - debugfs debugfs rw
+41 40 0:13 / /sys/kernel/debug/tracing rw,nosuid,nodev,noexec,relatime shared:16 - tracefs tracefs rw
+42 23 0:13 / /sys/kernel/tracing ro,nosuid,nodev,noexec,relatime shared:17 - tracefs nodev rw
+43 1 8:1 / /mnt/with\\040space rw - ext4 /dev/sda1 rw
+";
+
+    #[test]
+    fn mountinfo_fields_are_read_with_optional_fields_and_escapes() {
+        let mounts = parse_mountinfo(SAMPLE);
+        assert_eq!(mounts.len(), 6);
+        assert_eq!(mounts[3].fstype, "tracefs");
+        assert_eq!(
+            mounts[3].mount_point,
+            Path::new("/sys/kernel/debug/tracing")
+        );
+        assert!(!mounts[3].read_only);
+        assert!(mounts[4].read_only);
+        assert_eq!(mounts[5].mount_point, Path::new("/mnt/with space"));
+    }
+
+    #[test]
+    fn the_standard_mount_point_is_preferred() {
+        let mounts = parse_mountinfo(SAMPLE);
+        let chosen = choose_tracefs(&mounts).unwrap();
+        assert_eq!(chosen.mount_point, Path::new(DEFAULT_MOUNT));
+    }
+
+    #[test]
+    fn any_tracefs_mount_is_used_when_the_standard_one_is_absent() {
+        let mounts = parse_mountinfo(&SAMPLE.replace("/sys/kernel/tracing ", "/elsewhere "));
+        let chosen = choose_tracefs(&mounts).unwrap();
+        assert_eq!(chosen.mount_point, Path::new("/sys/kernel/debug/tracing"));
+    }
+
+    #[test]
+    fn no_tracefs_means_none_and_malformed_lines_are_skipped() {
+        let text = "garbage\n22 1 0:21 / /proc rw - proc proc rw\n1 2 3\n";
+        let mounts = parse_mountinfo(text);
+        assert_eq!(mounts.len(), 1);
+        assert!(choose_tracefs(&mounts).is_none());
+    }
+
+    #[test]
+    fn a_backslash_not_followed_by_three_octal_digits_is_kept() {
+        assert_eq!(unescape_octal("a\\b\\09"), "a\\b\\09");
+        assert_eq!(unescape_octal("x\\134y"), "x\\y");
+    }
+}
