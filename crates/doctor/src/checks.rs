@@ -16,11 +16,21 @@ use crate::parse::kallsyms::KallsymsSummary;
 use crate::parse::{limits, notes};
 use crate::{Check, KernelIdentity, Report, SCHEMA_VERSION, Verdict, debuginfo};
 
+/// Whether tracefs can be looked into.
+enum TracefsState {
+    /// Mounted and readable.
+    Usable(Tracefs),
+    /// Mounted, but this user may not look inside (mode 0700, root only).
+    Unreadable(Tracefs, io::Error),
+    /// Not mounted, and it could not be mounted.
+    Absent(kscope_tracefs::Error),
+}
+
 /// What the checks share: the kernel's identity, its config, tracefs.
 struct Context {
     kernel: KernelIdentity,
     config: Option<KernelConfig>,
-    tracefs: Result<Tracefs, kscope_tracefs::Error>,
+    tracefs: TracefsState,
 }
 
 impl Context {
@@ -38,7 +48,44 @@ impl Context {
     }
 
     fn tracefs(&self) -> Option<&Tracefs> {
-        self.tracefs.as_ref().ok()
+        match &self.tracefs {
+            TracefsState::Usable(fs) => Some(fs),
+            _ => None,
+        }
+    }
+
+    /// The usable tracefs, or the verdict for a check `id` that needs one.
+    fn tracefs_for(&self, id: &'static str) -> Result<&Tracefs, Check> {
+        match &self.tracefs {
+            TracefsState::Usable(fs) => Ok(fs),
+            TracefsState::Unreadable(fs, err) => Err(check(
+                id,
+                Verdict::Denied,
+                format!("{} is not readable by this user", fs.root().display()),
+            )
+            .evidence(format!(
+                "listing {}: {}",
+                fs.root().display(),
+                errno_name(err)
+            ))
+            .needs("root (tracefs is readable by root only)")),
+            TracefsState::Absent(_) => {
+                Err(
+                    check(id, Verdict::Unknown, "tracefs is not available to look")
+                        .needs("tracefs (see the tracefs line)"),
+                )
+            }
+        }
+    }
+}
+
+fn tracefs_state(found: Result<Tracefs, kscope_tracefs::Error>) -> TracefsState {
+    match found {
+        Err(err) => TracefsState::Absent(err),
+        Ok(fs) => match std::fs::read_dir(fs.root()) {
+            Ok(_) => TracefsState::Usable(fs),
+            Err(err) => TracefsState::Unreadable(fs, err),
+        },
     }
 }
 
@@ -108,10 +155,13 @@ pub(crate) fn run() -> Report {
             machine: std::env::consts::ARCH,
             build_id: build_id.as_deref().map(notes::hex),
         },
-        tracefs: guard.tracefs(),
+        tracefs: tracefs_state(guard.tracefs()),
         config,
     };
-    let mounted_tracefs = context.tracefs().is_some_and(Tracefs::mounted_by_us);
+    let mounted_tracefs = match &context.tracefs {
+        TracefsState::Usable(fs) | TracefsState::Unreadable(fs, _) => fs.mounted_by_us(),
+        TracefsState::Absent(_) => false,
+    };
     let checks = vec![
         tracefs(&context),
         tracepoints(&context),
@@ -150,8 +200,25 @@ pub(crate) fn run() -> Report {
 
 fn tracefs(cx: &Context) -> Check {
     let fs = match &cx.tracefs {
-        Ok(fs) => fs,
-        Err(err) => {
+        TracefsState::Usable(fs) => fs,
+        TracefsState::Unreadable(fs, err) => {
+            return check(
+                "tracefs",
+                Verdict::Denied,
+                format!(
+                    "mounted at {}, but not readable by this user",
+                    fs.root().display()
+                ),
+            )
+            .evidence(format!(
+                "listing {}: {}",
+                fs.root().display(),
+                errno_name(err)
+            ))
+            .needs("root (tracefs is readable by root only)")
+            .instead("perf events and BPF where perf_event_paranoid allows them");
+        }
+        TracefsState::Absent(err) => {
             let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
             let known = filesystems.lines().any(|l| l.ends_with("\ttracefs"));
             let (verdict, needs) = if known {
@@ -210,13 +277,9 @@ fn tracefs(cx: &Context) -> Check {
 }
 
 fn tracepoints(cx: &Context) -> Check {
-    let Some(fs) = cx.tracefs() else {
-        return check(
-            "tracepoints",
-            Verdict::Unknown,
-            "tracefs is not available to list them",
-        )
-        .needs("tracefs (see above)");
+    let fs = match cx.tracefs_for("tracepoints") {
+        Ok(fs) => fs,
+        Err(verdict) => return verdict,
     };
     let path = fs.root().join("available_events");
     let text = match std::fs::read_to_string(&path) {
@@ -283,10 +346,11 @@ fn open_for_append(path: &Path) -> io::Result<()> {
 
 fn uprobes(cx: &Context) -> Check {
     let pmu = Path::new("/sys/bus/event_source/devices/uprobe");
-    let Some(fs) = cx.tracefs() else {
-        return check("uprobes", Verdict::Unknown, "tracefs is not available")
-            .evidence(format!("perf PMU {}: {}", pmu.display(), exists(pmu)))
-            .needs("tracefs (see above)");
+    let fs = match cx.tracefs_for("uprobes") {
+        Ok(fs) => fs,
+        Err(verdict) => {
+            return verdict.evidence(format!("perf PMU {}: {}", pmu.display(), exists(pmu)));
+        }
     };
     let file = fs.uprobe_events();
     if !file.exists() {
@@ -330,7 +394,7 @@ fn kprobes(cx: &Context) -> Check {
     let evidence_file = match &file {
         Some(path) if file_exists => format!("{} exists", path.display()),
         Some(path) => format!("{} does not exist", path.display()),
-        None => "tracefs is not available to look for kprobe_events".to_string(),
+        None => "tracefs is not available to this user to look for kprobe_events".to_string(),
     };
     if !file_exists && !pmu.exists() {
         let why = match cx.config_enabled("CONFIG_KPROBES") {
@@ -379,13 +443,9 @@ fn kprobes(cx: &Context) -> Check {
 }
 
 fn function_tracer(cx: &Context) -> Check {
-    let Some(fs) = cx.tracefs() else {
-        return check(
-            "function_tracer",
-            Verdict::Unknown,
-            "tracefs is not available",
-        )
-        .needs("tracefs (see above)");
+    let fs = match cx.tracefs_for("function_tracer") {
+        Ok(fs) => fs,
+        Err(verdict) => return verdict,
     };
     let tracers_path = fs.root().join("available_tracers");
     let tracers = read_trimmed(&tracers_path).unwrap_or_default();

@@ -5,9 +5,10 @@
 //!   under `KSCOPE_REQUIRE_LIVE=1` (CI) turns that skip into a failure.
 //! - [`TracefsLock`]: one test at a time may change tracefs or its mount,
 //!   across threads and test processes.
-//! - [`tracefs_snapshot`] and [`snapshot_differences`]: the contents of
-//!   every tracefs control file, to prove that something left tracefs as it
-//!   found it, byte for byte.
+//! - [`tracefs_snapshot`], [`snapshot_differences`] and
+//!   [`assert_tracefs_unchanged_by`]: the contents of every tracefs control
+//!   file, to prove that something left tracefs as it found it, byte for
+//!   byte.
 //!
 //! ```no_run
 //! use kscope_testkit::{live, TracefsLock};
@@ -153,6 +154,25 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     }
 }
 
+/// Runs `body`, then asserts that every control file under the tracefs
+/// `root` holds the same bytes as before it. `what` names the actor in the
+/// failure message.
+pub fn assert_tracefs_unchanged_by(what: &str, root: &Path, body: impl FnOnce()) {
+    let before = tracefs_snapshot(root);
+    assert!(
+        before.len() > 100,
+        "{} does not look like tracefs: a real one has hundreds of control files",
+        root.display()
+    );
+    body();
+    let differences = snapshot_differences(&before, &tracefs_snapshot(root));
+    assert!(
+        differences.is_empty(),
+        "{what} changed tracefs:\n{}",
+        differences.join("\n")
+    );
+}
+
 /// The differences between two snapshots, one line each; empty when equal.
 pub fn snapshot_differences(
     before: &BTreeMap<String, String>,
@@ -162,9 +182,11 @@ pub fn snapshot_differences(
     for (path, old) in before {
         match after.get(path) {
             None => differences.push(format!("{path}: disappeared")),
-            Some(new) if new != old => {
-                differences.push(format!("{path}: was {old:?}, now {new:?}"))
-            }
+            Some(new) if new != old => differences.push(format!(
+                "{path}: was {:?}, now {:?}",
+                abbreviate(old),
+                abbreviate(new)
+            )),
             Some(_) => {}
         }
     }
@@ -172,6 +194,15 @@ pub fn snapshot_differences(
         differences.push(format!("{path}: appeared"));
     }
     differences
+}
+
+/// At most 300 characters of a file's contents, for messages.
+fn abbreviate(text: &str) -> String {
+    const LIMIT: usize = 300;
+    match text.char_indices().nth(LIMIT) {
+        Some((end, _)) => format!("{}... ({} bytes in all)", &text[..end], text.len()),
+        None => text.to_string(),
+    }
 }
 
 #[cfg(test)]

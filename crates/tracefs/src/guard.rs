@@ -401,10 +401,10 @@ fn restore_live(select: impl Fn(&Journal) -> bool, blocking: bool) {
                 Err(TryLockError::WouldBlock) => continue,
             }
         };
-        if select(&guard) {
-            if let Err(err) = restore_journal(&mut guard) {
-                eprintln!("kscope: {err}");
-            }
+        if select(&guard)
+            && let Err(err) = restore_journal(&mut guard)
+        {
+            eprintln!("kscope: {err}");
         }
     }
 }

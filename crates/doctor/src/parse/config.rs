@@ -32,16 +32,17 @@ impl KernelConfig {
     pub fn parse(source: impl Into<PathBuf>, text: &str) -> KernelConfig {
         let mut options = HashMap::new();
         for line in text.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("# ") {
-                if let Some(name) = rest.strip_suffix(" is not set") {
-                    if name.starts_with("CONFIG_") && !name.contains(' ') {
-                        options.insert(name.to_string(), "n".to_string());
-                    }
+            let unset = line
+                .strip_prefix("# ")
+                .and_then(|rest| rest.strip_suffix(" is not set"));
+            if let Some(name) = unset {
+                if name.starts_with("CONFIG_") && !name.contains(' ') {
+                    options.insert(name.to_string(), "n".to_string());
                 }
-            } else if let Some((name, value)) = line.split_once('=') {
-                if name.starts_with("CONFIG_") {
-                    options.insert(name.to_string(), value.to_string());
-                }
+            } else if let Some((name, value)) = line.split_once('=')
+                && name.starts_with("CONFIG_")
+            {
+                options.insert(name.to_string(), value.to_string());
             }
         }
         KernelConfig {

@@ -58,10 +58,10 @@ impl CorePattern {
         let mut specifiers = Vec::new();
         let mut chars = text.chars();
         while let Some(c) = chars.next() {
-            if c == '%' {
-                if let Some(s) = chars.next() {
-                    specifiers.push(s);
-                }
+            if c == '%'
+                && let Some(s) = chars.next()
+            {
+                specifiers.push(s);
             }
         }
         CorePattern::File {

@@ -47,7 +47,7 @@ mod tests {
         let id: Vec<u8> = (1..=20).collect();
         let mut data = note(b"Xen\0", 6, &[0; 8]);
         data.extend(note(b"Linux\0", 1, b"6.1\0"));
-        data.extend(note(b"GNU\0", NT_GNU_BUILD_ID, &id));
+        data.extend(note(b"GNU\0", NT_GNU_BUILD_ID.0, &id));
         assert_eq!(build_id(&data), Some(id.clone()));
         assert_eq!(hex(&id[..3]), "010203");
     }
@@ -55,7 +55,7 @@ mod tests {
     #[test]
     fn no_build_id_or_truncated_notes_give_none() {
         let id: Vec<u8> = (1..=20).collect();
-        let data = note(b"GNU\0", NT_GNU_BUILD_ID, &id);
+        let data = note(b"GNU\0", NT_GNU_BUILD_ID.0, &id);
         assert_eq!(build_id(&data[..data.len() - 8]), None);
         assert_eq!(build_id(&note(b"GNU\0", 1, &id)), None);
         assert_eq!(build_id(&[]), None);
@@ -67,7 +67,7 @@ mod tests {
         let mut data = Vec::new();
         data.extend_from_slice(&4u32.to_ne_bytes());
         data.extend_from_slice(&u32::MAX.to_ne_bytes());
-        data.extend_from_slice(&NT_GNU_BUILD_ID.to_ne_bytes());
+        data.extend_from_slice(&NT_GNU_BUILD_ID.0.to_ne_bytes());
         data.extend_from_slice(b"GNU\0");
         assert_eq!(build_id(&data), None);
     }

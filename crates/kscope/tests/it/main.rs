@@ -1,0 +1,25 @@
+//! End-to-end tests of the kscope binary.
+
+mod cli;
+mod doctor;
+
+use std::process::{Command, Output};
+
+/// The kscope binary built for these tests.
+pub fn kscope(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run kscope")
+}
+
+/// stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
