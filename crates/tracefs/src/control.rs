@@ -30,7 +30,8 @@ pub fn read(path: &Path) -> Result<String> {
         })
 }
 
-/// Writes `value` to a control file in one write(2). `error_log` is the
+/// Writes `value`, newline-terminated, to a control file in one write(2).
+/// `error_log` is the
 /// `error_log` file of the tracing directory the file belongs to; when the
 /// write fails and the kernel added an entry there, the entry is returned
 /// in the error.
@@ -41,9 +42,16 @@ pub fn write(path: &Path, value: &str, mode: WriteMode, error_log: Option<&Path>
         WriteMode::Replace => options.write(true).truncate(true),
         WriteMode::Append => options.append(true),
     };
+    // As echo(1) does: list files (set_ftrace_pid, set_event_pid) keep a
+    // last entry that no whitespace ends in the parser, unapplied.
+    let line = if value.is_empty() || value.ends_with('\n') {
+        value.to_string()
+    } else {
+        format!("{value}\n")
+    };
     let outcome = options
         .open(path)
-        .and_then(|mut file| file.write_all(value.as_bytes()));
+        .and_then(|mut file| file.write_all(line.as_bytes()));
     outcome.map_err(|source| {
         let after = error_log.and_then(|log| std::fs::read_to_string(log).ok());
         Error::Write {
@@ -76,6 +84,21 @@ pub enum Restore {
     Value(String),
     /// Truncate the file, then write each entry back one by one.
     List(Vec<String>),
+    /// For the top-level `buffer_size_kb` that read `N (expanded: M)`:
+    /// when it no longer reads "expanded", write M. Kernels before 6.2
+    /// keep one global "expanded" flag, which a tracer or event in any
+    /// instance sets, leaving the top buffer either allocated at M or
+    /// stuck at N for its next user; M is what that user would have got.
+    /// The flag itself cannot be cleared from user space.
+    ExpandedSize(String),
+}
+
+/// The size `M` of a top-level buffer that reads `N (expanded: M)`, i.e.
+/// that has not been allocated at its full size yet.
+pub fn unexpanded_size(buffer_size_kb: &str) -> Option<String> {
+    buffer_size_kb
+        .split_once("(expanded: ")
+        .map(|(_, rest)| rest.trim().trim_end_matches(')').trim().to_string())
 }
 
 /// Files whose content is a list that a truncating open clears.
@@ -123,11 +146,7 @@ pub fn restore_for(file_name: &str, current: &str) -> Restore {
         // 7 would shrink it. Once expanded, it cannot be unexpanded from user
         // space, so the expanded size is the faithful value to write back.
         "buffer_size_kb" => {
-            let value = trimmed
-                .split_once("(expanded: ")
-                .map(|(_, rest)| rest.trim_end_matches(')'))
-                .unwrap_or(trimmed);
-            Restore::Value(value.trim().to_string())
+            Restore::Value(unexpanded_size(trimmed).unwrap_or_else(|| trimmed.trim().to_string()))
         }
         // Selection files list every choice and bracket the current one.
         "trace_clock" | "current_tracer" | "timestamp_mode" => {
@@ -155,6 +174,12 @@ pub(crate) fn apply_restore(
             entries
                 .iter()
                 .try_for_each(|entry| write(path, entry, WriteMode::Append, error_log))
+        }
+        Restore::ExpandedSize(size) => {
+            if unexpanded_size(&read(path)?).is_some() {
+                return Ok(());
+            }
+            write(path, size, WriteMode::Replace, error_log)
         }
     }
 }
@@ -192,6 +217,22 @@ mod tests {
             restore_for("buffer_size_kb", "1408\n"),
             Restore::Value("1408".into())
         );
+    }
+
+    #[test]
+    fn an_expanded_size_is_written_only_once_the_flag_flipped() {
+        let dir = std::env::temp_dir().join(format!("kscope-expand-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("buffer_size_kb");
+        let restore = Restore::ExpandedSize("1408".into());
+        std::fs::write(&file, "7 (expanded: 1408)\n").unwrap();
+        apply_restore(&file, &restore, None).unwrap();
+        assert_eq!(read(&file).unwrap(), "7 (expanded: 1408)\n");
+        std::fs::write(&file, "7\n").unwrap();
+        apply_restore(&file, &restore, None).unwrap();
+        assert_eq!(read(&file).unwrap(), "1408\n");
+        assert_eq!(unexpanded_size("1410\n"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

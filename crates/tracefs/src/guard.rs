@@ -155,10 +155,24 @@ impl StateGuard {
         Ok(Tracefs::mounted_here(target))
     }
 
-    /// Creates `instances/NAME` and records it.
+    /// Creates `instances/NAME` and records it. When the top-level buffer
+    /// has not been expanded yet, also records how to leave it at its
+    /// expanded size (see `Restore::ExpandedSize`): on kernels before 6.2,
+    /// using an instance flips the top buffer's global "expanded" flag.
     pub fn create_instance(&self, fs: &Tracefs, name: &str) -> Result<Instance> {
         let dir = fs.root().join("instances").join(name);
+        let top_buffer = fs.top().file("buffer_size_kb");
+        let unexpanded = control::read(&top_buffer)
+            .ok()
+            .and_then(|text| control::unexpanded_size(&text));
         let mut journal = lock(&self.journal);
+        if let Some(size) = unexpanded {
+            journal.changes.push(Change::Control {
+                path: top_buffer,
+                restore: Restore::ExpandedSize(size),
+                error_log: fs.top().error_log(),
+            });
+        }
         std::fs::create_dir(&dir).map_err(|source| Error::Instance {
             action: "create",
             path: dir.clone(),
@@ -506,15 +520,24 @@ mod tests {
         assert_eq!(guard.pending(), 5);
         guard.restore().unwrap();
         assert_eq!(
-            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            std::fs::read_to_string(dir.join("tracing_on"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "1"
         );
         assert_eq!(
-            std::fs::read_to_string(dir.join("events/sched/sched_switch/filter")).unwrap(),
+            std::fs::read_to_string(dir.join("events/sched/sched_switch/filter"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "0"
         );
         assert_eq!(
-            std::fs::read_to_string(dir.join("set_event")).unwrap(),
+            std::fs::read_to_string(dir.join("set_event"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "a:b"
         );
         std::fs::remove_dir_all(&dir).unwrap();
@@ -566,17 +589,26 @@ mod tests {
         .join();
         assert!(outcome.is_err());
         assert_eq!(
-            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            std::fs::read_to_string(dir.join("tracing_on"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "1"
         );
         assert_eq!(
-            std::fs::read_to_string(dir.join("buffer_size_kb")).unwrap(),
+            std::fs::read_to_string(dir.join("buffer_size_kb"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "64"
         );
         assert_eq!(mine.pending(), 1);
         drop(mine);
         assert_eq!(
-            std::fs::read_to_string(dir.join("buffer_size_kb")).unwrap(),
+            std::fs::read_to_string(dir.join("buffer_size_kb"))
+                .unwrap()
+                .trim_end()
+                .to_string(),
             "1408"
         );
         std::fs::remove_dir_all(&dir).unwrap();
