@@ -282,9 +282,9 @@ fn tracepoints(cx: &Context) -> Check {
         Err(verdict) => return verdict,
     };
     let path = fs.root().join("available_events");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match kscope_tracefs::control::read(&path) {
         Ok(text) => text,
-        Err(err) => {
+        Err(kscope_tracefs::Error::Read { source: err, .. }) => {
             return check(
                 "tracepoints",
                 if is_denial(&err) {
@@ -296,6 +296,7 @@ fn tracepoints(cx: &Context) -> Check {
             )
             .needs("CONFIG_TRACEPOINTS=y and read access to tracefs");
         }
+        Err(other) => return check("tracepoints", Verdict::Unknown, other.to_string()),
     };
     let events: Vec<&str> = text.lines().filter(|l| l.contains(':')).collect();
     let mut systems: Vec<&str> = events.iter().filter_map(|e| e.split(':').next()).collect();

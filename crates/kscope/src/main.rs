@@ -35,6 +35,10 @@ enum Command {
     /// look and unmounted again; the BPF and perf probes create one object
     /// each and close it at once.
     Doctor(cmd::doctor::Args),
+
+    /// ftrace: list what the kernel can trace (more to come: stream,
+    /// record, report).
+    Trace(cmd::trace::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Doctor(args) => cmd::doctor::run(&args),
+        Command::Trace(args) => cmd::trace::run(&args),
     };
     match outcome {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 //! explained itself in `error_log`, that explanation.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -20,14 +20,28 @@ pub enum WriteMode {
     Append,
 }
 
-/// Reads a whole control file as text.
+/// The first read(2) of a tracefs file asks for this much. Some tracefs
+/// files (events/header_page, seen on 6.18) return their text only to a
+/// first read that takes it whole, and end-of-file to the next: std's
+/// `fs::read` starts with a 32-byte probe on files that report size 0,
+/// as all of tracefs does, and would get 32 bytes of them.
+const FIRST_READ_BYTES: usize = 64 * 1024;
+
+/// Reads a whole tracefs file as text, starting with one large read.
 pub fn read(path: &Path) -> Result<String> {
-    std::fs::read(path)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })
+    read_bytes(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Reads a whole tracefs file, starting with one large read.
+pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
+    let error = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(error)?;
+    let mut bytes = Vec::with_capacity(FIRST_READ_BYTES);
+    file.read_to_end(&mut bytes).map_err(error)?;
+    Ok(bytes)
 }
 
 /// Writes `value`, newline-terminated, to a control file in one write(2).

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::control;
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 
@@ -158,6 +159,53 @@ impl Tracefs {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Every trace event as `(system, event)`, sorted, from
+    /// `available_events`.
+    pub fn events(&self) -> Result<Vec<(String, String)>> {
+        let text = control::read(&self.root.join("available_events"))?;
+        let mut events: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.trim().split_once(':'))
+            .map(|(s, e)| (s.to_string(), e.to_string()))
+            .collect();
+        events.sort();
+        events.dedup();
+        Ok(events)
+    }
+
+    /// The tracers this kernel offers (`available_tracers`).
+    pub fn tracers(&self) -> Result<Vec<String>> {
+        let text = control::read(&self.root.join("available_tracers"))?;
+        Ok(text.split_whitespace().map(str::to_string).collect())
+    }
+
+    /// The top-level trace options with their state (`trace_options`:
+    /// `print-parent`, `nosym-offset`, ...), as `(name, enabled)`.
+    pub fn options(&self) -> Result<Vec<(String, bool)>> {
+        let text = control::read(&self.root.join("trace_options"))?;
+        Ok(text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.strip_prefix("no") {
+                Some(name) => (name.to_string(), false),
+                None => (l.to_string(), true),
+            })
+            .collect())
+    }
+
+    /// The text of an event's format file.
+    pub fn event_format(&self, system: &str, event: &str) -> Result<String> {
+        control::read(
+            &self
+                .root
+                .join("events")
+                .join(system)
+                .join(event)
+                .join("format"),
+        )
     }
 
     /// The file that defines uprobes.

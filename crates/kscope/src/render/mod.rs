@@ -4,3 +4,4 @@
 pub mod doctor;
 pub mod json;
 pub mod text;
+pub mod trace_list;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod trace_list;
 
 use std::process::{Command, Output};
 
