@@ -117,10 +117,11 @@ impl<'a> Field<'a> {
         })
     }
 
-    /// True for `char` arrays and data_loc `char[]`: text.
+    /// True for `char` arrays and data_loc `char[]`: text. Arrays of
+    /// `u8` or `unsigned char` are bytes (addresses, keys), not text.
     pub fn is_string(&self) -> bool {
         let base = self.type_name.trim_end_matches("[]").trim();
-        self.array.is_some() && matches!(base, "char" | "const char" | "unsigned char" | "u8")
+        self.array.is_some() && matches!(base, "char" | "const char" | "signed char")
     }
 }
 

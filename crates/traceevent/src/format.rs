@@ -90,8 +90,11 @@ impl<'a> EventFormat<'a> {
                 }
                 continue;
             }
-            if let Some(rest) = trimmed.strip_prefix("print fmt:") {
-                print_fmt = Some(rest.trim());
+            if trimmed.starts_with("print fmt:") {
+                // The format string may hold raw newlines: the print fmt
+                // runs to the end of the file.
+                let start = line_start(text, line) + line.find("print fmt:").unwrap_or(0);
+                print_fmt = Some(text[start + "print fmt:".len()..].trim());
                 break;
             }
             let field = Field::parse(line, n)?;
@@ -137,6 +140,11 @@ impl<'a> EventFormat<'a> {
     }
 }
 
+/// The byte offset of `line`, a slice of `text`, within `text`.
+fn line_start(text: &str, line: &str) -> usize {
+    (line.as_ptr() as usize).saturating_sub(text.as_ptr() as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +175,13 @@ print fmt: \"prev_comm=%s prev_pid=%d\", REC->prev_comm, REC->prev_pid\n";
             format.print_fmt,
             "\"prev_comm=%s prev_pid=%d\", REC->prev_comm, REC->prev_pid"
         );
+    }
+
+    #[test]
+    fn a_print_fmt_with_a_raw_newline_runs_to_the_end_of_the_file() {
+        let text = "name: x\nID: 1\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\nprint fmt: \"a %d\n\", REC->common_type\n";
+        let format = EventFormat::parse(text).unwrap();
+        assert_eq!(format.print_fmt, "\"a %d\n\", REC->common_type");
     }
 
     #[test]

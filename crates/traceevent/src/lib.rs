@@ -30,6 +30,7 @@
 mod field;
 mod format;
 mod header;
+pub mod printfmt;
 
 pub use field::{ArrayLen, Field, Location};
 pub use format::{EventFormat, FormatError};

@@ -1,0 +1,1003 @@
+//! Evaluating a parsed print fmt against one record: reading fields by
+//! their layout, C arithmetic, casts, the kernel's print helpers, and the
+//! printf of `printf.rs`. Nothing here allocates per field read; helpers
+//! that build text (`__print_flags`, ...) allocate their result.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+use super::parse::{Expr, PrintFmt, Statement};
+use super::printf::{self, Piece, Spec};
+use crate::field::{ArrayLen, Field, Location};
+use crate::format::EventFormat;
+
+/// A kernel symbol an address falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Symbol<'s> {
+    /// The symbol's name.
+    pub name: &'s str,
+    /// The address minus the symbol's start.
+    pub offset: u64,
+    /// The symbol's size (distance to the next symbol).
+    pub size: u64,
+    /// The module it belongs to, if any.
+    pub module: Option<&'s str>,
+}
+
+/// Resolves kernel addresses for `%pS` and `%ps`.
+pub trait SymbolResolver {
+    /// The symbol containing `address`, if known.
+    fn symbol(&self, address: u64) -> Option<Symbol<'_>>;
+}
+
+/// A resolver that knows no symbol: addresses print as hex.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSymbols;
+
+impl SymbolResolver for NoSymbols {
+    fn symbol(&self, _address: u64) -> Option<Symbol<'_>> {
+        None
+    }
+}
+
+/// What evaluation needs besides the record.
+pub struct Env<'s> {
+    /// For `%pS`, `%ps`, `%pB`, `%pF`.
+    pub symbols: &'s dyn SymbolResolver,
+    /// CONFIG_HZ, for `jiffies_to_msecs`.
+    pub hz: u64,
+}
+
+impl Default for Env<'_> {
+    fn default() -> Self {
+        Env {
+            symbols: &NoSymbols,
+            hz: 250,
+        }
+    }
+}
+
+/// Why a record could not be formatted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(pub String);
+
+/// The start of the message for a kernel variable the record does not
+/// carry (`jiffies`, `vmemmap_base`): only that argument prints as `?`.
+const UNKNOWN_IDENTIFIER: &str = "unknown identifier ";
+
+fn fail<T>(message: impl Into<String>) -> Result<T, EvalError> {
+    Err(EvalError(message.into()))
+}
+
+/// A value during evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value<'d> {
+    /// An integer's two's-complement bits, and whether its type is signed.
+    Int(u64, bool),
+    /// Text (a char array up to its NUL, a string literal, a helper's output).
+    Text(Cow<'d, [u8]>),
+    /// An array of `elem`-byte integers.
+    Array(&'d [u8], usize, bool),
+}
+
+/// The size of a C scalar type as the kernels kscope reads use it
+/// (LP64); `None` for types it does not know.
+pub fn type_size(type_name: &str) -> Option<usize> {
+    if type_name.contains('*') {
+        return Some(8);
+    }
+    let base = type_name
+        .trim_end_matches("[]")
+        .trim()
+        .trim_start_matches("const ")
+        .trim_start_matches("volatile ");
+    let base = base
+        .strip_prefix("unsigned ")
+        .or_else(|| base.strip_prefix("signed "))
+        .unwrap_or(base)
+        .trim();
+    Some(match base {
+        "char" | "u8" | "s8" | "__u8" | "__s8" | "bool" | "_Bool" => 1,
+        "short" | "short int" | "u16" | "s16" | "__u16" | "__s16" | "__le16" | "__be16"
+        | "umode_t" => 2,
+        "int" | "unsigned" | "uint" | "u32" | "s32" | "__u32" | "__s32" | "__le32" | "__be32"
+        | "pid_t" | "uid_t" | "gid_t" | "gfp_t" | "fmode_t" | "dev_t" | "clockid_t"
+        | "key_serial_t" | "__wsum" | "blk_opf_t" | "blk_status_t" => 4,
+        "long" | "long int" | "long long" | "long long int" | "u64" | "s64" | "__u64" | "__s64"
+        | "__le64" | "__be64" | "size_t" | "ssize_t" | "loff_t" | "sector_t" | "dma_addr_t"
+        | "phys_addr_t" | "resource_size_t" | "ino_t" | "off_t" | "time64_t" | "ktime_t"
+        | "u_long" | "pgoff_t" | "xfs_ino_t" => 8,
+        _ => return None,
+    })
+}
+
+fn is_signed_type(type_name: &str) -> bool {
+    let t = type_name.trim();
+    !(t.contains("unsigned")
+        || t.starts_with('u')
+        || t.starts_with("__u")
+        || t.contains('*')
+        || t == "bool"
+        || t.starts_with("__le")
+        || t.starts_with("__be")
+        || t.ends_with("size_t") && !t.starts_with("ssize"))
+}
+
+fn read_int(bytes: &[u8], signed: bool) -> u64 {
+    let mut buf = [0u8; 8];
+    let n = bytes.len().min(8);
+    buf[..n].copy_from_slice(&bytes[..n]);
+    let value = u64::from_le_bytes(buf);
+    if signed && n > 0 && n < 8 && bytes[n - 1] & 0x80 != 0 {
+        value | (u64::MAX << (8 * n))
+    } else {
+        value
+    }
+}
+
+fn cstr(bytes: &[u8]) -> &[u8] {
+    bytes
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(bytes, |end| &bytes[..end])
+}
+
+/// A record together with its event's format.
+struct Record<'f, 'd> {
+    format: &'f EventFormat<'f>,
+    data: &'d [u8],
+}
+
+impl<'f, 'd> Record<'f, 'd> {
+    fn field(&self, name: &str) -> Result<&'f Field<'f>, EvalError> {
+        self.format
+            .field(name)
+            .ok_or_else(|| EvalError(format!("no field {name} in {}", self.format.name)))
+    }
+
+    fn slice(&self, offset: usize, len: usize, name: &str) -> Result<&'d [u8], EvalError> {
+        self.data
+            .get(offset..offset.saturating_add(len))
+            .ok_or_else(|| {
+                EvalError(format!(
+                    "field {name} runs past the record's {} bytes",
+                    self.data.len()
+                ))
+            })
+    }
+
+    /// The bytes a data_loc or rel_loc field points at.
+    fn dynamic(&self, field: &Field<'_>) -> Result<&'d [u8], EvalError> {
+        let word = read_int(self.slice(field.offset as usize, 4, field.name)?, false);
+        let (offset, len) = ((word & 0xffff) as usize, (word >> 16) as usize);
+        let start = match field.location {
+            Location::RelLoc => field.offset as usize + 4 + offset,
+            _ => offset,
+        };
+        self.slice(start, len, field.name)
+    }
+
+    fn value(&self, field: &Field<'_>) -> Result<Value<'d>, EvalError> {
+        let elem_type = field.type_name.trim_end_matches("[]");
+        let elem = type_size(elem_type).unwrap_or(1);
+        let signed = field.signed;
+        match (field.location, field.array) {
+            (Location::Inline, None) => {
+                let bytes = self.slice(field.offset as usize, field.size as usize, field.name)?;
+                Ok(Value::Int(read_int(bytes, signed), signed))
+            }
+            (Location::Inline, Some(len)) => {
+                let size = match len {
+                    ArrayLen::Open => self.data.len().saturating_sub(field.offset as usize),
+                    _ => field.size as usize,
+                };
+                let bytes = self.slice(field.offset as usize, size, field.name)?;
+                Ok(if field.is_string() {
+                    Value::Text(Cow::Borrowed(cstr(bytes)))
+                } else {
+                    Value::Array(bytes, elem, is_signed_type(elem_type))
+                })
+            }
+            (_, _) => {
+                let bytes = self.dynamic(field)?;
+                Ok(if field.is_string() {
+                    Value::Text(Cow::Borrowed(cstr(bytes)))
+                } else {
+                    Value::Array(bytes, elem, is_signed_type(elem_type))
+                })
+            }
+        }
+    }
+}
+
+fn as_int(value: &Value<'_>, what: &str) -> Result<(u64, bool), EvalError> {
+    match value {
+        Value::Int(bits, signed) => Ok((*bits, *signed)),
+        _ => fail(format!("{what} needs an integer")),
+    }
+}
+
+/// The evaluator for one record.
+struct Eval<'f, 'd, 'e> {
+    record: Record<'f, 'd>,
+    env: &'e Env<'e>,
+    /// Variables of statement expressions, innermost last.
+    locals: std::cell::RefCell<Vec<(&'f str, Value<'d>)>>,
+}
+
+impl<'f, 'd> Eval<'f, 'd, '_> {
+    fn eval(&self, expr: &Expr<'f>) -> Result<Value<'d>, EvalError> {
+        match expr {
+            Expr::Int(v) => Ok(Value::Int(*v, true)),
+            Expr::Str(s) => Ok(Value::Text(Cow::Owned(s.as_bytes().to_vec()))),
+            Expr::Field(name) => {
+                let field = self.record.field(name)?;
+                self.record.value(field)
+            }
+            Expr::Name(name) if self.local(name).is_some() => self
+                .local(name)
+                .ok_or_else(|| EvalError(format!("lost local {name}"))),
+            Expr::Name(name) => match *name {
+                "true" => Ok(Value::Int(1, true)),
+                "false" | "NULL" => Ok(Value::Int(0, true)),
+                other => fail(format!("{UNKNOWN_IDENTIFIER}{other}")),
+            },
+            Expr::Unary(op, inner) => {
+                let value = self.eval(inner)?;
+                let (bits, signed) = as_int(&value, op)?;
+                Ok(match *op {
+                    "-" => Value::Int(bits.wrapping_neg(), signed),
+                    "!" => Value::Int(u64::from(bits == 0), true),
+                    "~" => Value::Int(!bits, signed),
+                    "+" => Value::Int(bits, signed),
+                    _ => return fail(format!("unary {op} is not supported")),
+                })
+            }
+            Expr::Binary(op, left, right) => self.binary(op, left, right),
+            Expr::Ternary(condition, then, otherwise) => {
+                let (bits, _) = as_int(&self.eval(condition)?, "a condition")?;
+                self.eval(if bits != 0 { then } else { otherwise })
+            }
+            Expr::Cast(type_name, inner) => {
+                let value = self.eval(inner)?;
+                let Value::Int(bits, _) = value else {
+                    return Ok(value);
+                };
+                if type_name.contains('*') {
+                    return Ok(Value::Int(bits, false));
+                }
+                let size = type_size(type_name).unwrap_or(8);
+                let signed = is_signed_type(type_name);
+                let cut = if size >= 8 {
+                    bits
+                } else {
+                    bits & ((1u64 << (8 * size)) - 1)
+                };
+                Ok(Value::Int(
+                    read_int(&cut.to_le_bytes()[..size.min(8)], signed),
+                    signed,
+                ))
+            }
+            Expr::SizeOf(type_name) => type_size(type_name)
+                .map(|s| Value::Int(s as u64, false))
+                .ok_or_else(|| EvalError(format!("sizeof({type_name}) is unknown"))),
+            Expr::Call(name, args) => self.call(name, args),
+            Expr::Index(array, index) => {
+                let (i, _) = as_int(&self.eval(index)?, "an index")?;
+                match self.eval(array)? {
+                    Value::Array(bytes, elem, signed) => {
+                        let start = (i as usize).saturating_mul(elem);
+                        let slot = bytes
+                            .get(start..start.saturating_add(elem))
+                            .ok_or_else(|| EvalError(format!("index {i} is out of bounds")))?;
+                        Ok(Value::Int(read_int(slot, signed), signed))
+                    }
+                    Value::Text(text) => Ok(Value::Int(
+                        u64::from(text.get(i as usize).copied().unwrap_or(0)),
+                        true,
+                    )),
+                    Value::Int(..) => fail("indexing needs an array"),
+                }
+            }
+            Expr::Block(statements) => self.block(statements),
+            Expr::Braces(_) => fail("a { } table outside a print helper"),
+            Expr::Member(_, member) => fail(format!("member .{member} is not supported")),
+        }
+    }
+
+    fn local(&self, name: &str) -> Option<Value<'d>> {
+        self.locals
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn block(&self, statements: &[Statement<'f>]) -> Result<Value<'d>, EvalError> {
+        let depth = self.locals.borrow().len();
+        let mut last = Value::Int(0, true);
+        let mut result = Ok(());
+        for statement in statements {
+            let step = match statement {
+                Statement::Let(name, init) => init
+                    .as_ref()
+                    .map_or(Ok(Value::Int(0, true)), |e| self.eval(e))
+                    .map(|value| self.locals.borrow_mut().push((name, value))),
+                Statement::Assign(Expr::Name(name), value) => self.eval(value).map(|value| {
+                    let mut locals = self.locals.borrow_mut();
+                    if let Some(slot) = locals.iter_mut().rev().find(|(n, _)| n == name) {
+                        slot.1 = value;
+                    }
+                }),
+                Statement::Assign(..) => fail("assignment to a member is not supported"),
+                Statement::Expr(expr) => self.eval(expr).map(|value| last = value),
+            };
+            if let Err(err) = step {
+                result = Err(err);
+                break;
+            }
+        }
+        self.locals.borrow_mut().truncate(depth);
+        result.map(|()| last)
+    }
+
+    fn binary(&self, op: &str, left: &Expr<'f>, right: &Expr<'f>) -> Result<Value<'d>, EvalError> {
+        let (a, a_signed) = as_int(&self.eval(left)?, op)?;
+        if op == "&&" && a == 0 {
+            return Ok(Value::Int(0, true));
+        }
+        if op == "||" && a != 0 {
+            return Ok(Value::Int(1, true));
+        }
+        let (b, b_signed) = as_int(&self.eval(right)?, op)?;
+        let signed = a_signed && b_signed;
+        let cmp = |unsigned: bool, signed_result: bool| {
+            Value::Int(
+                u64::from(if signed { signed_result } else { unsigned }),
+                true,
+            )
+        };
+        let (sa, sb) = (a as i64, b as i64);
+        Ok(match op {
+            "+" => Value::Int(a.wrapping_add(b), signed),
+            "-" => Value::Int(a.wrapping_sub(b), signed),
+            "*" => Value::Int(a.wrapping_mul(b), signed),
+            "/" | "%" if b == 0 => return fail("division by zero"),
+            "/" if signed => Value::Int(sa.wrapping_div(sb) as u64, true),
+            "/" => Value::Int(a / b, false),
+            "%" if signed => Value::Int(sa.wrapping_rem(sb) as u64, true),
+            "%" => Value::Int(a % b, false),
+            "<<" => Value::Int(a.checked_shl(b as u32).unwrap_or(0), a_signed),
+            ">>" if a_signed => Value::Int(
+                sa.checked_shr(b as u32)
+                    .unwrap_or(if sa < 0 { -1 } else { 0 }) as u64,
+                true,
+            ),
+            ">>" => Value::Int(a.checked_shr(b as u32).unwrap_or(0), false),
+            "&" => Value::Int(a & b, signed),
+            "|" => Value::Int(a | b, signed),
+            "^" => Value::Int(a ^ b, signed),
+            "&&" | "||" => Value::Int(u64::from(b != 0), true),
+            "==" => Value::Int(u64::from(a == b), true),
+            "!=" => Value::Int(u64::from(a != b), true),
+            "<" => cmp(a < b, sa < sb),
+            "<=" => cmp(a <= b, sa <= sb),
+            ">" => cmp(a > b, sa > sb),
+            ">=" => cmp(a >= b, sa >= sb),
+            _ => return fail(format!("operator {op} is not supported")),
+        })
+    }
+
+    /// The `{ value, "name" }` entries of a flags or symbols table. An
+    /// entry keyed by an enum constant that the kernel did not export a
+    /// value for (no TRACE_DEFINE_ENUM) cannot match and is left out: the
+    /// value then prints as hex where the kernel prints the name.
+    fn table(&self, entries: &[Expr<'f>]) -> Result<Vec<(u64, String)>, EvalError> {
+        let mut table = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Expr::Braces(pair) = entry else {
+                return fail("a table entry must be { value, \"name\" }");
+            };
+            let (key, name) = match pair.as_slice() {
+                [key, Expr::Str(name)] => (key, name),
+                // { -1, NULL } ends a table, as in the kernel's loop.
+                [_, end] if matches!(self.eval(end), Ok(Value::Int(0, _))) => break,
+                _ => return fail("a table entry must be { value, \"name\" }"),
+            };
+            if contains_unknown_name(key, &self.locals.borrow()) {
+                continue;
+            }
+            let (value, _) = as_int(&self.eval(key)?, "a table value")?;
+            table.push((value, name.clone()));
+        }
+        Ok(table)
+    }
+
+    fn field_arg(&self, args: &[Expr<'f>], helper: &str) -> Result<&'f Field<'f>, EvalError> {
+        match args.first() {
+            Some(Expr::Name(name)) | Some(Expr::Field(name)) => self.record.field(name),
+            _ => fail(format!("{helper} needs a field name")),
+        }
+    }
+
+    fn call(&self, name: &str, args: &[Expr<'f>]) -> Result<Value<'d>, EvalError> {
+        let arg = |i: usize| -> Result<Value<'d>, EvalError> {
+            args.get(i)
+                .ok_or_else(|| EvalError(format!("{name} needs more arguments")))
+                .and_then(|e| self.eval(e))
+        };
+        match name {
+            "__print_flags" | "__print_flags_u64" => {
+                let (mut flags, _) = as_int(&arg(0)?, name)?;
+                let delimiter = match arg(1)? {
+                    Value::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+                    _ => return fail("__print_flags needs a delimiter string"),
+                };
+                let table = self.table(&args[2..])?;
+                let mut out = String::new();
+                for (mask, text) in &table {
+                    if flags == 0 {
+                        break;
+                    }
+                    if flags & mask != *mask {
+                        continue;
+                    }
+                    flags &= !mask;
+                    if !out.is_empty() {
+                        out.push_str(&delimiter);
+                    }
+                    out.push_str(text);
+                }
+                if flags != 0 {
+                    if !out.is_empty() {
+                        out.push_str(&delimiter);
+                    }
+                    let _ = write!(out, "0x{flags:x}");
+                }
+                Ok(Value::Text(Cow::Owned(out.into_bytes())))
+            }
+            "__print_symbolic" | "__print_symbolic_u64" => {
+                let (value, _) = as_int(&arg(0)?, name)?;
+                let table = self.table(&args[1..])?;
+                let text = table
+                    .iter()
+                    .find(|(v, _)| *v == value)
+                    .map_or_else(|| format!("0x{value:x}"), |(_, t)| t.clone());
+                Ok(Value::Text(Cow::Owned(text.into_bytes())))
+            }
+            "__get_str" | "__get_rel_str" => {
+                let field = self.field_arg(args, name)?;
+                Ok(Value::Text(Cow::Borrowed(cstr(
+                    self.record.dynamic(field)?,
+                ))))
+            }
+            "__get_dynamic_array"
+            | "__get_rel_dynamic_array"
+            | "__get_sockaddr"
+            | "__get_rel_sockaddr" => {
+                let field = self.field_arg(args, name)?;
+                let elem_type = field.type_name.trim_end_matches("[]");
+                Ok(Value::Array(
+                    self.record.dynamic(field)?,
+                    type_size(elem_type).unwrap_or(1),
+                    is_signed_type(elem_type),
+                ))
+            }
+            "__get_dynamic_array_len" | "__get_rel_dynamic_array_len" => {
+                let field = self.field_arg(args, name)?;
+                Ok(Value::Int(self.record.dynamic(field)?.len() as u64, false))
+            }
+            "__get_bitmask" | "__get_rel_bitmask" | "__get_cpumask" | "__get_rel_cpumask" => {
+                let field = self.field_arg(args, name)?;
+                Ok(Value::Text(Cow::Owned(
+                    bitmask(self.record.dynamic(field)?).into_bytes(),
+                )))
+            }
+            "__print_hex" | "__print_hex_str" => {
+                let bytes = array_bytes(&arg(0)?, name)?;
+                let (len, _) = as_int(&arg(1)?, name)?;
+                let bytes = &bytes[..(len as usize).min(bytes.len())];
+                let separator = if name == "__print_hex" { " " } else { "" };
+                let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                Ok(Value::Text(Cow::Owned(parts.join(separator).into_bytes())))
+            }
+            "__print_array" | "__print_dynamic_array" => {
+                let Value::Array(bytes, _, _) = arg(0)? else {
+                    return fail(format!("{name} needs an array"));
+                };
+                let (count, _) = as_int(&arg(1)?, name)?;
+                let (size, _) = as_int(&arg(2)?, name)?;
+                let size = size as usize;
+                if !matches!(size, 1 | 2 | 4 | 8) {
+                    return fail(format!("{name}: element size {size}"));
+                }
+                let mut out = String::from("{");
+                for (i, chunk) in bytes.chunks_exact(size).take(count as usize).enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "0x{:x}", read_int(chunk, false));
+                }
+                out.push('}');
+                Ok(Value::Text(Cow::Owned(out.into_bytes())))
+            }
+            "jiffies_to_msecs" => {
+                let (jiffies, _) = as_int(&arg(0)?, name)?;
+                Ok(Value::Int(
+                    jiffies.wrapping_mul(1000) / self.env.hz.max(1),
+                    false,
+                ))
+            }
+            "__builtin_expect" => arg(0),
+            // include/ras/ras_event.h: the names of enum hw_event_mc_err_type.
+            "mc_event_error_type" => {
+                let (kind, _) = as_int(&arg(0)?, name)?;
+                let text = match kind {
+                    0 => "Corrected",
+                    1 => "Uncorrected",
+                    2 => "Deferred",
+                    3 => "Fatal",
+                    _ => "Info",
+                };
+                Ok(Value::Text(Cow::Borrowed(text.as_bytes())))
+            }
+            other => fail(format!("helper {other}() is not supported")),
+        }
+    }
+}
+
+/// True when `expr` uses an identifier that is neither a local nor one
+/// the evaluator knows (an enum constant the kernel left unresolved).
+fn contains_unknown_name(expr: &Expr<'_>, locals: &[(&str, Value<'_>)]) -> bool {
+    match expr {
+        Expr::Name(name) => {
+            !matches!(*name, "true" | "false" | "NULL") && !locals.iter().any(|(n, _)| n == name)
+        }
+        Expr::Unary(_, e) | Expr::Cast(_, e) => contains_unknown_name(e, locals),
+        Expr::Binary(_, a, b) => {
+            contains_unknown_name(a, locals) || contains_unknown_name(b, locals)
+        }
+        _ => false,
+    }
+}
+
+fn array_bytes<'d>(value: &Value<'d>, what: &str) -> Result<Cow<'d, [u8]>, EvalError> {
+    match value {
+        Value::Array(bytes, _, _) => Ok(Cow::Borrowed(bytes)),
+        Value::Text(text) => Ok(text.clone()),
+        Value::Int(..) => fail(format!("{what} needs an array")),
+    }
+}
+
+/// A bitmask as the kernel prints `%*pb`: 32-bit words in hex, most
+/// significant first, separated by commas.
+fn bitmask(bytes: &[u8]) -> String {
+    let words: Vec<u32> = bytes.chunks(4).map(|c| read_int(c, false) as u32).collect();
+    let mut out = String::new();
+    for (i, word) in words.iter().rev().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{word:08x}");
+    }
+    out
+}
+
+/// One event's print fmt, parsed once, ready to format its records.
+#[derive(Debug, Clone)]
+pub struct Formatter<'f> {
+    format: &'f EventFormat<'f>,
+    print: PrintFmt<'f>,
+    pieces: Vec<Piece>,
+}
+
+impl<'f> Formatter<'f> {
+    /// Parses the event's print fmt.
+    pub fn new(format: &'f EventFormat<'f>) -> Result<Formatter<'f>, super::PrintFmtError> {
+        let print = PrintFmt::parse(format.print_fmt)?;
+        let pieces = printf::pieces(&print.format);
+        Ok(Formatter {
+            format,
+            print,
+            pieces,
+        })
+    }
+
+    /// The event this formats.
+    pub fn format(&self) -> &'f EventFormat<'f> {
+        self.format
+    }
+
+    /// Appends the record's text to `out`, as the kernel's `trace` file
+    /// shows it after the event name. On error, `out` is left as it was.
+    pub fn render(&self, data: &[u8], env: &Env<'_>, out: &mut String) -> Result<(), EvalError> {
+        let start = out.len();
+        let result = self.render_into(data, env, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn render_into(&self, data: &[u8], env: &Env<'_>, out: &mut String) -> Result<(), EvalError> {
+        let eval = Eval {
+            record: Record {
+                format: self.format,
+                data,
+            },
+            env,
+            locals: std::cell::RefCell::new(Vec::new()),
+        };
+        let mut args = self.print.args.iter();
+        let mut next = |what: &str| {
+            args.next()
+                .ok_or_else(|| {
+                    EvalError(format!(
+                        "the format has more conversions than arguments ({what})"
+                    ))
+                })
+                .and_then(|e| eval.eval(e))
+        };
+        for piece in &self.pieces {
+            let spec = match piece {
+                Piece::Text(text) => {
+                    out.push_str(text);
+                    continue;
+                }
+                Piece::Spec(spec) => spec,
+            };
+            let mut spec = spec.clone();
+            if spec.width == Some(None) {
+                let (w, _) = as_int(&next("width")?, "a '*' width")?;
+                spec.width = Some(Some(w as usize));
+            }
+            if spec.precision == Some(None) {
+                let (p, _) = as_int(&next("precision")?, "a '*' precision")?;
+                spec.precision = Some(Some(p as usize));
+            }
+            match next("value") {
+                Ok(value) => conversion(&spec, &value, env, out)?,
+                // A kernel variable read at print time: the kernel knew it,
+                // the record does not. The rest of the record still prints.
+                Err(EvalError(message)) if message.starts_with(UNKNOWN_IDENTIFIER) => out.push('?'),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn conversion(
+    spec: &Spec,
+    value: &Value<'_>,
+    env: &Env<'_>,
+    out: &mut String,
+) -> Result<(), EvalError> {
+    match spec.conversion {
+        'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' => {
+            let (bits, _) = as_int(value, "an integer conversion")?;
+            spec.integer(out, bits);
+        }
+        's' => match value {
+            Value::Text(text) => spec.string(out, &String::from_utf8_lossy(text)),
+            Value::Array(bytes, _, _) => spec.string(out, &String::from_utf8_lossy(cstr(bytes))),
+            Value::Int(bits, _) => spec.string(out, &format!("0x{bits:x}")),
+        },
+        'p' => pointer(spec, value, env, out)?,
+        other => return fail(format!("conversion %{other} is not supported")),
+    }
+    Ok(())
+}
+
+fn pointer(
+    spec: &Spec,
+    value: &Value<'_>,
+    env: &Env<'_>,
+    out: &mut String,
+) -> Result<(), EvalError> {
+    let ext = spec.pointer_ext.as_str();
+    let first = ext.chars().next();
+    match (first, value) {
+        (Some('S' | 's' | 'B' | 'F' | 'f'), Value::Int(address, _)) => {
+            let text = match env.symbols.symbol(*address) {
+                Some(sym) if first == Some('s') || first == Some('f') => sym.name.to_string(),
+                Some(sym) => {
+                    let mut t = format!("{}+0x{:x}/0x{:x}", sym.name, sym.offset, sym.size);
+                    if let Some(module) = sym.module {
+                        let _ = write!(t, " [{module}]");
+                    }
+                    t
+                }
+                None => format!("0x{address:x}"),
+            };
+            spec.string(out, &text);
+        }
+        (Some('I' | 'i'), _) => {
+            let bytes = array_bytes(value, "%pI")?;
+            match ext.get(1..2) {
+                Some("4") => printf::ipv4(out, &bytes, first == Some('i')),
+                Some("6") => printf::ipv6(out, &bytes, ext),
+                Some("S") => sockaddr(out, &bytes, ext),
+                _ => return fail(format!("%p{ext} is not supported")),
+            }
+        }
+        (Some('M' | 'm'), _) => printf::mac(out, &array_bytes(value, "%pM")?, ext),
+        (Some('U'), _) => printf::uuid(out, &array_bytes(value, "%pU")?, ext),
+        (Some('b'), _) => {
+            let bytes = array_bytes(value, "%pb")?;
+            let bits = spec
+                .width
+                .flatten()
+                .unwrap_or(bytes.len() * 8)
+                .min(bytes.len() * 8);
+            if ext.starts_with("bl") {
+                bitmap_list(out, &bytes, bits);
+            } else {
+                out.push_str(&bitmask(&bytes[..bits.div_ceil(8).min(bytes.len())]));
+            }
+        }
+        (Some('h'), _) => {
+            let bytes = array_bytes(value, "%ph")?;
+            let len = spec.width.flatten().unwrap_or(bytes.len()).min(bytes.len());
+            printf::hex_bytes(out, &bytes[..len], ext);
+        }
+        (_, Value::Int(address, _)) => {
+            let _ = write!(out, "{address:016x}");
+        }
+        (_, Value::Text(text)) => out.push_str(&String::from_utf8_lossy(text)),
+        _ => return fail(format!("%p{ext} of an array is not supported")),
+    }
+    Ok(())
+}
+
+/// `%*pbl`: the set bits as ranges, `0-3,8,10-11`.
+fn bitmap_list(out: &mut String, bytes: &[u8], bits: usize) {
+    let set = |i: usize| bytes.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+    let mut first = true;
+    let mut i = 0;
+    while i < bits {
+        if !set(i) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i + 1 < bits && set(i + 1) {
+            i += 1;
+        }
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        if start == i {
+            let _ = write!(out, "{start}");
+        } else {
+            let _ = write!(out, "{start}-{i}");
+        }
+        i += 1;
+    }
+}
+
+/// `%pIS`: a struct sockaddr (family in host order, then port and address
+/// in network order); `p` adds the port, `c` compresses IPv6.
+fn sockaddr(out: &mut String, bytes: &[u8], ext: &str) {
+    let family = read_int(bytes.get(..2).unwrap_or(&[]), false);
+    let port = bytes
+        .get(2..4)
+        .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+    let with_port = ext.contains('p');
+    match family {
+        2 => {
+            printf::ipv4(out, bytes.get(4..8).unwrap_or(&[]), false);
+            if with_port {
+                let _ = write!(out, ":{port}");
+            }
+        }
+        10 => {
+            let addr = bytes.get(8..24).unwrap_or(&[]);
+            let style = if ext.contains('c') { "I6c" } else { "I6" };
+            if with_port {
+                out.push('[');
+            }
+            printf::ipv6(out, addr, style);
+            if with_port {
+                let _ = write!(out, "]:{port}");
+            }
+        }
+        _ => out.push_str("(invalid address)"),
+    }
+}
+
+/// The record's own fields as `name=value` pairs, for records whose print
+/// fmt cannot be evaluated.
+pub fn render_raw(format: &EventFormat<'_>, data: &[u8], out: &mut String) {
+    let record = Record { format, data };
+    for (i, field) in format.fields.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{}=", field.name);
+        match record.value(field) {
+            Ok(Value::Int(bits, true)) => {
+                let _ = write!(out, "{}", bits as i64);
+            }
+            Ok(Value::Int(bits, false)) => {
+                let _ = write!(out, "{bits}");
+            }
+            Ok(Value::Text(text)) => out.push_str(&String::from_utf8_lossy(&text)),
+            Ok(Value::Array(bytes, _, _)) => {
+                let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                out.push_str(&parts.join(""));
+            }
+            Err(_) => out.push('?'),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORMAT: &str = "name: demo\nID: 7\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
+\n\
+\tfield:char comm[8];\toffset:8;\tsize:8;\tsigned:0;\n\
+\tfield:long state;\toffset:16;\tsize:8;\tsigned:1;\n\
+\tfield:__data_loc char[] name;\toffset:24;\tsize:4;\tsigned:0;\n\
+\tfield:u8 addr[4];\toffset:28;\tsize:4;\tsigned:0;\n\
+\tfield:unsigned int mode;\toffset:32;\tsize:4;\tsigned:0;\n\
+\tfield:__data_loc u32[] vals;\toffset:36;\tsize:4;\tsigned:0;\n\
+\n\
+print fmt: \"x\"\n";
+
+    /// A record of FORMAT: comm "bash", state -1, name "hello", addr
+    /// 10.0.0.1, mode 0x41, vals [1, 2].
+    fn record() -> Vec<u8> {
+        let mut data = vec![0u8; 40];
+        data[0..2].copy_from_slice(&7u16.to_le_bytes());
+        data[4..8].copy_from_slice(&1234i32.to_le_bytes());
+        data[8..12].copy_from_slice(b"bash");
+        data[16..24].copy_from_slice(&(-1i64).to_le_bytes());
+        data[24..28].copy_from_slice(&((6u32 << 16) | 40).to_le_bytes());
+        data[28..32].copy_from_slice(&[10, 0, 0, 1]);
+        data[32..36].copy_from_slice(&0x41u32.to_le_bytes());
+        data[36..40].copy_from_slice(&((8u32 << 16) | 46).to_le_bytes());
+        data.extend_from_slice(b"hello\0");
+        data.extend_from_slice(&1u32.to_le_bytes());
+        data.extend_from_slice(&2u32.to_le_bytes());
+        data
+    }
+
+    fn render(print_fmt: &str) -> Result<String, EvalError> {
+        let text = FORMAT.replace("print fmt: \"x\"", &format!("print fmt: {print_fmt}"));
+        let format = EventFormat::parse(&text).unwrap();
+        let formatter = Formatter::new(&format).unwrap();
+        let mut out = String::new();
+        formatter
+            .render(&record(), &Env::default(), &mut out)
+            .map(|()| out)
+    }
+
+    #[test]
+    fn fields_of_every_kind_are_read() {
+        assert_eq!(
+            render(r#""comm=%s state=%ld name=%s addr=%pI4 pid=%d", REC->comm, REC->state, __get_str(name), REC->addr, REC->common_pid"#)
+                .unwrap(),
+            "comm=bash state=-1 name=hello addr=10.0.0.1 pid=1234"
+        );
+    }
+
+    #[test]
+    fn flags_and_symbols_follow_the_kernels_rules() {
+        let flags =
+            r#""%s", __print_flags(REC->mode, "|", { 0x1, "A" }, { 0x40, "G" }, { 0x2, "B" })"#;
+        assert_eq!(render(flags).unwrap(), "A|G");
+        let leftover = r#""%s", __print_flags(REC->mode | 0x100, "|", { 0x1, "A" })"#;
+        assert_eq!(render(leftover).unwrap(), "A|0x140");
+        let unknown = r#""%s", __print_symbolic(REC->mode, { SOME_ENUM, "enum" }, { 0x41, "A" })"#;
+        assert_eq!(render(unknown).unwrap(), "A");
+        let symbolic = r#""%s %s", __print_symbolic(REC->mode, { 1, "one" }, { 0x41, "sixty-five" }), __print_symbolic(2, { 1, "one" })"#;
+        assert_eq!(render(symbolic).unwrap(), "sixty-five 0x2");
+    }
+
+    #[test]
+    fn arithmetic_ternaries_casts_and_sizeof() {
+        assert_eq!(render(r#""%d", REC->mode & 1 ? 10 : 20"#).unwrap(), "10");
+        assert_eq!(
+            render(r#""%lu", (unsigned char)REC->state"#).unwrap(),
+            "255"
+        );
+        assert_eq!(render(r#""%d", (REC->mode >> 4) * 3 - 1"#).unwrap(), "11");
+        assert_eq!(render(r#""%d", sizeof(u32) + sizeof(long)"#).unwrap(), "12");
+        assert_eq!(render(r#""%d", REC->state < 0"#).unwrap(), "1");
+        assert_eq!(render(r#""%d", jiffies_to_msecs(500)"#).unwrap(), "2000");
+        let min = r#""%d", ({ int __x = (REC->mode); int __y = (16); ((__x) < (__y) ? (__x) : (__y)); })"#;
+        assert_eq!(render(min).unwrap(), "16");
+    }
+
+    #[test]
+    fn dynamic_arrays_hex_and_arrays() {
+        assert_eq!(
+            render(r#""%s %d", __print_array(__get_dynamic_array(vals), __get_dynamic_array_len(vals) / 4, 4), __get_dynamic_array_len(vals)"#)
+                .unwrap(),
+            "{0x1,0x2} 8"
+        );
+        assert_eq!(
+            render(r#""%s", __print_hex(REC->addr, 4)"#).unwrap(),
+            "0a 00 00 01"
+        );
+        assert_eq!(
+            render(r#""%s", __print_hex_str(REC->addr, 2)"#).unwrap(),
+            "0a00"
+        );
+        assert_eq!(render(r#""%d", REC->addr[3]"#).unwrap(), "1");
+    }
+
+    #[test]
+    fn kernel_variables_print_as_a_question_mark_and_the_rest_still_prints() {
+        assert_eq!(
+            render(r#""age=%lu mode=%u", (jiffies - REC->state) / 250, REC->mode"#).unwrap(),
+            "age=? mode=65"
+        );
+    }
+
+    #[test]
+    fn a_null_name_ends_a_symbol_table() {
+        let text = r#""%s", __print_symbolic(REC->mode, { 1, "one" }, { -1, 0 })"#;
+        assert_eq!(render(text).unwrap(), "0x41");
+        let text = r#""%s", __print_symbolic(REC->mode, { 1, "one" }, { -1, ((void *)0) }, { 0x41, "never" })"#;
+        assert_eq!(render(text).unwrap(), "0x41");
+    }
+
+    #[test]
+    fn bitmaps_print_as_lists_and_hex_words() {
+        let list = r#""%*pbl %*pb", 32, REC->addr, 32, REC->addr"#;
+        // addr is 0a 00 00 01: bits 1, 3 and 24 are set.
+        assert_eq!(render(list).unwrap(), "1,3,24 0100000a");
+        let mut out = String::new();
+        bitmap_list(&mut out, &[0b1110_1111], 8);
+        assert_eq!(out, "0-3,5-7");
+    }
+
+    #[test]
+    fn unsupported_helpers_and_missing_fields_are_errors_that_write_nothing() {
+        let err = render(r#""%s", trace_seq_printf(p, "x")"#).unwrap_err();
+        assert!(err.0.contains("trace_seq_printf"), "{err}");
+        assert!(
+            render(r#""%d", REC->nope"#)
+                .unwrap_err()
+                .0
+                .contains("no field nope")
+        );
+        assert!(render(r#""%d %d", REC->mode"#).is_err());
+        assert!(render(r#""%d", 1 / 0"#).is_err());
+    }
+
+    #[test]
+    fn a_truncated_record_is_an_error_not_a_panic() {
+        let text = FORMAT.replace(
+            "print fmt: \"x\"",
+            r#"print fmt: "%s %s", __get_str(name), REC->comm"#,
+        );
+        let format = EventFormat::parse(&text).unwrap();
+        let formatter = Formatter::new(&format).unwrap();
+        let data = record();
+        for end in 0..data.len() {
+            let mut out = String::new();
+            let _ = formatter.render(&data[..end], &Env::default(), &mut out);
+        }
+    }
+
+    #[test]
+    fn raw_fields_are_shown_when_the_print_fmt_cannot_be() {
+        let format = EventFormat::parse(FORMAT).unwrap();
+        let mut out = String::new();
+        render_raw(&format, &record(), &mut out);
+        assert!(
+            out.starts_with("comm=bash state=-1 name=hello addr=0a000001 mode=65"),
+            "{out}"
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The `print fmt` language of trace events: parsed once per event
+//! ([`PrintFmt`], a format string and C argument expressions), then
+//! evaluated per record ([`Formatter::render`]) into the same text the
+//! kernel's `trace` file shows.
+
+mod eval;
+mod lex;
+mod parse;
+mod printf;
+
+pub use eval::{
+    Env, EvalError, Formatter, NoSymbols, Symbol, SymbolResolver, render_raw, type_size,
+};
+pub use parse::{Expr, PrintFmt};
+pub use printf::{Piece, Spec, pieces};
+
+/// A print fmt that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("print fmt, byte {offset}: expected {expected}")]
+pub struct PrintFmtError {
+    /// Byte offset in the print fmt text.
+    pub offset: usize,
+    /// What the parser needed there.
+    pub expected: &'static str,
+}
+
+impl PrintFmtError {
+    pub(crate) fn new(offset: usize, expected: &'static str) -> PrintFmtError {
+        PrintFmtError { offset, expected }
+    }
+}
