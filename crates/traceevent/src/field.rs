@@ -97,9 +97,12 @@ impl<'a> Field<'a> {
             Some(_) => (rest, Some(ArrayLen::Open)),
             None => (rest, None),
         };
+        // The name starts after the last character that cannot be in one,
+        // which need not be one byte long.
         let name_start = before_brackets
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let name = &before_brackets[name_start..];
         let type_name = before_brackets[..name_start].trim_end();
         if name.is_empty() || type_name.is_empty() {
@@ -190,6 +193,15 @@ mod tests {
     fn header_page_fields_have_a_space_after_the_colon() {
         let f = Field::parse("\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;", 2).unwrap();
         assert_eq!((f.name, f.type_name), ("commit", "local_t"));
+    }
+
+    #[test]
+    fn a_name_after_a_multibyte_character_is_cut_at_its_boundary() {
+        // Found by the `format` fuzz target: this used to panic.
+        let f = Field::parse("field:u8\u{752}c_index;\toffset:22;\tsize:1;\tsigned:0;", 3).unwrap();
+        assert_eq!((f.type_name, f.name), ("u8\u{752}", "c_index"));
+        let err = Field::parse("field:int \u{752};\toffset:0;\tsize:1;\tsigned:0;", 3).unwrap_err();
+        assert!(err.expected.contains("TYPE NAME"), "{err}");
     }
 
     #[test]

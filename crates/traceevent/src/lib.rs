@@ -8,11 +8,15 @@
 //! buffer's page header and event header the same way.
 //!
 //! This crate parses those files into borrowed views ([`EventFormat`],
-//! [`Field`], [`HeaderPage`], [`HeaderEvent`]): no text is copied, and
-//! malformed input is an error that says on which line and what was
-//! expected, never a panic. It sits at the start of kscope's trace data
-//! flow: `kscope trace list` shows what it parsed; decoding records and
-//! evaluating `print fmt` build on it.
+//! [`Field`], [`HeaderPage`], [`HeaderEvent`]), and decodes the ring
+//! buffer's raw sub-buffers, as `per_cpu/cpuN/trace_pipe_raw` and
+//! trace.dat hold them, into records ([`SubBuffer`], [`Record`]): an
+//! absolute time stamp and the payload whose layout the event's format
+//! gives. Nothing is copied, and malformed input is an error that says
+//! where (a line, or a sub-buffer offset) and what was expected, never a
+//! panic. It sits at the start of kscope's trace data flow: `kscope trace
+//! list` shows what it parsed; reading records and evaluating `print fmt`
+//! build on it.
 //!
 //! ```
 //! use kscope_traceevent::EventFormat;
@@ -26,12 +30,29 @@
 //! assert_eq!(format.field("pid").map(|f| f.offset), Some(24));
 //! # Ok::<(), kscope_traceevent::FormatError>(())
 //! ```
+//!
+//! Records of a sub-buffer (one `trace_pipe_raw` read):
+//!
+//! ```no_run
+//! use kscope_traceevent::{PageLayout, SubBuffer};
+//! # fn read_one_subbuffer() -> Vec<u8> { Vec::new() }
+//! let bytes = read_one_subbuffer();
+//! let sub = SubBuffer::parse(&bytes, &PageLayout::X86_64)?;
+//! for record in sub.records() {
+//!     let record = record?;
+//!     let common_type = u16::from_le_bytes([record.data[0], record.data[1]]);
+//!     println!("{} {common_type}", record.timestamp);
+//! }
+//! # Ok::<(), kscope_traceevent::PageError>(())
+//! ```
 
 mod field;
 mod format;
 mod header;
 pub mod printfmt;
+mod page;
 
 pub use field::{ArrayLen, Field, Location};
 pub use format::{EventFormat, FormatError};
 pub use header::{HeaderEvent, HeaderPage};
+pub use page::{Missed, PageError, PageLayout, Record, Records, SubBuffer};

@@ -401,11 +401,13 @@ fn restore_journal(journal: &mut Journal) -> Result<()> {
     }
 }
 
-/// Restores every live journal that `select` picks. Uses `try_lock` when
-/// called from a panic, whose thread may hold a journal's lock.
+/// Restores every live journal that `select` picks, newest first, as drops
+/// would: a later guard may have changed what an earlier one changed, or
+/// work inside an earlier one's mount. Uses `try_lock` when called from a
+/// panic, whose thread may hold a journal's lock.
 fn restore_live(select: impl Fn(&Journal) -> bool, blocking: bool) {
     let live: Vec<SharedJournal> = lock(&LIVE).iter().filter_map(Weak::upgrade).collect();
-    for journal in live {
+    for journal in live.into_iter().rev() {
         let mut guard = if blocking {
             lock(&journal)
         } else {

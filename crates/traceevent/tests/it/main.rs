@@ -1,4 +1,7 @@
-//! Every format file of the running kernel parses.
+//! Live tests of the traceevent crate against the running kernel: every
+//! format file parses here, and `page` decodes real sub-buffers.
+
+mod page;
 
 use kscope_testkit::{TracefsLock, live, missing_root};
 use kscope_traceevent::printfmt::{Env, Formatter};

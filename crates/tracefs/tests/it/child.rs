@@ -14,8 +14,10 @@ use crate::with_unchanged_tracefs;
 
 const ROLE: &str = "KSCOPE_TRACEFS_CHILD";
 
-/// What the child does: makes one change of each kind, says "ready", then
-/// panics or waits to be killed.
+/// What the child does: makes one change of each kind, and through a
+/// second, later guard changes again a value the first changed (so that
+/// undoing the guards oldest first would leave that value changed), says
+/// "ready", then panics or waits to be killed.
 #[test]
 fn child_process_body() {
     let Ok(role) = std::env::var(ROLE) else {
@@ -23,6 +25,7 @@ fn child_process_body() {
     };
     restore_on_signals().expect("signals");
     let guard = StateGuard::new();
+    let later = StateGuard::new();
     let fs = Tracefs::find()
         .expect("mountinfo")
         .expect("the parent mounted tracefs");
@@ -31,6 +34,12 @@ fn child_process_body() {
         .enable_event(&mine, "sched", "sched_switch")
         .expect("enable");
     guard.set_tracing_on(&fs.top(), false).expect("tracing_on");
+    guard
+        .set(&fs.top(), "trace_clock", "global")
+        .expect("clock");
+    later
+        .set(&fs.top(), "trace_clock", "mono")
+        .expect("clock again");
     guard
         .add_probe(
             &fs,
