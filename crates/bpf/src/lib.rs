@@ -16,11 +16,13 @@
 
 mod error;
 mod insn;
+mod kmem;
 mod perf;
 mod program;
 mod sys;
 
 pub use error::{Error, Result};
-pub use insn::Insn;
+pub use insn::{Insn, PSEUDO_MAP_FD};
+pub use kmem::read_kernel_u64s;
 pub use perf::{PerfEvent, SoftwareEvent};
 pub use program::{Program, ProgramType};

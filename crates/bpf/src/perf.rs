@@ -16,6 +16,7 @@ pub enum SoftwareEvent {
 }
 
 const PERF_TYPE_SOFTWARE: u32 = 1;
+const PERF_TYPE_TRACEPOINT: u32 = 2;
 
 /// An open perf event.
 #[derive(Debug)]
@@ -45,6 +46,52 @@ impl PerfEvent {
                 what: format!("software event {event:?}"),
                 source,
             })
+    }
+}
+
+impl PerfEvent {
+    /// Opens tracepoint `id` (its `events/SYSTEM/EVENT/id` in tracefs)
+    /// for this process only, disabled, sampling every hit: a BPF program
+    /// set on it runs on each.
+    pub fn tracepoint_of_this_process(id: u64) -> Result<PerfEvent> {
+        let mut attr = PerfEventAttr {
+            type_: PERF_TYPE_TRACEPOINT,
+            config: id,
+            sample_period: 1,
+            wakeup_events: 1,
+            flags: sys::PERF_FLAG_DISABLED,
+            ..PerfEventAttr::default()
+        };
+        sys::perf_event_open(&mut attr, 0, -1)
+            .map(|fd| PerfEvent { fd })
+            .map_err(|source| Error::PerfOpen {
+                what: format!("tracepoint {id}"),
+                source,
+            })
+    }
+
+    /// Runs `program` on every hit of this event.
+    pub fn attach(&self, program: &crate::Program) -> Result<()> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&program.as_fd());
+        sys::perf_ioctl(self.fd.as_fd(), sys::PERF_IOC_SET_BPF, fd).map_err(|source| {
+            Error::PerfOpen {
+                what: format!("attaching BPF program {}", program.name()),
+                source,
+            }
+        })
+    }
+
+    /// Starts or stops counting (and running an attached program).
+    pub fn enable(&self, on: bool) -> Result<()> {
+        let request = if on {
+            sys::PERF_IOC_ENABLE
+        } else {
+            sys::PERF_IOC_DISABLE
+        };
+        sys::perf_ioctl(self.fd.as_fd(), request, 0).map_err(|source| Error::PerfOpen {
+            what: "enabling a perf event".into(),
+            source,
+        })
     }
 }
 

@@ -8,9 +8,103 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_PROG_LOAD: libc::c_long = 5;
+
+/// `union bpf_attr` as BPF_MAP_CREATE uses it, up to map_flags.
+#[repr(C)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// `union bpf_attr` as BPF_MAP_LOOKUP_ELEM uses it.
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// Creates a map.
+pub(crate) fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+) -> io::Result<OwnedFd> {
+    let attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: 0,
+    };
+    // SAFETY: `attr` is live and fully initialised for the stated size.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_CREATE,
+            &attr as *const MapCreateAttr,
+            std::mem::size_of::<MapCreateAttr>(),
+        )
+    };
+    owned_fd(fd)
+}
+
+/// Copies the value stored under `key` into `value`.
+pub(crate) fn map_lookup(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<()> {
+    let attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: key and value are live buffers of the map's key and value
+    // sizes (the caller's contract), and attr is fully initialised.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_ELEM,
+            &attr as *const MapElemAttr,
+            std::mem::size_of::<MapElemAttr>(),
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_SET_BPF.
+pub(crate) const PERF_IOC_ENABLE: libc::c_ulong = 0x2400;
+pub(crate) const PERF_IOC_DISABLE: libc::c_ulong = 0x2401;
+pub(crate) const PERF_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+
+/// ioctl(2) on a perf event fd with an integer argument.
+pub(crate) fn perf_ioctl(
+    fd: BorrowedFd<'_>,
+    request: libc::c_ulong,
+    arg: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the perf ioctls used here take an int by value, no pointer.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
 
 /// `union bpf_attr` as used by BPF_PROG_LOAD, up to `expected_attach_type`.
 #[repr(C)]
@@ -128,5 +222,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<PerfEventAttr>(), 64);
         // Up to and including expected_attach_type in union bpf_attr.
         assert_eq!(std::mem::size_of::<ProgLoadAttr>(), 72);
+        assert_eq!(std::mem::size_of::<MapCreateAttr>(), 20);
+        assert_eq!(std::mem::size_of::<MapElemAttr>(), 32);
     }
 }

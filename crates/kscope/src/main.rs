@@ -6,7 +6,7 @@ mod render;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// kscope: one tool for debugging the Linux kernel.
 ///
@@ -42,7 +42,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
     // Every command that changes tracefs does it through a StateGuard;
     // this makes Ctrl-C, SIGTERM, SIGHUP and SIGQUIT undo those changes.
     if let Err(err) = kscope_tracefs::restore_on_signals() {
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Doctor(args) => cmd::doctor::run(&args),
-        Command::Trace(args) => cmd::trace::run(&args),
+        Command::Trace(args) => cmd::trace::run(&args, matches.subcommand_matches("trace")),
     };
     match outcome {
         Ok(code) => code,
@@ -74,7 +75,6 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn the_command_line_definition_is_consistent() {

@@ -49,10 +49,14 @@
 mod field;
 mod format;
 mod header;
-pub mod printfmt;
 mod page;
+pub mod printfmt;
+mod render;
+mod resolve;
 
 pub use field::{ArrayLen, Field, Location};
 pub use format::{EventFormat, FormatError};
 pub use header::{HeaderEvent, HeaderPage};
 pub use page::{Missed, PageError, PageLayout, Record, Records, SubBuffer};
+pub use render::Renderer;
+pub use resolve::{Cmdlines, Kallsyms};

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError, Weak};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -438,6 +439,22 @@ fn install_panic_hook() {
     }));
 }
 
+static GRACEFUL_INTERRUPT: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Makes the first SIGINT (Ctrl-C) only set [`interrupted`], for a
+/// program that stops what it is doing and restores by itself (a trace
+/// stream that still prints what it has). A second SIGINT, and SIGTERM,
+/// SIGHUP and SIGQUIT, still restore at once and end the process.
+pub fn handle_interrupt_gracefully() {
+    GRACEFUL_INTERRUPT.store(true, Ordering::SeqCst);
+}
+
+/// True once a SIGINT arrived under [`handle_interrupt_gracefully`].
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT restore every live guard and
 /// then end the process as the signal would have. Call it once, early, in
 /// a program that changes tracefs; later calls do nothing.
@@ -450,7 +467,13 @@ pub fn restore_on_signals() -> io::Result<()> {
                 std::thread::Builder::new()
                     .name("kscope-signals".into())
                     .spawn(move || {
-                        if let Some(signal) = signals.forever().next() {
+                        for signal in signals.forever() {
+                            let graceful = signal == SIGINT
+                                && GRACEFUL_INTERRUPT.load(Ordering::SeqCst)
+                                && !INTERRUPTED.swap(true, Ordering::SeqCst);
+                            if graceful {
+                                continue;
+                            }
                             restore_live(|_| true, true);
                             // Ends the process with the signal's own default
                             // action, so the exit status tells what happened.
@@ -458,8 +481,8 @@ pub fn restore_on_signals() -> io::Result<()> {
                                 signal_hook::low_level::emulate_default_handler(signal)
                             {
                                 eprintln!("kscope: {err}");
-                                std::process::exit(128 + signal);
                             }
+                            std::process::exit(128 + signal);
                         }
                     })
                     .map(drop)

@@ -32,6 +32,9 @@ mod mount;
 mod sys;
 
 pub use error::{Error, Result};
-pub use guard::{ProbeFile, StateGuard, private_instance_name, restore_on_signals};
+pub use guard::{
+    ProbeFile, StateGuard, handle_interrupt_gracefully, interrupted, private_instance_name,
+    restore_on_signals,
+};
 pub use instance::Instance;
 pub use mount::{DEFAULT_MOUNT, MountEntry, Tracefs, choose_tracefs, parse_mountinfo};

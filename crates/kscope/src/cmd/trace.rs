@@ -24,6 +24,14 @@ enum Action {
     /// With no flag, lists events, tracers and options. Events are shown
     /// as SYSTEM:EVENT; a glob selects some (`-e 'sched:*'`, `-e '*open*'`).
     List(ListArgs),
+
+    /// Trace events in a private instance and print them as they come.
+    ///
+    /// Lines look like `trace-cmd report`'s. Runs COMMAND (after `--`) and
+    /// stops when it exits, or stops on Ctrl-C; either way every change to
+    /// tracefs is undone. Works where `trace-cmd record` cannot (no
+    /// function tracer needed).
+    Stream(super::trace_stream::StreamArgs),
 }
 
 /// Arguments of `kscope trace list`.
@@ -51,10 +59,22 @@ pub struct ListArgs {
     json: bool,
 }
 
-/// Runs `kscope trace`.
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+/// Runs `kscope trace`. `matches` are the parsed `trace` arguments, for
+/// the order of `-e` and `-f` in `stream`.
+pub fn run(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
     match &args.action {
         Action::List(list) => run_list(list),
+        Action::Stream(stream) => {
+            let stream_matches = matches.and_then(|m| m.subcommand_matches("stream"));
+            let positions = |id: &str| -> Vec<usize> {
+                stream_matches
+                    .and_then(|m| m.indices_of(id))
+                    .map(Iterator::collect)
+                    .unwrap_or_default()
+            };
+            let (events, filters) = (positions("events"), positions("filters"));
+            super::trace_stream::run(stream, (&events, &filters))
+        }
     }
 }
 

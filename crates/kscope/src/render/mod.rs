@@ -4,4 +4,5 @@
 pub mod doctor;
 pub mod json;
 pub mod text;
+pub mod trace_cmd;
 pub mod trace_list;

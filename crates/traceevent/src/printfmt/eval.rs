@@ -46,6 +46,12 @@ pub struct Env<'s> {
     pub symbols: &'s dyn SymbolResolver,
     /// CONFIG_HZ, for `jiffies_to_msecs`.
     pub hz: u64,
+    /// The kernel's BTF: enum constants the kernel did not export to
+    /// tracefs, and `sizeof` of kernel types.
+    pub types: Option<&'s kscope_btf::Btf<'s>>,
+    /// Values of kernel variables that print fmts read (`vmemmap_base`),
+    /// where the caller could learn them.
+    pub variables: &'s [(String, u64)],
 }
 
 impl Default for Env<'_> {
@@ -53,7 +59,32 @@ impl Default for Env<'_> {
         Env {
             symbols: &NoSymbols,
             hz: 250,
+            types: None,
+            variables: &[],
         }
+    }
+}
+
+impl Env<'_> {
+    /// An identifier's value: an enum constant from BTF or a known kernel
+    /// variable.
+    fn name_value(&self, name: &str) -> Option<Value<'static>> {
+        if let Some(value) = self.types.and_then(|t| t.enum_value(name)) {
+            return Some(Value::Int(value as u64, true));
+        }
+        self.variables
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| Value::Int(*v, false))
+    }
+
+    /// The size of a type, from the built-in C types or BTF.
+    fn size_of(&self, type_name: &str) -> Option<usize> {
+        type_size(type_name).or_else(|| {
+            self.types
+                .and_then(|t| t.type_size(type_name.trim_start_matches("const ")))
+                .map(|s| s as usize)
+        })
     }
 }
 
@@ -79,6 +110,9 @@ enum Value<'d> {
     Text(Cow<'d, [u8]>),
     /// An array of `elem`-byte integers.
     Array(&'d [u8], usize, bool),
+    /// A pointer and the size of what it points to, for C pointer
+    /// arithmetic (`(struct page *)base + pfn`).
+    Ptr(u64, usize),
 }
 
 /// The size of a C scalar type as the kernels kscope reads use it
@@ -214,6 +248,7 @@ impl<'f, 'd> Record<'f, 'd> {
 fn as_int(value: &Value<'_>, what: &str) -> Result<(u64, bool), EvalError> {
     match value {
         Value::Int(bits, signed) => Ok((*bits, *signed)),
+        Value::Ptr(bits, _) => Ok((*bits, false)),
         _ => fail(format!("{what} needs an integer")),
     }
 }
@@ -238,6 +273,10 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             Expr::Name(name) if self.local(name).is_some() => self
                 .local(name)
                 .ok_or_else(|| EvalError(format!("lost local {name}"))),
+            Expr::Name(name) if self.env.name_value(name).is_some() => self
+                .env
+                .name_value(name)
+                .ok_or_else(|| EvalError(format!("lost {name}"))),
             Expr::Name(name) => match *name {
                 "true" => Ok(Value::Int(1, true)),
                 "false" | "NULL" => Ok(Value::Int(0, true)),
@@ -261,13 +300,19 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             }
             Expr::Cast(type_name, inner) => {
                 let value = self.eval(inner)?;
-                let Value::Int(bits, _) = value else {
-                    return Ok(value);
+                let bits = match value {
+                    Value::Int(bits, _) | Value::Ptr(bits, _) => bits,
+                    other => return Ok(other),
                 };
-                if type_name.contains('*') {
-                    return Ok(Value::Int(bits, false));
+                if let Some(pointee) = type_name.strip_suffix('*') {
+                    let pointee = pointee.trim();
+                    let elem = match pointee {
+                        "void" | "const void" | "char" | "const char" => 1,
+                        _ => self.env.size_of(pointee).unwrap_or(1),
+                    };
+                    return Ok(Value::Ptr(bits, elem));
                 }
-                let size = type_size(type_name).unwrap_or(8);
+                let size = self.env.size_of(type_name).unwrap_or(8);
                 let signed = is_signed_type(type_name);
                 let cut = if size >= 8 {
                     bits
@@ -279,7 +324,9 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
                     signed,
                 ))
             }
-            Expr::SizeOf(type_name) => type_size(type_name)
+            Expr::SizeOf(type_name) => self
+                .env
+                .size_of(type_name)
                 .map(|s| Value::Int(s as u64, false))
                 .ok_or_else(|| EvalError(format!("sizeof({type_name}) is unknown"))),
             Expr::Call(name, args) => self.call(name, args),
@@ -297,7 +344,7 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
                         u64::from(text.get(i as usize).copied().unwrap_or(0)),
                         true,
                     )),
-                    Value::Int(..) => fail("indexing needs an array"),
+                    Value::Int(..) | Value::Ptr(..) => fail("indexing needs an array"),
                 }
             }
             Expr::Block(statements) => self.block(statements),
@@ -344,7 +391,18 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
     }
 
     fn binary(&self, op: &str, left: &Expr<'f>, right: &Expr<'f>) -> Result<Value<'d>, EvalError> {
-        let (a, a_signed) = as_int(&self.eval(left)?, op)?;
+        let left_value = self.eval(left)?;
+        if let (Value::Ptr(base, elem), "+" | "-") = (&left_value, op) {
+            let (n, _) = as_int(&self.eval(right)?, op)?;
+            let offset = n.wrapping_mul(*elem as u64);
+            let bits = if op == "+" {
+                base.wrapping_add(offset)
+            } else {
+                base.wrapping_sub(offset)
+            };
+            return Ok(Value::Ptr(bits, *elem));
+        }
+        let (a, a_signed) = as_int(&left_value, op)?;
         if op == "&&" && a == 0 {
             return Ok(Value::Int(0, true));
         }
@@ -403,10 +461,12 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             let (key, name) = match pair.as_slice() {
                 [key, Expr::Str(name)] => (key, name),
                 // { -1, NULL } ends a table, as in the kernel's loop.
-                [_, end] if matches!(self.eval(end), Ok(Value::Int(0, _))) => break,
+                [_, end] if matches!(self.eval(end), Ok(Value::Int(0, _) | Value::Ptr(0, _))) => {
+                    break;
+                }
                 _ => return fail("a table entry must be { value, \"name\" }"),
             };
-            if contains_unknown_name(key, &self.locals.borrow()) {
+            if contains_unknown_name(key, &self.locals.borrow(), self.env) {
                 continue;
             }
             let (value, _) = as_int(&self.eval(key)?, "a table value")?;
@@ -548,16 +608,80 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
     }
 }
 
-/// True when `expr` uses an identifier that is neither a local nor one
-/// the evaluator knows (an enum constant the kernel left unresolved).
-fn contains_unknown_name(expr: &Expr<'_>, locals: &[(&str, Value<'_>)]) -> bool {
+/// Walks `expr` for names that are neither locals, helpers nor known to
+/// `env`.
+fn collect_unresolved<'f>(
+    expr: &Expr<'f>,
+    env: &Env<'_>,
+    locals: &mut Vec<&'f str>,
+    out: &mut Vec<&'f str>,
+) {
     match expr {
         Expr::Name(name) => {
-            !matches!(*name, "true" | "false" | "NULL") && !locals.iter().any(|(n, _)| n == name)
+            if !matches!(*name, "true" | "false" | "NULL")
+                && !locals.contains(name)
+                && env.name_value(name).is_none()
+            {
+                out.push(name);
+            }
         }
-        Expr::Unary(_, e) | Expr::Cast(_, e) => contains_unknown_name(e, locals),
+        Expr::Unary(_, e) | Expr::Cast(_, e) | Expr::Member(e, _) => {
+            collect_unresolved(e, env, locals, out)
+        }
+        Expr::Binary(_, a, b) | Expr::Index(a, b) => {
+            collect_unresolved(a, env, locals, out);
+            collect_unresolved(b, env, locals, out);
+        }
+        Expr::Ternary(a, b, c) => {
+            for e in [a, b, c] {
+                collect_unresolved(e, env, locals, out);
+            }
+        }
+        // __get_str(name) and its kin take a field name, not a value.
+        Expr::Call(helper, args) if helper.starts_with("__get_") => {
+            for e in args.iter().filter(|e| !matches!(e, Expr::Name(_))) {
+                collect_unresolved(e, env, locals, out);
+            }
+        }
+        Expr::Call(_, args) | Expr::Braces(args) => {
+            for e in args {
+                collect_unresolved(e, env, locals, out);
+            }
+        }
+        Expr::Block(statements) => {
+            for statement in statements {
+                match statement {
+                    Statement::Let(name, init) => {
+                        if let Some(e) = init {
+                            collect_unresolved(e, env, locals, out);
+                        }
+                        locals.push(name);
+                    }
+                    Statement::Assign(a, b) => {
+                        collect_unresolved(a, env, locals, out);
+                        collect_unresolved(b, env, locals, out);
+                    }
+                    Statement::Expr(e) => collect_unresolved(e, env, locals, out),
+                }
+            }
+        }
+        Expr::Int(_) | Expr::Str(_) | Expr::Field(_) | Expr::SizeOf(_) => {}
+    }
+}
+
+/// True when `expr` uses an identifier that is neither a local nor one
+/// the evaluator knows (an enum constant the kernel left unresolved and
+/// BTF does not have).
+fn contains_unknown_name(expr: &Expr<'_>, locals: &[(&str, Value<'_>)], env: &Env<'_>) -> bool {
+    match expr {
+        Expr::Name(name) => {
+            !matches!(*name, "true" | "false" | "NULL")
+                && !locals.iter().any(|(n, _)| n == name)
+                && env.name_value(name).is_none()
+        }
+        Expr::Unary(_, e) | Expr::Cast(_, e) => contains_unknown_name(e, locals, env),
         Expr::Binary(_, a, b) => {
-            contains_unknown_name(a, locals) || contains_unknown_name(b, locals)
+            contains_unknown_name(a, locals, env) || contains_unknown_name(b, locals, env)
         }
         _ => false,
     }
@@ -567,7 +691,7 @@ fn array_bytes<'d>(value: &Value<'d>, what: &str) -> Result<Cow<'d, [u8]>, EvalE
     match value {
         Value::Array(bytes, _, _) => Ok(Cow::Borrowed(bytes)),
         Value::Text(text) => Ok(text.clone()),
-        Value::Int(..) => fail(format!("{what} needs an array")),
+        Value::Int(..) | Value::Ptr(..) => fail(format!("{what} needs an array")),
     }
 }
 
@@ -608,6 +732,19 @@ impl<'f> Formatter<'f> {
     /// The event this formats.
     pub fn format(&self) -> &'f EventFormat<'f> {
         self.format
+    }
+
+    /// Identifiers the print fmt reads that `env` cannot give a value:
+    /// kernel variables (`jiffies`, `vmemmap_base`) and enum constants
+    /// missing from BTF. Records of this event print `?` or hex there.
+    pub fn unresolved_names(&self, env: &Env<'_>) -> Vec<&'f str> {
+        let mut names = Vec::new();
+        for arg in &self.print.args {
+            collect_unresolved(arg, env, &mut Vec::new(), &mut names);
+        }
+        names.sort_unstable();
+        names.dedup();
+        names
     }
 
     /// Appends the record's text to `out`, as the kernel's `trace` file
@@ -683,7 +820,7 @@ fn conversion(
         's' => match value {
             Value::Text(text) => spec.string(out, &String::from_utf8_lossy(text)),
             Value::Array(bytes, _, _) => spec.string(out, &String::from_utf8_lossy(cstr(bytes))),
-            Value::Int(bits, _) => spec.string(out, &format!("0x{bits:x}")),
+            Value::Int(bits, _) | Value::Ptr(bits, _) => spec.string(out, &format!("0x{bits:x}")),
         },
         'p' => pointer(spec, value, env, out)?,
         other => return fail(format!("conversion %{other} is not supported")),
@@ -700,7 +837,7 @@ fn pointer(
     let ext = spec.pointer_ext.as_str();
     let first = ext.chars().next();
     match (first, value) {
-        (Some('S' | 's' | 'B' | 'F' | 'f'), Value::Int(address, _)) => {
+        (Some('S' | 's' | 'B' | 'F' | 'f'), Value::Int(address, _) | Value::Ptr(address, _)) => {
             let text = match env.symbols.symbol(*address) {
                 Some(sym) if first == Some('s') || first == Some('f') => sym.name.to_string(),
                 Some(sym) => {
@@ -743,7 +880,7 @@ fn pointer(
             let len = spec.width.flatten().unwrap_or(bytes.len()).min(bytes.len());
             printf::hex_bytes(out, &bytes[..len], ext);
         }
-        (_, Value::Int(address, _)) => {
+        (_, Value::Int(address, _) | Value::Ptr(address, _)) => {
             let _ = write!(out, "{address:016x}");
         }
         (_, Value::Text(text)) => out.push_str(&String::from_utf8_lossy(text)),
@@ -829,6 +966,9 @@ pub fn render_raw(format: &EventFormat<'_>, data: &[u8], out: &mut String) {
             Ok(Value::Array(bytes, _, _)) => {
                 let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
                 out.push_str(&parts.join(""));
+            }
+            Ok(Value::Ptr(bits, _)) => {
+                let _ = write!(out, "0x{bits:x}");
             }
             Err(_) => out.push('?'),
         }
@@ -940,6 +1080,54 @@ print fmt: \"x\"\n";
         assert_eq!(
             render(r#""age=%lu mode=%u", (jiffies - REC->state) / 250, REC->mode"#).unwrap(),
             "age=? mode=65"
+        );
+    }
+
+    #[test]
+    fn kernel_variables_given_by_the_caller_are_used_with_pointer_arithmetic() {
+        let text = FORMAT.replace(
+            "print fmt: \"x\"",
+            r#"print fmt: "page=%p", (((struct page *)vmemmap_base) + (REC->mode))"#,
+        );
+        let format = EventFormat::parse(&text).unwrap();
+        let formatter = Formatter::new(&format).unwrap();
+        let variables = [("vmemmap_base".to_string(), 0xffffea0000000000u64)];
+        // Without BTF the size of struct page is unknown: elements of 1.
+        let env = Env {
+            variables: &variables,
+            ..Env::default()
+        };
+        let mut out = String::new();
+        formatter.render(&record(), &env, &mut out).unwrap();
+        assert_eq!(out, "page=ffffea0000000041");
+        let mut out = String::new();
+        let env = Env {
+            variables: &variables,
+            ..Env::default()
+        };
+        let sized = FORMAT.replace(
+            "print fmt: \"x\"",
+            r#"print fmt: "%p", ((u64 *)vmemmap_base) + 2"#,
+        );
+        let format = EventFormat::parse(&sized).unwrap();
+        Formatter::new(&format)
+            .unwrap()
+            .render(&record(), &env, &mut out)
+            .unwrap();
+        assert_eq!(out, "ffffea0000000010");
+    }
+
+    #[test]
+    fn unresolved_names_are_listed_once() {
+        let text = FORMAT.replace(
+            "print fmt: \"x\"",
+            r#"print fmt: "%lu %d %s %s", (jiffies - REC->state), ({ int x = jiffies; x; }), __print_symbolic(REC->mode, { SOME_ENUM, "e" }), __get_str(name)"#,
+        );
+        let format = EventFormat::parse(&text).unwrap();
+        let formatter = Formatter::new(&format).unwrap();
+        assert_eq!(
+            formatter.unresolved_names(&Env::default()),
+            ["SOME_ENUM", "jiffies"]
         );
     }
 

@@ -1,0 +1,345 @@
+//! The kernel's BTF (BPF Type Format), as `/sys/kernel/btf/vmlinux` holds
+//! it: every C type of the kernel, compactly. kscope reads two things from
+//! it today: the value of every enum constant (trace events name enum
+//! constants in their print fmt that the kernel does not export to
+//! tracefs), and the size of types by name (`sizeof(struct page)` for
+//! pointer arithmetic in print fmts).
+//!
+//! The layout is documented in the kernel's Documentation/bpf/btf.rst: a
+//! header, a type section of `btf_type` records each followed by data that
+//! depends on its kind, and a string section. The btf-rs crate parses BTF
+//! too, but is LGPL-licensed and resolves types one at a time by id; this
+//! reader makes the two name tables kscope needs in one pass and borrows
+//! the blob.
+//!
+//! ```no_run
+//! let blob = std::fs::read("/sys/kernel/btf/vmlinux")?;
+//! let btf = kscope_btf::Btf::parse(&blob)?;
+//! assert_eq!(btf.enum_value("IOPRIO_CLASS_BE"), Some(2));
+//! assert_eq!(btf.type_size("struct page"), Some(64));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+
+/// BTF that does not have the documented shape.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("BTF, offset {offset}: expected {expected}")]
+pub struct BtfError {
+    /// Byte offset in the blob.
+    pub offset: usize,
+    /// What was needed there.
+    pub expected: &'static str,
+}
+
+const MAGIC: u16 = 0xeb9f;
+
+const KIND_INT: u32 = 1;
+const KIND_PTR: u32 = 2;
+const KIND_ARRAY: u32 = 3;
+const KIND_STRUCT: u32 = 4;
+const KIND_UNION: u32 = 5;
+const KIND_ENUM: u32 = 6;
+const KIND_TYPEDEF: u32 = 8;
+const KIND_VOLATILE: u32 = 9;
+const KIND_CONST: u32 = 10;
+const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC_PROTO: u32 = 13;
+const KIND_VAR: u32 = 14;
+const KIND_DATASEC: u32 = 15;
+const KIND_FLOAT: u32 = 16;
+const KIND_DECL_TAG: u32 = 17;
+const KIND_TYPE_TAG: u32 = 18;
+const KIND_ENUM64: u32 = 19;
+
+/// One type record: what sizes need.
+#[derive(Debug, Clone, Copy)]
+struct Type {
+    kind: u32,
+    /// `size` for INT, STRUCT, UNION, ENUM, FLOAT; the referred type id
+    /// for PTR, TYPEDEF, qualifiers.
+    size_or_type: u32,
+    /// For ARRAY: element type and count.
+    array: Option<(u32, u32)>,
+}
+
+/// Parsed BTF: enum constants and named types.
+#[derive(Debug, Clone, Default)]
+pub struct Btf<'a> {
+    types: Vec<Type>,
+    enums: HashMap<&'a str, i64>,
+    /// "struct page", "union x", "enum y", and typedef and base names.
+    names: HashMap<String, u32>,
+}
+
+fn read_u32(blob: &[u8], offset: usize) -> Result<u32, BtfError> {
+    blob.get(offset..offset + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .ok_or(BtfError {
+            offset,
+            expected: "4 more bytes",
+        })
+}
+
+fn string(strings: &[u8], offset: u32) -> &str {
+    let start = offset as usize;
+    let Some(rest) = strings.get(start..) else {
+        return "";
+    };
+    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..end]).unwrap_or("")
+}
+
+impl<'a> Btf<'a> {
+    /// Parses a little-endian BTF blob (all kscope's targets are).
+    pub fn parse(blob: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        let magic = blob.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        if magic != Some(MAGIC) {
+            return Err(BtfError {
+                offset: 0,
+                expected: "the BTF magic 0xeb9f (little-endian)",
+            });
+        }
+        let hdr_len = read_u32(blob, 4)? as usize;
+        let type_off = read_u32(blob, 8)? as usize;
+        let type_len = read_u32(blob, 12)? as usize;
+        let str_off = read_u32(blob, 16)? as usize;
+        let str_len = read_u32(blob, 20)? as usize;
+        let strings = blob
+            .get(
+                hdr_len.saturating_add(str_off)
+                    ..hdr_len.saturating_add(str_off).saturating_add(str_len),
+            )
+            .ok_or(BtfError {
+                offset: hdr_len + str_off,
+                expected: "a string section inside the blob",
+            })?;
+        let start = hdr_len.saturating_add(type_off);
+        let end = start.saturating_add(type_len);
+        if end > blob.len() {
+            return Err(BtfError {
+                offset: start,
+                expected: "a type section inside the blob",
+            });
+        }
+        // Type id 0 is void.
+        let mut btf = Btf {
+            types: vec![Type {
+                kind: 0,
+                size_or_type: 0,
+                array: None,
+            }],
+            ..Btf::default()
+        };
+        let mut at = start;
+        while at < end {
+            let name_off = read_u32(blob, at)?;
+            let info = read_u32(blob, at + 4)?;
+            let size_or_type = read_u32(blob, at + 8)?;
+            let kind = (info >> 24) & 0x1f;
+            let vlen = (info & 0xffff) as usize;
+            let data = at + 12;
+            let id = btf.types.len() as u32;
+            let name = string(strings, name_off);
+            let (extra, array) = match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => (4, None),
+                KIND_ARRAY => (12, Some((read_u32(blob, data)?, read_u32(blob, data + 8)?))),
+                KIND_STRUCT | KIND_UNION | KIND_DATASEC => (vlen * 12, None),
+                KIND_ENUM => {
+                    for i in 0..vlen {
+                        let entry = data + i * 8;
+                        let value = read_u32(blob, entry + 4)? as i32;
+                        btf.enums
+                            .insert(string(strings, read_u32(blob, entry)?), i64::from(value));
+                    }
+                    (vlen * 8, None)
+                }
+                KIND_ENUM64 => {
+                    for i in 0..vlen {
+                        let entry = data + i * 12;
+                        let low = u64::from(read_u32(blob, entry + 4)?);
+                        let high = u64::from(read_u32(blob, entry + 8)?);
+                        btf.enums.insert(
+                            string(strings, read_u32(blob, entry)?),
+                            ((high << 32) | low) as i64,
+                        );
+                    }
+                    (vlen * 12, None)
+                }
+                KIND_FUNC_PROTO => (vlen * 8, None),
+                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | 12
+                | KIND_FLOAT | KIND_TYPE_TAG => (0, None),
+                _ => {
+                    return Err(BtfError {
+                        offset: at,
+                        expected: "a known BTF kind (1 to 19)",
+                    });
+                }
+            };
+            if !name.is_empty() {
+                let key = match kind {
+                    KIND_STRUCT => format!("struct {name}"),
+                    KIND_UNION => format!("union {name}"),
+                    KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
+                    KIND_INT | KIND_TYPEDEF | KIND_FLOAT => name.to_string(),
+                    _ => String::new(),
+                };
+                if !key.is_empty() {
+                    btf.names.entry(key).or_insert(id);
+                }
+            }
+            btf.types.push(Type {
+                kind,
+                size_or_type,
+                array,
+            });
+            at = data + extra;
+        }
+        Ok(btf)
+    }
+
+    /// The value of an enum constant.
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        self.enums.get(name).copied()
+    }
+
+    /// How many enum constants there are.
+    pub fn enum_count(&self) -> usize {
+        self.enums.len()
+    }
+
+    /// The size of a named type: `struct page`, `union x`, `enum y`, a
+    /// typedef (`pid_t`) or a base type (`unsigned int`).
+    pub fn type_size(&self, name: &str) -> Option<u64> {
+        let id = *self.names.get(name.trim())?;
+        self.size_of(id, 0)
+    }
+
+    fn size_of(&self, id: u32, depth: u32) -> Option<u64> {
+        if depth > 32 {
+            return None;
+        }
+        let t = self.types.get(id as usize)?;
+        match t.kind {
+            KIND_INT | KIND_STRUCT | KIND_UNION | KIND_ENUM | KIND_ENUM64 | KIND_FLOAT => {
+                Some(u64::from(t.size_or_type))
+            }
+            KIND_PTR => Some(8),
+            KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
+                self.size_of(t.size_or_type, depth + 1)
+            }
+            KIND_ARRAY => {
+                let (elem, count) = t.array?;
+                self.size_of(elem, depth + 1)?.checked_mul(u64::from(count))
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A blob with: 1 int "int" (4), 2 struct "pair" { int a; int b; } (8),
+    /// 3 enum "mode" { MODE_A = 1, MODE_B = -2 }, 4 typedef "pair_t" -> 2,
+    /// 5 array of 3 pair_t, 6 enum64 "big" { BIG = 1 << 40 }.
+    fn blob() -> Vec<u8> {
+        let strings = b"\0int\0pair\0a\0b\0mode\0MODE_A\0MODE_B\0pair_t\0big\0BIG\0";
+        let at = |s: &str| {
+            let needle = format!("\0{s}\0");
+            strings
+                .windows(needle.len())
+                .position(|w| w == needle.as_bytes())
+                .unwrap() as u32
+                + 1
+        };
+        let mut types = Vec::new();
+        let mut push = |words: &[u32]| {
+            words
+                .iter()
+                .for_each(|w| types.extend_from_slice(&w.to_le_bytes()))
+        };
+        push(&[at("int"), KIND_INT << 24, 4, 0x20]);
+        push(&[
+            at("pair"),
+            (KIND_STRUCT << 24) | 2,
+            8,
+            at("a"),
+            1,
+            0,
+            at("b"),
+            1,
+            32,
+        ]);
+        push(&[
+            at("mode"),
+            (KIND_ENUM << 24) | 2,
+            4,
+            at("MODE_A"),
+            1,
+            at("MODE_B"),
+            (-2i32) as u32,
+        ]);
+        push(&[at("pair_t"), KIND_TYPEDEF << 24, 2]);
+        push(&[0, KIND_ARRAY << 24, 0, 4, 1, 3]);
+        push(&[at("big"), (KIND_ENUM64 << 24) | 1, 8, at("BIG"), 0, 1 << 8]);
+        let mut out = Vec::new();
+        out.extend_from_slice(&MAGIC.to_le_bytes());
+        out.extend_from_slice(&[1, 0]);
+        for word in [
+            24u32,
+            0,
+            types.len() as u32,
+            types.len() as u32,
+            strings.len() as u32,
+        ] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&types);
+        out.extend_from_slice(strings);
+        out
+    }
+
+    #[test]
+    fn enum_constants_and_type_sizes_are_found_by_name() {
+        let blob = blob();
+        let btf = Btf::parse(&blob).unwrap();
+        assert_eq!(btf.enum_value("MODE_A"), Some(1));
+        assert_eq!(btf.enum_value("MODE_B"), Some(-2));
+        assert_eq!(btf.enum_value("BIG"), Some(1 << 40));
+        assert_eq!(btf.enum_count(), 3);
+        assert_eq!(btf.type_size("int"), Some(4));
+        assert_eq!(btf.type_size("struct pair"), Some(8));
+        assert_eq!(btf.type_size("pair_t"), Some(8));
+        assert_eq!(btf.type_size("enum mode"), Some(4));
+        assert_eq!(btf.type_size("struct nothing"), None);
+    }
+
+    #[test]
+    fn damaged_blobs_are_errors_not_panics() {
+        let good = blob();
+        assert!(Btf::parse(b"").is_err());
+        assert!(Btf::parse(b"\x9f\xeb").is_err());
+        for end in 2..good.len() {
+            let _ = Btf::parse(&good[..end]);
+        }
+        let mut bad_kind = good.clone();
+        bad_kind[24 + 7] = 30; // kind 30 in the first type's info
+        assert!(Btf::parse(&bad_kind).is_err());
+    }
+
+    #[test]
+    fn the_running_kernels_btf_parses() {
+        let Ok(blob) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            return; // No BTF here: covered by the synthetic blob above.
+        };
+        let btf = Btf::parse(&blob).unwrap();
+        assert!(btf.enum_count() > 1000);
+        assert_eq!(btf.type_size("struct list_head"), Some(16));
+        assert!(
+            btf.enum_value("TASK_COMM_LEN").is_some()
+                || btf.enum_value("BPF_MAP_TYPE_ARRAY") == Some(2)
+        );
+    }
+}

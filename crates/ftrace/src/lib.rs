@@ -1,0 +1,34 @@
+//! Live ftrace sessions.
+//!
+//! A [`Session`] sets tracing up in a private tracefs instance through a
+//! `StateGuard` (events, filters, pid filter, clock, buffer size), then
+//! hands out the raw sub-buffers of every CPU as they fill: it waits with
+//! poll(2) on the per-CPU `trace_pipe_raw` files and reads each with
+//! non-blocking reads of one sub-buffer. [`merge`] decodes a batch of
+//! sub-buffers and puts their records and lost-event marks in time order
+//! across CPUs. Rendering is left to the caller.
+//!
+//! ```no_run
+//! use kscope_ftrace::{EventSelection, Session, SessionConfig, merge};
+//! use kscope_tracefs::StateGuard;
+//! let guard = StateGuard::new();
+//! let fs = guard.tracefs()?;
+//! let config = SessionConfig {
+//!     events: vec![EventSelection::new("sched", "sched_switch")],
+//!     ..SessionConfig::default()
+//! };
+//! let mut session = Session::start(&guard, &fs, &config)?;
+//! session.wait(std::time::Duration::from_millis(100))?;
+//! let pages = session.drain()?;
+//! let merged = merge(&pages, session.layout());
+//! println!("{} records", merged.items.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod kernel;
+mod merge;
+mod session;
+
+pub use kernel::KernelContext;
+pub use merge::{Item, Merged, merge};
+pub use session::{EventSelection, RawPage, Session, SessionConfig, SessionError};

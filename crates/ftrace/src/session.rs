@@ -1,0 +1,243 @@
+//! Setting up a private instance and reading its per-CPU raw buffers.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kscope_traceevent::PageLayout;
+use kscope_tracefs::{Instance, StateGuard, Tracefs};
+
+/// An event to enable, with its optional kernel filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSelection {
+    /// The event's system (`sched`).
+    pub system: String,
+    /// The event (`sched_switch`).
+    pub event: String,
+    /// A filter in the kernel's syntax (`prev_pid != 0`).
+    pub filter: Option<String>,
+}
+
+impl EventSelection {
+    /// SYSTEM:EVENT with no filter.
+    pub fn new(system: &str, event: &str) -> EventSelection {
+        EventSelection {
+            system: system.to_string(),
+            event: event.to_string(),
+            filter: None,
+        }
+    }
+}
+
+/// What a session traces.
+#[derive(Debug, Clone, Default)]
+pub struct SessionConfig {
+    /// Events to enable.
+    pub events: Vec<EventSelection>,
+    /// Only these pids' events (`set_event_pid`).
+    pub pids: Vec<u32>,
+    /// The trace clock (`local`, `global`, `mono`, ...).
+    pub clock: Option<String>,
+    /// Per-CPU buffer size.
+    pub buffer_kb: Option<u64>,
+}
+
+/// What went wrong in a session.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// tracefs refused a change (the message names the file and the
+    /// kernel's error_log line).
+    #[error(transparent)]
+    Tracefs(#[from] kscope_tracefs::Error),
+    /// Reading or polling a per-CPU buffer failed.
+    #[error("{path}: {source}")]
+    Read {
+        /// The trace_pipe_raw file.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// Nothing to trace.
+    #[error("no event selected")]
+    NoEvents,
+}
+
+/// One sub-buffer as read from a CPU's trace_pipe_raw.
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    /// The CPU whose buffer it is.
+    pub cpu: u32,
+    /// The sub-buffer's bytes.
+    pub bytes: Vec<u8>,
+}
+
+struct CpuBuffer {
+    cpu: u32,
+    path: PathBuf,
+    file: File,
+}
+
+/// A tracing session in a private instance. It holds the per-CPU
+/// `trace_pipe_raw` files open: drop it before the guard restores, or the
+/// kernel refuses to remove the instance (EBUSY).
+pub struct Session {
+    instance: Instance,
+    cpus: Vec<CpuBuffer>,
+    layout: PageLayout,
+    subbuf_size: usize,
+}
+
+impl Session {
+    /// Creates the private instance, applies `config` through `guard`
+    /// (everything is undone when the guard restores), and starts
+    /// recording.
+    pub fn start(
+        guard: &StateGuard,
+        fs: &Tracefs,
+        config: &SessionConfig,
+    ) -> Result<Session, SessionError> {
+        if config.events.is_empty() {
+            return Err(SessionError::NoEvents);
+        }
+        let instance = guard.private_instance(fs)?;
+        guard.set_tracing_on(&instance, false)?;
+        if let Some(kb) = config.buffer_kb {
+            guard.set_buffer_size_kb(&instance, kb)?;
+        }
+        if let Some(clock) = &config.clock {
+            guard.set(&instance, "trace_clock", clock)?;
+        }
+        // Wake readers as soon as there is anything to read.
+        if instance.file("buffer_percent").exists() {
+            guard.set(&instance, "buffer_percent", "0")?;
+        }
+        if !config.pids.is_empty() {
+            let pids: Vec<String> = config.pids.iter().map(u32::to_string).collect();
+            guard.set(&instance, "set_event_pid", &pids.join(" "))?;
+        }
+        for selection in &config.events {
+            if let Some(filter) = &selection.filter {
+                guard.set_filter(&instance, &selection.system, &selection.event, filter)?;
+            }
+            guard.enable_event(&instance, &selection.system, &selection.event)?;
+        }
+        let layout = kscope_tracefs::control::read(&fs.root().join("events/header_page"))
+            .ok()
+            .and_then(|text| {
+                kscope_traceevent::HeaderPage::parse(&text)
+                    .ok()
+                    .map(|p| PageLayout::from_header(&p))
+            })
+            .unwrap_or(PageLayout::X86_64);
+        let subbuf_size = instance
+            .read("buffer_subbuf_size_kb")
+            .ok()
+            .and_then(|t| t.trim().parse::<usize>().ok())
+            .map_or(4096, |kb| kb * 1024);
+        let mut cpus = Vec::new();
+        let per_cpu = instance.file("per_cpu");
+        let entries = std::fs::read_dir(&per_cpu).map_err(|source| SessionError::Read {
+            path: per_cpu.clone(),
+            source,
+        })?;
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(cpu) = name.strip_prefix("cpu").and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let path = entry.path().join("trace_pipe_raw");
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(|source| SessionError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+            cpus.push(CpuBuffer { cpu, path, file });
+        }
+        cpus.sort_by_key(|c| c.cpu);
+        guard.set_tracing_on(&instance, true)?;
+        Ok(Session {
+            instance,
+            cpus,
+            layout,
+            subbuf_size,
+        })
+    }
+
+    /// The private instance.
+    pub fn instance(&self) -> &Instance {
+        &self.instance
+    }
+
+    /// How to read this kernel's sub-buffers.
+    pub fn layout(&self) -> &PageLayout {
+        &self.layout
+    }
+
+    /// Waits until some CPU has data, or `timeout` passes, or a signal
+    /// interrupts the wait.
+    pub fn wait(&self, timeout: Duration) -> Result<(), SessionError> {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds: Vec<PollFd<'_>> = self
+            .cpus
+            .iter()
+            .map(|c| PollFd::new(&c.file, PollFlags::IN))
+            .collect();
+        let timeout = Timespec {
+            tv_sec: timeout.as_secs() as i64,
+            tv_nsec: i64::from(timeout.subsec_nanos()),
+        };
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
+            Err(err) => Err(SessionError::Read {
+                path: self.instance.file("per_cpu"),
+                source: err.into(),
+            }),
+        }
+    }
+
+    /// Reads every sub-buffer that is ready on every CPU, in CPU order.
+    pub fn drain(&mut self) -> Result<Vec<RawPage>, SessionError> {
+        let mut pages = Vec::new();
+        for cpu in &mut self.cpus {
+            loop {
+                let mut bytes = vec![0u8; self.subbuf_size];
+                match cpu.file.read(&mut bytes) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        bytes.truncate(n);
+                        pages.push(RawPage {
+                            cpu: cpu.cpu,
+                            bytes,
+                        });
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(source) => {
+                        return Err(SessionError::Read {
+                            path: cpu.path.clone(),
+                            source,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(pages)
+    }
+
+    /// Stops recording (what is in the buffers can still be drained).
+    pub fn stop(&self, guard: &StateGuard) -> Result<(), SessionError> {
+        guard.set_tracing_on(&self.instance, false)?;
+        Ok(())
+    }
+
+    /// The per-CPU fds, for a caller that polls them with other fds.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        self.cpus.iter().map(|c| c.file.as_fd())
+    }
+}

@@ -1,0 +1,327 @@
+//! `kscope trace stream`: trace events in a private instance and print
+//! them as they come, in the layout of `trace-cmd report`, until the
+//! command given after `--` exits or Ctrl-C.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge};
+use kscope_traceevent::printfmt::Env;
+use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
+use kscope_tracefs::{StateGuard, Tracefs, control};
+
+use crate::render::trace_cmd;
+
+/// Arguments of `kscope trace stream`.
+#[derive(Debug, clap::Args)]
+pub struct StreamArgs {
+    /// An event to trace: SYSTEM:EVENT, SYSTEM (all its events) or EVENT;
+    /// globs work (`-e 'syscalls:sys_enter_open*'`). Repeat for more.
+    #[arg(short = 'e', long = "event", value_name = "EVENT", required = true)]
+    pub events: Vec<String>,
+
+    /// A kernel filter for the events of the -e just before it, e.g.
+    /// `-e sched:sched_switch -f 'prev_pid != 0'`.
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+
+    /// Only events of these pids (repeat for more).
+    #[arg(short = 'P', long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// The trace clock (see `cat /sys/kernel/tracing/trace_clock`).
+    #[arg(long, value_name = "CLOCK")]
+    pub clock: Option<String>,
+
+    /// Per-CPU buffer size in KiB.
+    #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
+    pub buffer_kb: Option<u64>,
+
+    /// Write the lines to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Run this command, trace while it runs, and stop when it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// Pairs each -f with the -e just before it, by their positions on the
+/// command line.
+pub fn pair_filters(
+    events: &[String],
+    event_positions: &[usize],
+    filters: &[String],
+    filter_positions: &[usize],
+) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let mut paired: Vec<(String, Option<String>)> =
+        events.iter().map(|e| (e.clone(), None)).collect();
+    for (filter, position) in filters.iter().zip(filter_positions) {
+        let Some(index) = event_positions.iter().rposition(|p| p < position) else {
+            bail!("-f {filter:?} comes before any -e: put it after the event it filters");
+        };
+        paired[index].1 = Some(filter.clone());
+    }
+    Ok(paired)
+}
+
+/// The events `pattern` names among `available`.
+fn resolve(pattern: &str, available: &[(String, String)]) -> anyhow::Result<Vec<(String, String)>> {
+    let (system, event) = match pattern.split_once(':') {
+        Some((s, e)) => (s, e),
+        None => ("", pattern),
+    };
+    let glob = |text: &str| glob::Pattern::new(text).with_context(|| format!("bad glob {text:?}"));
+    let matched: Vec<(String, String)> = if system.is_empty() {
+        let whole_system = available.iter().any(|(s, _)| s == event);
+        let pattern = glob(event)?;
+        available
+            .iter()
+            .filter(|(s, e)| {
+                if whole_system {
+                    s == event
+                } else {
+                    pattern.matches(e)
+                }
+            })
+            .cloned()
+            .collect()
+    } else {
+        let (system, event) = (glob(system)?, glob(event)?);
+        available
+            .iter()
+            .filter(|(s, e)| system.matches(s) && event.matches(e))
+            .cloned()
+            .collect()
+    };
+    if matched.is_empty() {
+        bail!("no event matches {pattern:?}; `kscope trace list -e` lists them");
+    }
+    Ok(matched)
+}
+
+/// Runs `kscope trace stream`.
+pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result<ExitCode> {
+    kscope_tracefs::handle_interrupt_gracefully();
+    let guard = StateGuard::new();
+    let fs = guard.tracefs().context("cannot reach tracefs")?;
+    let available = fs.events()?;
+    let mut selections: Vec<EventSelection> = Vec::new();
+    for (pattern, filter) in pair_filters(&args.events, positions.0, &args.filters, positions.1)? {
+        for (system, event) in resolve(&pattern, &available)? {
+            if selections
+                .iter()
+                .any(|s| s.system == system && s.event == event)
+            {
+                continue;
+            }
+            selections.push(EventSelection {
+                system,
+                event,
+                filter: filter.clone(),
+            });
+        }
+    }
+    let texts: Vec<String> = selections
+        .iter()
+        .map(|s| fs.event_format(&s.system, &s.event))
+        .collect::<Result<_, _>>()?;
+    let formats: Vec<EventFormat<'_>> = texts
+        .iter()
+        .zip(&selections)
+        .map(|(t, s)| {
+            EventFormat::parse(t).with_context(|| format!("the format of {}:{}", s.system, s.event))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let renderer = Renderer::new(&formats);
+    let kernel = KernelContext::load(&fs, config_hz());
+    let btf = kernel.btf();
+    let env = kernel.env(btf.as_ref());
+    let config = SessionConfig {
+        events: selections,
+        pids: args.pids.clone(),
+        clock: args.clock.clone(),
+        buffer_kb: args.buffer_kb,
+    };
+    let mut session = Session::start(&guard, &fs, &config)?;
+    let mut child = match args.command.split_first() {
+        Some((program, rest)) => Some(
+            std::process::Command::new(program)
+                .args(rest)
+                .spawn()
+                .with_context(|| format!("cannot run {program}"))?,
+        ),
+        None => None,
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let printer = Printer {
+        renderer: &renderer,
+        env: &env,
+        fs: &fs,
+    };
+    loop {
+        session.wait(Duration::from_millis(200))?;
+        printer.print(&session.drain()?, &session, &mut out)?;
+        let child_done = match child.as_mut() {
+            Some(c) => c.try_wait()?.is_some(),
+            None => false,
+        };
+        if child_done || kscope_tracefs::interrupted() {
+            break;
+        }
+    }
+    session.stop(&guard)?;
+    printer.print(&session.drain()?, &session, &mut out)?;
+    out.flush()?;
+    drop(out);
+    // The per-CPU files must be closed before the instance can go.
+    drop(session);
+    if let Some(mut c) = child
+        && c.try_wait()?.is_none()
+    {
+        // Ctrl-C while the command still runs: it got the same SIGINT.
+        let _ = c.wait();
+    }
+    guard.restore()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the
+/// config cannot be read.
+fn config_hz() -> u64 {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    kscope_doctor::parse::config::KernelConfig::find(release.trim())
+        .and_then(|c| match c.get("CONFIG_HZ") {
+            kscope_doctor::parse::config::OptionValue::Value(v) => v.parse().ok(),
+            _ => None,
+        })
+        .unwrap_or(250)
+}
+
+struct Printer<'a, 'f> {
+    renderer: &'a Renderer<'f>,
+    env: &'a Env<'a>,
+    fs: &'a Tracefs,
+}
+
+impl Printer<'_, '_> {
+    fn print(
+        &self,
+        pages: &[kscope_ftrace::RawPage],
+        session: &Session,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<()> {
+        if pages.is_empty() {
+            return Ok(());
+        }
+        let merged = merge(pages, session.layout());
+        let cmdlines = Cmdlines::parse(
+            &control::read(&self.fs.root().join("saved_cmdlines")).unwrap_or_default(),
+        );
+        let mut line = String::new();
+        for item in &merged.items {
+            line.clear();
+            match *item {
+                Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut line, cpu, count),
+                Item::Record {
+                    ts,
+                    cpu,
+                    page,
+                    start,
+                    len,
+                } => {
+                    let data = &pages[page].bytes[start..start + len];
+                    self.record(&mut line, data, cpu, ts, &cmdlines);
+                }
+            }
+            line.push('\n');
+            out.write_all(line.as_bytes())?;
+        }
+        for (cpu, err) in &merged.errors {
+            eprintln!("kscope: a sub-buffer of CPU {cpu} is damaged: {err}");
+        }
+        Ok(())
+    }
+
+    fn record(&self, line: &mut String, data: &[u8], cpu: u32, ts: u64, cmdlines: &Cmdlines) {
+        let flags = data.get(2).copied().unwrap_or(0);
+        let preempt = data.get(3).copied().unwrap_or(0);
+        let pid = data
+            .get(4..8)
+            .map_or(0, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let latency = trace_cmd::latency_flags(flags, preempt);
+        let mut text = String::new();
+        let name = match self.renderer.render(data, self.env, &mut text) {
+            Some(format) => format.name,
+            None => {
+                let id = data
+                    .get(..2)
+                    .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+                text = format!("[unknown event id {id}]");
+                "UNKNOWN"
+            }
+        };
+        trace_cmd::record_line(
+            line,
+            cmdlines.comm(pid),
+            pid,
+            cpu,
+            &latency,
+            ts,
+            name,
+            &text,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events() -> Vec<(String, String)> {
+        [
+            ("sched", "sched_switch"),
+            ("sched", "sched_wakeup"),
+            ("syscalls", "sys_enter_openat"),
+            ("syscalls", "sys_enter_open"),
+        ]
+        .iter()
+        .map(|(s, e)| (s.to_string(), e.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn event_patterns_name_systems_events_and_globs() {
+        assert_eq!(resolve("sched", &events()).unwrap().len(), 2);
+        assert_eq!(resolve("sched:sched_switch", &events()).unwrap().len(), 1);
+        assert_eq!(
+            resolve("syscalls:sys_enter_open*", &events())
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            resolve("sched_wakeup", &events()).unwrap(),
+            [("sched".to_string(), "sched_wakeup".to_string())]
+        );
+        assert!(resolve("nothing:here", &events()).is_err());
+    }
+
+    #[test]
+    fn each_filter_goes_to_the_event_before_it() {
+        let events = ["a".to_string(), "b".to_string()];
+        let filters = ["x == 1".to_string()];
+        let paired = pair_filters(&events, &[2, 6], &filters, &[4]).unwrap();
+        assert_eq!(paired[0].1.as_deref(), Some("x == 1"));
+        assert_eq!(paired[1].1, None);
+        assert!(pair_filters(&events, &[2, 6], &filters, &[1]).is_err());
+    }
+}

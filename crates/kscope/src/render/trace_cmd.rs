@@ -1,0 +1,136 @@
+//! Lines in the layout of `trace-cmd report` (trace-cmd 3.x,
+//! tracecmd/trace-read.c): the task as `%16s-%-5d`, the CPU as `[%03d]`,
+//! the latency flags, the time in seconds with microseconds, the event
+//! name followed by enough spaces to fill 20 columns, then the event's
+//! text; and `CPU:N [COUNT EVENTS DROPPED]` where the kernel dropped
+//! events. The microseconds are rounded from nanoseconds as the kernel's
+//! own `trace` file rounds them.
+
+use std::fmt::Write;
+
+/// The latency columns the kernel prints from a record's `common_flags`
+/// and `common_preempt_count`: irqs-off, need-resched, hard/soft irq,
+/// preempt depth, migrate-disable depth (trace_print_lat_fmt in
+/// kernel/trace/trace_output.c).
+pub fn latency_flags(flags: u8, preempt_count: u8) -> String {
+    const IRQS_OFF: u8 = 0x01;
+    const NEED_RESCHED: u8 = 0x04;
+    const HARDIRQ: u8 = 0x08;
+    const SOFTIRQ: u8 = 0x10;
+    const PREEMPT_RESCHED: u8 = 0x20;
+    const NMI: u8 = 0x40;
+    const BH_OFF: u8 = 0x80;
+    let has = |bit: u8| flags & bit != 0;
+    let irqs = match (has(IRQS_OFF), has(BH_OFF)) {
+        (true, true) => 'D',
+        (true, false) => 'd',
+        (false, true) => 'b',
+        _ => '.',
+    };
+    let resched = match (has(NEED_RESCHED), has(PREEMPT_RESCHED)) {
+        (true, true) => 'N',
+        (true, false) => 'n',
+        (false, true) => 'p',
+        _ => '.',
+    };
+    let context = match (has(NMI), has(HARDIRQ), has(SOFTIRQ)) {
+        (true, true, _) => 'Z',
+        (true, false, _) => 'z',
+        (false, true, true) => 'H',
+        (false, true, false) => 'h',
+        (false, false, true) => 's',
+        _ => '.',
+    };
+    let depth = |nibble: u8| {
+        if nibble == 0 {
+            '.'
+        } else {
+            char::from_digit(u32::from(nibble), 16).unwrap_or('?')
+        }
+    };
+    [
+        irqs,
+        resched,
+        context,
+        depth(preempt_count & 0xf),
+        depth(preempt_count >> 4),
+    ]
+    .iter()
+    .collect()
+}
+
+/// Appends one record's line (without the newline).
+#[allow(clippy::too_many_arguments)]
+pub fn record_line(
+    out: &mut String,
+    comm: &str,
+    pid: i32,
+    cpu: u32,
+    latency: &str,
+    ts_ns: u64,
+    event: &str,
+    text: &str,
+) {
+    let usecs = ts_ns.saturating_add(500) / 1000;
+    let _ = write!(
+        out,
+        "{comm:>16}-{pid:<5} [{cpu:03}] {latency} {:>6}.{:06}: {event}: ",
+        usecs / 1_000_000,
+        usecs % 1_000_000
+    );
+    out.extend(std::iter::repeat_n(
+        ' ',
+        20usize.saturating_sub(event.len()),
+    ));
+    out.push_str(text);
+}
+
+/// Appends the line trace-cmd prints where a CPU dropped events.
+pub fn lost_line(out: &mut String, cpu: u32, count: Option<u64>) {
+    let _ = match count {
+        Some(n) => write!(out, "CPU:{cpu} [{n} EVENTS DROPPED]"),
+        None => write!(out, "CPU:{cpu} [EVENTS DROPPED]"),
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_line_has_trace_cmds_columns() {
+        let mut out = String::new();
+        record_line(
+            &mut out,
+            "bash",
+            1234,
+            1,
+            "d..2.",
+            5_678_123_456_789,
+            "sched_switch",
+            "prev_comm=bash",
+        );
+        assert_eq!(
+            out,
+            "            bash-1234  [001] d..2.   5678.123457: sched_switch:         prev_comm=bash"
+        );
+    }
+
+    #[test]
+    fn latency_flags_follow_the_kernel() {
+        assert_eq!(latency_flags(0, 0), ".....");
+        assert_eq!(latency_flags(0x01, 2), "d..2.");
+        assert_eq!(latency_flags(0x01 | 0x04 | 0x20 | 0x08, 0x11), "dNh11");
+        assert_eq!(latency_flags(0x10 | 0x80, 0), "b.s..");
+    }
+
+    #[test]
+    fn lost_events_lines() {
+        let mut out = String::new();
+        lost_line(&mut out, 1, Some(1234));
+        assert_eq!(out, "CPU:1 [1234 EVENTS DROPPED]");
+        out.clear();
+        lost_line(&mut out, 0, None);
+        assert_eq!(out, "CPU:0 [EVENTS DROPPED]");
+    }
+}

@@ -1,0 +1,210 @@
+//! From a record's bytes to its text, for every event of a set: the
+//! event is found by the record's `common_type`, its print fmt evaluated,
+//! and when that fails its raw fields are shown instead.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use crate::format::EventFormat;
+use crate::printfmt::{Env, Formatter, render_raw};
+
+/// Formats records of a set of events.
+#[derive(Debug, Clone)]
+pub struct Renderer<'c> {
+    events: HashMap<u32, (&'c EventFormat<'c>, Option<Formatter<'c>>)>,
+}
+
+impl<'c> Renderer<'c> {
+    /// Parses the print fmt of every event once.
+    pub fn new(formats: &'c [EventFormat<'c>]) -> Renderer<'c> {
+        let events = formats
+            .iter()
+            .map(|f| (f.id, (f, Formatter::new(f).ok())))
+            .collect();
+        Renderer { events }
+    }
+
+    /// Events of the set whose print fmt reads identifiers `env` cannot
+    /// resolve, with those identifiers.
+    pub fn unresolved(&self, env: &Env<'_>) -> Vec<(&'c str, Vec<&'c str>)> {
+        let mut out: Vec<(&'c str, Vec<&'c str>)> = self
+            .events
+            .values()
+            .filter_map(|(format, formatter)| {
+                let names = formatter.as_ref()?.unresolved_names(env);
+                (!names.is_empty()).then_some((format.name, names))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The event a record belongs to, by its `common_type`.
+    pub fn event_of(&self, data: &[u8]) -> Option<&'c EventFormat<'c>> {
+        let id = data
+            .get(..2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))?;
+        self.events.get(&id).map(|(format, _)| *format)
+    }
+
+    /// Appends the record's text to `out` and returns its event, or
+    /// `None` (nothing written) when no event of the set has its id. The
+    /// text is the print fmt's; `name=value` fields when the print fmt
+    /// cannot be evaluated for this record.
+    pub fn render(
+        &self,
+        data: &[u8],
+        env: &Env<'_>,
+        out: &mut String,
+    ) -> Option<&'c EventFormat<'c>> {
+        let id = data
+            .get(..2)
+            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))?;
+        let (format, formatter) = self.events.get(&id)?;
+        let done = formatter
+            .as_ref()
+            .is_some_and(|f| f.render(data, env, out).is_ok());
+        if !done {
+            render_raw(format, data, out);
+        }
+        Some(format)
+    }
+}
+
+impl<'c> Renderer<'c> {
+    /// Appends the record as the kernel's `trace` file shows it after the
+    /// timestamp: `NAME: TEXT` for tracepoints, and the kernel's own form
+    /// for syscall events, which do not use their print fmt there:
+    /// `sys_openat(dfd: 0xffffff9c, ..., mode: 0)` and `sys_openat -> 0x3`.
+    pub fn render_kernel_style(
+        &self,
+        data: &[u8],
+        env: &Env<'_>,
+        out: &mut String,
+    ) -> Option<&'c EventFormat<'c>> {
+        let format = self.event_of(data)?;
+        if let Some(call) = format.name.strip_prefix("sys_enter_") {
+            out.push_str("sys_");
+            out.push_str(call);
+            out.push('(');
+            for (i, field) in format.fields.iter().skip(1).enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                let value = read_unsigned(data, field.offset as usize, field.size as usize);
+                // The kernel writes small values in decimal, the rest in hex.
+                if value < 10 {
+                    let _ = write!(out, "{}: {value}", field.name);
+                } else {
+                    let _ = write!(out, "{}: 0x{value:x}", field.name);
+                }
+            }
+            out.push(')');
+            return Some(format);
+        }
+        if let Some(call) = format.name.strip_prefix("sys_exit_") {
+            let ret = format.field("ret").map_or(0, |f| {
+                read_unsigned(data, f.offset as usize, f.size as usize)
+            });
+            let _ = write!(out, "sys_{call} -> 0x{ret:x}");
+            return Some(format);
+        }
+        out.push_str(format.name);
+        out.push_str(": ");
+        self.render(data, env, out)
+    }
+}
+
+/// An unsigned little-endian integer of 1 to 8 bytes; 0 past the end.
+fn read_unsigned(data: &[u8], offset: usize, size: usize) -> u64 {
+    let mut buf = [0u8; 8];
+    if let Some(bytes) = data.get(offset..offset + size.min(8)) {
+        buf[..bytes.len()].copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FORMAT: &str = "name: tick\nID: 9\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
+\n\
+\tfield:int n;\toffset:8;\tsize:4;\tsigned:1;\n\
+\n\
+print fmt: \"n=%d\", REC->n\n";
+
+    #[test]
+    fn records_are_rendered_by_their_id_and_unknown_ids_are_none() {
+        let formats = [EventFormat::parse(FORMAT).unwrap()];
+        let renderer = Renderer::new(&formats);
+        let mut data = vec![0u8; 12];
+        data[0] = 9;
+        data[8] = 5;
+        let mut out = String::new();
+        assert_eq!(
+            renderer
+                .render(&data, &Env::default(), &mut out)
+                .map(|f| f.name),
+            Some("tick")
+        );
+        assert_eq!(out, "n=5");
+        data[0] = 10;
+        out.clear();
+        assert!(renderer.render(&data, &Env::default(), &mut out).is_none());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn syscall_events_print_in_the_kernels_own_form() {
+        let enter = "name: sys_enter_openat\nID: 20\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
+\n\
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
+\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n\
+\tfield:umode_t mode;\toffset:24;\tsize:8;\tsigned:0;\n\
+\n\
+print fmt: \"dfd: 0x%08lx, mode: 0x%08lx\", ((unsigned long)(REC->dfd)), ((unsigned long)(REC->mode))\n";
+        let exit = "name: sys_exit_openat\nID: 21\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
+\n\
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
+\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n\
+\n\
+print fmt: \"0x%lx\", REC->ret\n";
+        let formats = [
+            EventFormat::parse(enter).unwrap(),
+            EventFormat::parse(exit).unwrap(),
+        ];
+        let renderer = Renderer::new(&formats);
+        let mut data = vec![0u8; 32];
+        data[0] = 20;
+        data[16..24].copy_from_slice(&0xffff_ff9cu64.to_le_bytes());
+        data[24..32].copy_from_slice(&4u64.to_le_bytes());
+        let mut out = String::new();
+        renderer.render_kernel_style(&data, &Env::default(), &mut out);
+        assert_eq!(out, "sys_openat(dfd: 0xffffff9c, mode: 4)");
+        data[0] = 21;
+        data[16..24].copy_from_slice(&3u64.to_le_bytes());
+        out.clear();
+        renderer.render_kernel_style(&data, &Env::default(), &mut out);
+        assert_eq!(out, "sys_openat -> 0x3");
+    }
+
+    #[test]
+    fn a_print_fmt_that_fails_falls_back_to_raw_fields() {
+        let text = FORMAT.replace("\"n=%d\", REC->n", "\"%s\", no_such_helper(REC->n)");
+        let formats = [EventFormat::parse(&text).unwrap()];
+        let renderer = Renderer::new(&formats);
+        let mut data = vec![0u8; 12];
+        data[0] = 9;
+        data[8] = 7;
+        let mut out = String::new();
+        renderer.render(&data, &Env::default(), &mut out);
+        assert_eq!(out, "n=7");
+    }
+}

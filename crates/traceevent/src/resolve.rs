@@ -1,0 +1,134 @@
+//! What a record does not carry but its text needs: kernel symbols for
+//! `%pS` (from `/proc/kallsyms`) and command names for pids (from
+//! tracefs's `saved_cmdlines`).
+
+use std::collections::HashMap;
+
+use crate::printfmt::{Symbol, SymbolResolver};
+
+/// Kernel symbols sorted by address.
+#[derive(Debug, Clone, Default)]
+pub struct Kallsyms {
+    /// (address, name, module) for every text and data symbol.
+    symbols: Vec<(u64, String, Option<String>)>,
+}
+
+impl Kallsyms {
+    /// Parses `/proc/kallsyms` text (`ADDRESS TYPE NAME [MODULE]`);
+    /// malformed lines and zero addresses (hidden) are skipped.
+    pub fn parse(text: &str) -> Kallsyms {
+        let mut symbols: Vec<(u64, String, Option<String>)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let address = u64::from_str_radix(fields.next()?, 16).ok()?;
+                let _kind = fields.next()?;
+                let name = fields.next()?.to_string();
+                let module = fields
+                    .next()
+                    .map(|m| m.trim_matches(|c| c == '[' || c == ']').to_string());
+                (address != 0).then_some((address, name, module))
+            })
+            .collect();
+        symbols.sort_by_key(|(address, _, _)| *address);
+        Kallsyms { symbols }
+    }
+
+    /// How many symbols there are.
+    pub fn len(&self) -> usize {
+        self.symbols.len()
+    }
+
+    /// True when no symbol is known (hidden or unreadable kallsyms).
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
+}
+
+impl SymbolResolver for Kallsyms {
+    fn symbol(&self, address: u64) -> Option<Symbol<'_>> {
+        let index = self
+            .symbols
+            .partition_point(|(a, _, _)| *a <= address)
+            .checked_sub(1)?;
+        let (start, name, module) = &self.symbols[index];
+        // Several names can share an address; the size runs to the next
+        // different address.
+        let next = self.symbols[index + 1..]
+            .iter()
+            .map(|(a, _, _)| *a)
+            .find(|a| a > start)?;
+        Some(Symbol {
+            name,
+            offset: address - start,
+            size: next - start,
+            module: module.as_deref(),
+        })
+    }
+}
+
+/// pid → command name, from `saved_cmdlines` (`PID COMM` lines).
+#[derive(Debug, Clone, Default)]
+pub struct Cmdlines {
+    names: HashMap<i32, String>,
+}
+
+impl Cmdlines {
+    /// Parses `saved_cmdlines` text.
+    pub fn parse(text: &str) -> Cmdlines {
+        let names = text
+            .lines()
+            .filter_map(|line| {
+                let (pid, comm) = line.split_once(' ')?;
+                Some((pid.trim().parse().ok()?, comm.trim().to_string()))
+            })
+            .collect();
+        Cmdlines { names }
+    }
+
+    /// Adds or replaces one pid's name (learned from a sched_switch, say).
+    pub fn insert(&mut self, pid: i32, comm: &str) {
+        self.names.insert(pid, comm.to_string());
+    }
+
+    /// The name as the kernel's `trace` file shows it: `<idle>` for pid
+    /// 0, `<...>` when unknown.
+    pub fn comm(&self, pid: i32) -> &str {
+        if pid == 0 {
+            return "<idle>";
+        }
+        self.names.get(&pid).map_or("<...>", String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_resolve_to_symbol_offset_and_size() {
+        let kallsyms = Kallsyms::parse(
+            "ffffffff81000000 T _stext\nffffffff81000000 T _text\nffffffff81000100 T do_one\nffffffff81000180 t do_two\nffffffffc0001000 t modfn\t[ext4]\nffffffffc0001040 t modnext\t[ext4]\n0000000000000000 T hidden\ngarbage\n",
+        );
+        assert_eq!(kallsyms.len(), 6);
+        let s = kallsyms.symbol(0xffffffff81000110).unwrap();
+        assert_eq!((s.name, s.offset, s.size), ("do_one", 0x10, 0x80));
+        let s = kallsyms.symbol(0xffffffff81000000).unwrap();
+        assert_eq!((s.offset, s.size), (0, 0x100));
+        let s = kallsyms.symbol(0xffffffffc0001004).unwrap();
+        assert_eq!((s.name, s.module), ("modfn", Some("ext4")));
+        assert!(kallsyms.symbol(0x1000).is_none());
+        // The last symbol has no known size.
+        assert!(kallsyms.symbol(0xffffffffc0001044).is_none());
+    }
+
+    #[test]
+    fn comms_come_from_saved_cmdlines() {
+        let mut cmdlines = Cmdlines::parse("1 systemd\n42 bash\nbad line\n");
+        assert_eq!(cmdlines.comm(42), "bash");
+        assert_eq!(cmdlines.comm(0), "<idle>");
+        assert_eq!(cmdlines.comm(7), "<...>");
+        cmdlines.insert(7, "kworker/0:1");
+        assert_eq!(cmdlines.comm(7), "kworker/0:1");
+    }
+}
