@@ -1,52 +1,73 @@
 //! What formatting records needs from the running kernel besides the
 //! records: kallsyms for `%pS`, BTF for enum constants and type sizes,
-//! CONFIG_HZ, and the values of kernel variables that print fmts read
-//! (`vmemmap_base`), read through BPF where kallsyms gives their address
-//! (kernels with CONFIG_KALLSYMS_ALL).
+//! CONFIG_HZ, and the values of kernel variables that print fmts read:
+//! `jiffies` (from /proc/timer_list, at print time as the kernel reads it)
+//! and `vmemmap_base` (read through BPF where kallsyms gives its address,
+//! with CONFIG_KALLSYMS_ALL; otherwise worked out from one record the
+//! kernel itself prints in a short-lived instance of ours).
 
 use kscope_btf::Btf;
 use kscope_traceevent::Kallsyms;
 use kscope_traceevent::printfmt::Env;
-use kscope_tracefs::{Tracefs, control};
-
-/// Kernel variables that print fmts of this era use.
-const VARIABLES: &[&str] = &["vmemmap_base", "page_offset_base", "vmalloc_base"];
+use kscope_tracefs::{StateGuard, Tracefs, control};
 
 /// The running kernel's symbols, types and variables.
 #[derive(Debug, Default)]
 pub struct KernelContext {
     /// Symbols from /proc/kallsyms.
     pub kallsyms: Kallsyms,
-    btf_blob: Vec<u8>,
     /// CONFIG_HZ (250 when unknown).
     pub hz: u64,
-    /// Values of kernel variables that could be read.
+    /// Values of kernel variables that could be learned.
     pub variables: Vec<(String, u64)>,
 }
 
 impl KernelContext {
-    /// Reads everything it can; what it cannot read stays empty, and the
-    /// records that need it print `?` or hex where the kernel prints more.
-    pub fn load(fs: &Tracefs, hz: u64) -> KernelContext {
-        let kallsyms_text = std::fs::read_to_string("/proc/kallsyms").unwrap_or_default();
-        let kallsyms = Kallsyms::parse(&kallsyms_text);
-        let btf_blob = std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default();
-        let variables = read_variables(fs, &kallsyms_text);
+    /// Reads the symbols; variables come with [`KernelContext::resolve`],
+    /// types with [`read_btf`].
+    pub fn load(hz: u64) -> KernelContext {
         KernelContext {
-            kallsyms,
-            btf_blob,
+            kallsyms: Kallsyms::parse(
+                &std::fs::read_to_string("/proc/kallsyms").unwrap_or_default(),
+            ),
             hz,
-            variables,
+            variables: Vec::new(),
         }
     }
 
-    /// The kernel's BTF, when it has any.
-    pub fn btf(&self) -> Option<Btf<'_>> {
-        Btf::parse(&self.btf_blob).ok()
+    /// Learns the values of the kernel variables `names` that it can
+    /// (the print fmts of the events in use need them). What it cannot
+    /// learn prints as `?`.
+    pub fn resolve(&mut self, fs: &Tracefs, names: &[&str]) {
+        for name in names {
+            if self.variables.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            let value = match *name {
+                "jiffies" => current_jiffies(),
+                "vmemmap_base" => {
+                    read_by_address(fs, name).or_else(|| vmemmap_base_from_the_kernel(fs))
+                }
+                other => read_by_address(fs, other),
+            };
+            if let Some(value) = value {
+                self.variables.push((name.to_string(), value));
+            }
+        }
     }
 
-    /// An evaluation environment over this context and `btf` (from
-    /// [`KernelContext::btf`]).
+    /// Reads `jiffies` again, for records printed now (the kernel's `trace`
+    /// file uses its value at the time it prints).
+    pub fn refresh_jiffies(&mut self) {
+        if let Some(slot) = self.variables.iter_mut().find(|(n, _)| n == "jiffies")
+            && let Some(now) = current_jiffies()
+        {
+            slot.1 = now;
+        }
+    }
+
+    /// An evaluation environment over this context and `btf` (parsed from
+    /// [`read_btf`]'s blob, once).
     pub fn env<'s>(&'s self, btf: Option<&'s Btf<'s>>) -> Env<'s> {
         Env {
             symbols: &self.kallsyms,
@@ -57,38 +78,76 @@ impl KernelContext {
     }
 }
 
-/// The variables whose addresses kallsyms lists, read with BPF while this
-/// process calls getpid.
-fn read_variables(fs: &Tracefs, kallsyms: &str) -> Vec<(String, u64)> {
-    let found: Vec<(&str, u64)> = VARIABLES
-        .iter()
-        .filter_map(|name| {
-            let line = kallsyms
-                .lines()
-                .find(|l| l.ends_with(&format!(" {name}")))?;
-            let address = u64::from_str_radix(line.split_whitespace().next()?, 16).ok()?;
-            (address != 0).then_some((*name, address))
-        })
-        .collect();
-    if found.is_empty() {
-        return Vec::new();
+/// The running kernel's BTF blob (empty when it has none); parse it once
+/// with `kscope_btf::Btf::parse` and keep it beside the context.
+pub fn read_btf() -> Vec<u8> {
+    std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default()
+}
+
+/// `jiffies: N` from /proc/timer_list.
+fn current_jiffies() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/timer_list").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("jiffies: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A variable whose address kallsyms lists (CONFIG_KALLSYMS_ALL), read
+/// with BPF while this process calls getpid.
+fn read_by_address(fs: &Tracefs, name: &str) -> Option<u64> {
+    let kallsyms = std::fs::read_to_string("/proc/kallsyms").ok()?;
+    let line = kallsyms
+        .lines()
+        .find(|l| l.ends_with(&format!(" {name}")))?;
+    let address = u64::from_str_radix(line.split_whitespace().next()?, 16).ok()?;
+    if address == 0 {
+        return None;
     }
-    let Some(id) = control::read(&fs.root().join("events/syscalls/sys_enter_getpid/id"))
-        .ok()
-        .and_then(|t| t.trim().parse().ok())
-    else {
-        return Vec::new();
-    };
-    let addresses: Vec<u64> = found.iter().map(|(_, a)| *a).collect();
-    match kscope_bpf::read_kernel_u64s(&addresses, id, || {
+    let id = control::read(&fs.root().join("events/syscalls/sys_enter_getpid/id"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let values = kscope_bpf::read_kernel_u64s(&[address], id, || {
         let _ = std::process::id();
-    }) {
-        Ok(values) => found
-            .iter()
-            .zip(values)
-            .filter(|(_, v)| *v != 0)
-            .map(|((name, _), value)| (name.to_string(), value))
-            .collect(),
-        Err(_) => Vec::new(),
+    })
+    .ok()?;
+    values.first().copied().filter(|v| *v != 0)
+}
+
+/// The struct page array's base, from one `mm_page_alloc` record as the
+/// kernel prints it with pointer hashing off: `page=ADDR pfn=0xPFN` where
+/// ADDR is vmemmap_base + PFN * sizeof(struct page). The instance lives
+/// only for this look, under a guard of its own.
+fn vmemmap_base_from_the_kernel(fs: &Tracefs) -> Option<u64> {
+    let blob = read_btf();
+    let page_size = Btf::parse(&blob).ok()?.type_size("struct page")?;
+    let guard = StateGuard::new();
+    let found = (|| {
+        let instance = guard
+            .create_instance(fs, &format!("kscope-{}-vmemmap", std::process::id()))
+            .ok()?;
+        guard.set(&instance, "options/hash-ptr", "0").ok()?;
+        guard
+            .enable_event(&instance, "kmem", "mm_page_alloc")
+            .ok()?;
+        // New page-cache pages: the kernel allocates them for the file.
+        // (Heap memory may come from pages this process already has.)
+        let scratch = std::env::temp_dir().join(format!("kscope-{}-vmemmap", std::process::id()));
+        let _ = std::fs::write(&scratch, vec![1u8; 1 << 20]);
+        let _ = std::fs::remove_file(&scratch);
+        guard.set_tracing_on(&instance, false).ok()?;
+        let text = instance.read("trace").ok()?;
+        text.lines().find_map(|line| {
+            let page = line.split("page=").nth(1)?.split_whitespace().next()?;
+            let pfn = line.split("pfn=0x").nth(1)?.split_whitespace().next()?;
+            let page = u64::from_str_radix(page, 16).ok()?;
+            let pfn = u64::from_str_radix(pfn, 16).ok()?;
+            page.checked_sub(pfn.checked_mul(page_size)?)
+        })
+    })();
+    if let Err(err) = guard.restore() {
+        eprintln!("kscope: {err}");
     }
+    found
 }

@@ -29,6 +29,6 @@ mod kernel;
 mod merge;
 mod session;
 
-pub use kernel::KernelContext;
+pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
 pub use session::{EventSelection, RawPage, Session, SessionConfig, SessionError};

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::Duration;
 
-use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge};
+use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge, read_btf};
 use kscope_testkit::{TracefsLock, assert_tracefs_unchanged_by, live, missing_root};
 use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
 use kscope_tracefs::{StateGuard, Tracefs, control};
@@ -150,8 +150,15 @@ fn compare_with_kernel(fs: &Tracefs) {
     let kernel_text = control::read(&session.instance().file("trace")).expect("trace");
     let cmdlines =
         Cmdlines::parse(&control::read(&fs.root().join("saved_cmdlines")).unwrap_or_default());
-    let kernel_context = KernelContext::load(fs, 250);
-    let btf = kernel_context.btf();
+    let mut kernel_context = KernelContext::load(250);
+    let btf_blob = read_btf();
+    let btf = kscope_btf::Btf::parse(&btf_blob).ok();
+    let unresolved_names: Vec<&str> = renderer
+        .unresolved(&kernel_context.env(btf.as_ref()))
+        .into_iter()
+        .flat_map(|(_, names)| names)
+        .collect();
+    kernel_context.resolve(fs, &unresolved_names);
     let env = kernel_context.env(btf.as_ref());
     let pages = session.drain().expect("drain");
     // The per-CPU files must be closed before the instance can go.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge};
+use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge, read_btf};
 use kscope_traceevent::printfmt::Env;
 use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
 use kscope_tracefs::{StateGuard, Tracefs, control};
@@ -136,9 +136,15 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         })
         .collect::<anyhow::Result<_>>()?;
     let renderer = Renderer::new(&formats);
-    let kernel = KernelContext::load(&fs, config_hz());
-    let btf = kernel.btf();
-    let env = kernel.env(btf.as_ref());
+    let mut kernel = KernelContext::load(config_hz());
+    let btf_blob = read_btf();
+    let btf = kscope_btf::Btf::parse(&btf_blob).ok();
+    let unresolved: Vec<&str> = renderer
+        .unresolved(&kernel.env(btf.as_ref()))
+        .into_iter()
+        .flat_map(|(_, names)| names)
+        .collect();
+    kernel.resolve(&fs, &unresolved);
     let config = SessionConfig {
         events: selections,
         pids: args.pids.clone(),
@@ -162,14 +168,18 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         )),
         None => Box::new(std::io::stdout().lock()),
     };
-    let printer = Printer {
-        renderer: &renderer,
-        env: &env,
-        fs: &fs,
-    };
     loop {
         session.wait(Duration::from_millis(200))?;
-        printer.print(&session.drain()?, &session, &mut out)?;
+        let pages = session.drain()?;
+        kernel.refresh_jiffies();
+        print_batch(
+            &renderer,
+            &kernel.env(btf.as_ref()),
+            &fs,
+            &pages,
+            &session,
+            &mut out,
+        )?;
         let child_done = match child.as_mut() {
             Some(c) => c.try_wait()?.is_some(),
             None => false,
@@ -179,7 +189,16 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         }
     }
     session.stop(&guard)?;
-    printer.print(&session.drain()?, &session, &mut out)?;
+    let pages = session.drain()?;
+    kernel.refresh_jiffies();
+    print_batch(
+        &renderer,
+        &kernel.env(btf.as_ref()),
+        &fs,
+        &pages,
+        &session,
+        &mut out,
+    )?;
     out.flush()?;
     drop(out);
     // The per-CPU files must be closed before the instance can go.
@@ -204,6 +223,18 @@ fn config_hz() -> u64 {
             _ => None,
         })
         .unwrap_or(250)
+}
+
+/// Prints one drained batch.
+fn print_batch(
+    renderer: &Renderer<'_>,
+    env: &Env<'_>,
+    fs: &Tracefs,
+    pages: &[kscope_ftrace::RawPage],
+    session: &Session,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    Printer { renderer, env, fs }.print(pages, session, out)
 }
 
 struct Printer<'a, 'f> {

@@ -3,6 +3,7 @@
 mod cli;
 mod doctor;
 mod trace_list;
+mod trace_stream;
 
 use std::process::{Command, Output};
 

@@ -1,0 +1,173 @@
+//! `kscope trace stream` on the running kernel: it traces, stops with its
+//! command or Ctrl-C, and leaves tracefs as it found it.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kscope_testkit::{TracefsLock, assert_tracefs_unchanged_by, live, missing_root};
+use kscope_tracefs::{StateGuard, Tracefs};
+
+use crate::{kscope, stderr, stdout};
+
+fn with_tracefs(what: &str, body: impl FnOnce()) {
+    if !live(what, missing_root()) {
+        return;
+    }
+    let _lock = TracefsLock::acquire();
+    let outer = StateGuard::new();
+    let fs = outer.tracefs().expect("tracefs");
+    assert_tracefs_unchanged_by(what, fs.root(), body);
+    outer.restore().expect("restore");
+}
+
+#[test]
+fn a_command_is_traced_and_tracefs_is_left_unchanged() {
+    with_tracefs("trace stream -- sleep", || {
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-e",
+            "sched:sched_switch",
+            "--",
+            "sleep",
+            "0.2",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains(" sched_switch: "))
+            .collect();
+        assert!(!lines.is_empty(), "no sched_switch lines:\n{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.contains("prev_comm=") && l.contains("==> next_comm=")),
+            "{text}"
+        );
+        assert!(
+            text.contains("prev_comm=sleep"),
+            "the traced command never switched out:\n{text}"
+        );
+        // trace-cmd report's columns: COMM-PID [CPU] LATENCY SECS.USECS: EVENT:
+        let first = lines[0];
+        assert!(first.find(" [").is_some_and(|i| i >= 16), "{first}");
+        assert!(
+            first.contains("]") && first.contains(": sched_switch:"),
+            "{first}"
+        );
+    });
+}
+
+#[test]
+fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
+    with_tracefs("trace stream -f -o", || {
+        let file = std::env::temp_dir().join(format!("kscope-stream-{}.txt", std::process::id()));
+        let path = file.to_string_lossy().into_owned();
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-e",
+            "sched:sched_switch",
+            "-f",
+            "prev_pid == 0",
+            "-o",
+            &path,
+            "--",
+            "sleep",
+            "0.1",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(stdout(&output).is_empty());
+        let text = std::fs::read_to_string(&file).expect("output file");
+        std::fs::remove_file(&file).expect("remove");
+        assert!(text.lines().count() > 0, "nothing traced");
+        assert!(text.lines().all(|l| l.contains("prev_pid=0 ")), "{text}");
+    });
+}
+
+#[test]
+fn ctrl_c_stops_the_stream_and_restores_everything() {
+    with_tracefs("trace stream and Ctrl-C", || {
+        let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(["trace", "stream", "-e", "sched:sched_switch"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
+        );
+        assert!(
+            stdout(&output).contains(" sched_switch: "),
+            "nothing printed before Ctrl-C"
+        );
+    });
+}
+
+#[test]
+fn unknown_events_and_stray_filters_are_clear_errors() {
+    with_tracefs("trace stream errors", || {
+        let output = kscope(&["trace", "stream", "-e", "nosuch:event", "--", "true"]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains("no event matches \"nosuch:event\""),
+            "{}",
+            stderr(&output)
+        );
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-f",
+            "pid == 1",
+            "-e",
+            "sched:sched_switch",
+            "--",
+            "true",
+        ]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains("comes before any -e"),
+            "{}",
+            stderr(&output)
+        );
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-e",
+            "sched:sched_switch",
+            "-f",
+            "no_such_field == 1",
+            "--",
+            "true",
+        ]);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr(&output).contains("sched_switch/filter"),
+            "{}",
+            stderr(&output)
+        );
+    });
+}
+
+#[test]
+fn an_absent_tracefs_is_mounted_for_the_stream_only() {
+    if !live("trace stream and the tracefs mount", missing_root()) {
+        return;
+    }
+    let _lock = TracefsLock::acquire();
+    let was_mounted = Tracefs::find().expect("mountinfo").is_some();
+    let output = kscope(&["trace", "stream", "-e", "sched:sched_switch", "--", "true"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(Tracefs::find().expect("mountinfo").is_some(), was_mounted);
+}
