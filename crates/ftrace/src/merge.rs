@@ -96,3 +96,99 @@ pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
     merged.items.sort_by_key(Item::key);
     merged
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4 KiB sub-buffer at `ts` holding one 8-byte record per delta,
+    /// with the missed-events flag and a stored count when `missed` is set.
+    fn page(ts: u64, deltas: &[u32], missed: Option<u64>) -> Vec<u8> {
+        let mut data = Vec::new();
+        for (i, delta) in deltas.iter().enumerate() {
+            data.extend_from_slice(&(2 | (delta << 5)).to_le_bytes());
+            data.extend_from_slice(&(i as u64).to_le_bytes());
+        }
+        let mut commit = data.len() as u64;
+        if missed.is_some() {
+            commit |= (1 << 31) | (1 << 30);
+        }
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&ts.to_le_bytes());
+        bytes.extend_from_slice(&commit.to_le_bytes());
+        bytes.extend_from_slice(&data);
+        if let Some(count) = missed {
+            bytes.extend_from_slice(&count.to_le_bytes());
+        }
+        bytes.resize(4096, 0);
+        bytes
+    }
+
+    #[test]
+    fn records_of_several_cpus_come_out_in_time_order() {
+        let pages = [
+            RawPage {
+                cpu: 0,
+                bytes: page(100, &[0, 50], None),
+            },
+            RawPage {
+                cpu: 1,
+                bytes: page(120, &[0, 5], None),
+            },
+        ];
+        let merged = merge(&pages, &PageLayout::X86_64);
+        assert!(merged.errors.is_empty(), "{:?}", merged.errors);
+        let order: Vec<(u64, u32)> = merged
+            .items
+            .iter()
+            .map(|i| match *i {
+                Item::Record { ts, cpu, .. } => (ts, cpu),
+                Item::Lost { .. } => panic!("no loss here"),
+            })
+            .collect();
+        assert_eq!(order, [(100, 0), (120, 1), (125, 1), (150, 0)]);
+    }
+
+    #[test]
+    fn a_page_after_lost_events_is_preceded_by_a_lost_mark() {
+        let pages = [RawPage {
+            cpu: 1,
+            bytes: page(500, &[0], Some(1234)),
+        }];
+        let merged = merge(&pages, &PageLayout::X86_64);
+        assert_eq!(
+            merged.items[0],
+            Item::Lost {
+                ts: 500,
+                cpu: 1,
+                count: Some(1234)
+            }
+        );
+        assert!(matches!(
+            merged.items[1],
+            Item::Record {
+                ts: 500,
+                cpu: 1,
+                len: 8,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_damaged_page_is_reported_and_the_rest_kept() {
+        let mut bad = page(10, &[0], None);
+        bad[8] = 0xff; // commit far beyond the page
+        bad[9] = 0xff;
+        let pages = [
+            RawPage { cpu: 0, bytes: bad },
+            RawPage {
+                cpu: 1,
+                bytes: page(20, &[0], None),
+            },
+        ];
+        let merged = merge(&pages, &PageLayout::X86_64);
+        assert_eq!(merged.errors.len(), 1);
+        assert_eq!(merged.items.len(), 1);
+    }
+}

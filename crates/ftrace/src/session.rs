@@ -114,6 +114,15 @@ impl Session {
         if instance.file("buffer_percent").exists() {
             guard.set(&instance, "buffer_percent", "0")?;
         }
+        // kscope's own syscalls and switches (writing what it traced) would
+        // feed back into the trace.
+        if instance.file("set_event_notrace_pid").exists() {
+            guard.set(
+                &instance,
+                "set_event_notrace_pid",
+                &std::process::id().to_string(),
+            )?;
+        }
         if !config.pids.is_empty() {
             let pids: Vec<String> = config.pids.iter().map(u32::to_string).collect();
             guard.set(&instance, "set_event_pid", &pids.join(" "))?;

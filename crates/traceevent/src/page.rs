@@ -150,12 +150,19 @@ impl<'a> SubBuffer<'a> {
                 "the rest of the sub-buffer header",
             ));
         }
-        if commit >> 32 != 0 {
-            return Err(PageError::new(
-                COMMIT_AT,
-                "a commit word whose bits 32 to 63 are clear",
-            ));
-        }
+        // The kernel adds the flags to a 64-bit local_t as the int
+        // constants (1 << 31) and (1 << 30): the first is negative, so with
+        // it set the upper half reads all ones (seen: 0xffffffffc0000fc0).
+        let commit = match commit >> 32 {
+            0 => commit,
+            0xffff_ffff if commit & MISSED_EVENTS != 0 => commit & 0xffff_ffff,
+            _ => {
+                return Err(PageError::new(
+                    COMMIT_AT,
+                    "a commit word whose bits 32 to 63 are clear, or all set with the missed-events flag",
+                ));
+            }
+        };
         let data_end = usize::try_from(commit & COMMIT_LEN_MASK)
             .ok()
             .and_then(|len| data_offset.checked_add(len))
@@ -620,6 +627,22 @@ mod tests {
             assert_eq!(sub.data_len(), 8, "the flags are not part of the length");
             assert_eq!(sub.records().count(), 1);
         }
+    }
+
+    #[test]
+    fn the_kernels_sign_extended_flags_are_read_as_flags() {
+        // What a 6.18 kernel handed over after an overrun: the flags added
+        // to a 64-bit local_t as negative ints.
+        let mut page = Builder::new(0)
+            .small(1, &[1, 0, 0, 0])
+            .build(Missed::Count(7));
+        page[8..16].copy_from_slice(&0xffff_ffff_c000_0008u64.to_le_bytes());
+        let sub = SubBuffer::parse(&page, &PageLayout::X86_64).unwrap();
+        assert_eq!(sub.missed, Missed::Count(7));
+        assert_eq!(sub.data_len(), 8);
+        // Upper bits without the flag are still damage.
+        page[8..16].copy_from_slice(&0xffff_ffff_0000_0008u64.to_le_bytes());
+        assert!(SubBuffer::parse(&page, &PageLayout::X86_64).is_err());
     }
 
     #[test]

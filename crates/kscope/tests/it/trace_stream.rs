@@ -171,3 +171,38 @@ fn an_absent_tracefs_is_mounted_for_the_stream_only() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(Tracefs::find().expect("mountinfo").is_some(), was_mounted);
 }
+
+#[test]
+fn events_the_kernel_dropped_are_reported_where_they_happened() {
+    with_tracefs("trace stream lost events", || {
+        // A 8 KiB buffer per CPU and a few hundred thousand syscalls a
+        // second: the kernel overwrites what the reader has not taken yet.
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-b",
+            "8",
+            "-e",
+            "raw_syscalls",
+            "--",
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=1",
+            "count=300000",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        let dropped: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("EVENTS DROPPED]"))
+            .collect();
+        assert!(
+            !dropped.is_empty(),
+            "no loss reported in {} lines",
+            text.lines().count()
+        );
+        assert!(dropped.iter().all(|l| l.starts_with("CPU:")), "{dropped:?}");
+        assert!(!stderr(&output).contains("damaged"), "{}", stderr(&output));
+    });
+}
