@@ -173,6 +173,21 @@ pub fn assert_tracefs_unchanged_by(what: &str, root: &Path, body: impl FnOnce())
     );
 }
 
+/// The frame of a live test that touches tracefs: skips (or fails under
+/// KSCOPE_REQUIRE_LIVE=1) when not root, holds the tracefs lock, mounts
+/// tracefs for the test when it is absent, runs `body`, asserts that every
+/// control file is as before, and unmounts what it mounted.
+pub fn with_unchanged_tracefs(what: &str, body: impl FnOnce(&kscope_tracefs::Tracefs)) {
+    if !live(what, missing_root()) {
+        return;
+    }
+    let _lock = TracefsLock::acquire();
+    let outer = kscope_tracefs::StateGuard::new();
+    let fs = outer.tracefs().expect("tracefs");
+    assert_tracefs_unchanged_by(what, fs.root(), || body(&fs));
+    outer.restore().expect("restore the tracefs mount");
+}
+
 /// The differences between two snapshots, one line each; empty when equal.
 pub fn snapshot_differences(
     before: &BTreeMap<String, String>,

@@ -41,10 +41,9 @@ impl<'c> Renderer<'c> {
 
     /// The event a record belongs to, by its `common_type`.
     pub fn event_of(&self, data: &[u8]) -> Option<&'c EventFormat<'c>> {
-        let id = data
-            .get(..2)
-            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))?;
-        self.events.get(&id).map(|(format, _)| *format)
+        self.events
+            .get(&record_id(data)?)
+            .map(|(format, _)| *format)
     }
 
     /// Appends the record's text to `out` and returns its event, or
@@ -57,10 +56,7 @@ impl<'c> Renderer<'c> {
         env: &Env<'_>,
         out: &mut String,
     ) -> Option<&'c EventFormat<'c>> {
-        let id = data
-            .get(..2)
-            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))?;
-        let (format, formatter) = self.events.get(&id)?;
+        let (format, formatter) = self.events.get(&record_id(data)?)?;
         let done = formatter
             .as_ref()
             .is_some_and(|f| f.render(data, env, out).is_ok());
@@ -113,6 +109,12 @@ impl<'c> Renderer<'c> {
         out.push_str(": ");
         self.render(data, env, out)
     }
+}
+
+/// A record's event id: its `common_type`, the first u16.
+fn record_id(data: &[u8]) -> Option<u32> {
+    data.get(..2)
+        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
 }
 
 /// An unsigned little-endian integer of 1 to 8 bytes; 0 past the end.

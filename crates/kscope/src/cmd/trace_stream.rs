@@ -170,35 +170,23 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     };
     loop {
         session.wait(Duration::from_millis(200))?;
-        let pages = session.drain()?;
-        kernel.refresh_jiffies();
-        print_batch(
-            &renderer,
-            &kernel.env(btf.as_ref()),
-            &fs,
-            &pages,
-            &session,
-            &mut out,
-        )?;
         let child_done = match child.as_mut() {
             Some(c) => c.try_wait()?.is_some(),
             None => false,
         };
-        if child_done || kscope_tracefs::interrupted() {
+        let last = child_done || kscope_tracefs::interrupted();
+        if last {
+            // Stop recording first, so that the last drain takes everything.
+            session.stop(&guard)?;
+        }
+        let pages = session.drain()?;
+        kernel.refresh_jiffies();
+        let env = kernel.env(btf.as_ref());
+        print_batch(&renderer, &env, &fs, &pages, &session, &mut out)?;
+        if last {
             break;
         }
     }
-    session.stop(&guard)?;
-    let pages = session.drain()?;
-    kernel.refresh_jiffies();
-    print_batch(
-        &renderer,
-        &kernel.env(btf.as_ref()),
-        &fs,
-        &pages,
-        &session,
-        &mut out,
-    )?;
     out.flush()?;
     drop(out);
     // The per-CPU files must be closed before the instance can go.

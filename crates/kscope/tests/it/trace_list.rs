@@ -1,26 +1,14 @@
 //! `kscope trace list` against the running kernel's tracefs.
 
-use kscope_testkit::{TracefsLock, assert_tracefs_unchanged_by, live, missing_root};
-use kscope_tracefs::{StateGuard, control};
+use kscope_testkit::with_unchanged_tracefs;
+use kscope_tracefs::control;
 use serde_json::Value;
 
 use crate::{kscope, stderr, stdout};
 
-/// Runs `body` with tracefs mounted and asserts it is left unchanged.
-fn with_tracefs(what: &str, body: impl FnOnce(&kscope_tracefs::Tracefs)) {
-    if !live(what, missing_root()) {
-        return;
-    }
-    let _lock = TracefsLock::acquire();
-    let outer = StateGuard::new();
-    let fs = outer.tracefs().expect("tracefs");
-    assert_tracefs_unchanged_by(what, fs.root(), || body(&fs));
-    outer.restore().expect("restore");
-}
-
 #[test]
 fn events_are_listed_and_filtered_by_glob() {
-    with_tracefs("trace list -e", |fs| {
+    with_unchanged_tracefs("trace list -e", |fs| {
         let all = stdout(&kscope(&["trace", "list", "-e"]));
         let listed = control::read(&fs.root().join("available_events")).unwrap();
         assert_eq!(all.lines().count(), listed.lines().count());
@@ -32,7 +20,7 @@ fn events_are_listed_and_filtered_by_glob() {
 
 #[test]
 fn tracers_and_options_are_the_kernels() {
-    with_tracefs("trace list -t -o", |fs| {
+    with_unchanged_tracefs("trace list -t -o", |fs| {
         let tracers = stdout(&kscope(&["trace", "list", "-t"]));
         let kernel = control::read(&fs.root().join("available_tracers")).unwrap();
         assert_eq!(
@@ -47,7 +35,7 @@ fn tracers_and_options_are_the_kernels() {
 
 #[test]
 fn an_events_fields_match_its_format_file() {
-    with_tracefs("trace list -F", |fs| {
+    with_unchanged_tracefs("trace list -F", |fs| {
         let id = control::read(&fs.root().join("events/sched/sched_switch/id")).unwrap();
         let text = stdout(&kscope(&["trace", "list", "-F", "sched:sched_switch"]));
         assert!(
@@ -73,7 +61,7 @@ fn an_events_fields_match_its_format_file() {
 
 #[test]
 fn an_unknown_or_ambiguous_event_is_a_clear_error() {
-    with_tracefs("trace list -F errors", |_| {
+    with_unchanged_tracefs("trace list -F errors", |_| {
         let output = kscope(&["trace", "list", "-F", "no_such_event"]);
         assert_eq!(output.status.code(), Some(1));
         assert!(

@@ -4,25 +4,14 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kscope_testkit::{TracefsLock, assert_tracefs_unchanged_by, live, missing_root};
-use kscope_tracefs::{StateGuard, Tracefs};
+use kscope_testkit::{TracefsLock, live, missing_root, with_unchanged_tracefs};
+use kscope_tracefs::Tracefs;
 
 use crate::{kscope, stderr, stdout};
 
-fn with_tracefs(what: &str, body: impl FnOnce()) {
-    if !live(what, missing_root()) {
-        return;
-    }
-    let _lock = TracefsLock::acquire();
-    let outer = StateGuard::new();
-    let fs = outer.tracefs().expect("tracefs");
-    assert_tracefs_unchanged_by(what, fs.root(), body);
-    outer.restore().expect("restore");
-}
-
 #[test]
 fn a_command_is_traced_and_tracefs_is_left_unchanged() {
-    with_tracefs("trace stream -- sleep", || {
+    with_unchanged_tracefs("trace stream -- sleep", |_| {
         let output = kscope(&[
             "trace",
             "stream",
@@ -61,7 +50,7 @@ fn a_command_is_traced_and_tracefs_is_left_unchanged() {
 
 #[test]
 fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
-    with_tracefs("trace stream -f -o", || {
+    with_unchanged_tracefs("trace stream -f -o", |_| {
         let file = std::env::temp_dir().join(format!("kscope-stream-{}.txt", std::process::id()));
         let path = file.to_string_lossy().into_owned();
         let output = kscope(&[
@@ -88,7 +77,7 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
 
 #[test]
 fn ctrl_c_stops_the_stream_and_restores_everything() {
-    with_tracefs("trace stream and Ctrl-C", || {
+    with_unchanged_tracefs("trace stream and Ctrl-C", |_| {
         let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
             .args(["trace", "stream", "-e", "sched:sched_switch"])
             .stdout(Stdio::piped())
@@ -117,7 +106,7 @@ fn ctrl_c_stops_the_stream_and_restores_everything() {
 
 #[test]
 fn unknown_events_and_stray_filters_are_clear_errors() {
-    with_tracefs("trace stream errors", || {
+    with_unchanged_tracefs("trace stream errors", |_| {
         let output = kscope(&["trace", "stream", "-e", "nosuch:event", "--", "true"]);
         assert_eq!(output.status.code(), Some(1));
         assert!(
@@ -174,7 +163,7 @@ fn an_absent_tracefs_is_mounted_for_the_stream_only() {
 
 #[test]
 fn events_the_kernel_dropped_are_reported_where_they_happened() {
-    with_tracefs("trace stream lost events", || {
+    with_unchanged_tracefs("trace stream lost events", |_| {
         // A 8 KiB buffer per CPU and a few hundred thousand syscalls a
         // second: the kernel overwrites what the reader has not taken yet.
         let output = kscope(&[
