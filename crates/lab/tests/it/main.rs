@@ -9,6 +9,7 @@
 mod doctor;
 mod failures;
 mod guard;
+mod stream;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -34,6 +35,10 @@ const SUITE_COMMANDS: &[(&str, &str)] = &[
     ("guard-panic", "kscope-lab-guest guard panic"),
     ("guard-sigterm", "kscope-lab-guest guard sigterm"),
     ("failing", "echo to-stdout; echo to-stderr >&2; exit 3"),
+    (
+        "stream-pages",
+        "kscope trace stream -e kmem:mm_page_alloc -- dd if=/dev/zero of=/tmp/pages bs=64k count=8",
+    ),
 ];
 
 /// The whole suite's deadline, boot included.
