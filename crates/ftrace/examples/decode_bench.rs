@@ -11,8 +11,10 @@
 //! a private tracefs instance with a large per-CPU buffer, runs a workload
 //! (threads calling getpid, reading /dev/zero, opening /dev/null, and two
 //! threads waking each other), and drains sub-buffers into memory until it
-//! holds at least N records (default 1,000,000). Then it restores tracefs
-//! and writes the sub-buffers to CORPUS. It reports what the kernel lost.
+//! holds at least N records (default 1,000,000). Then it restores tracefs,
+//! keeps the sub-buffers that start up to the N-th record in time, and
+//! writes them to CORPUS. It reports what the kernel lost. Its own events
+//! are filtered out: its reads of `trace_pipe_raw` are syscalls too.
 //!
 //! `run` needs no tracefs: it loads CORPUS and, R times (default 5),
 //! measures (a) decoding alone, `SubBuffer::parse` and its records over
