@@ -66,7 +66,7 @@ pub enum SessionError {
 }
 
 /// One sub-buffer as read from a CPU's trace_pipe_raw.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawPage {
     /// The CPU whose buffer it is.
     pub cpu: u32,

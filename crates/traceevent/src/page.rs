@@ -150,19 +150,16 @@ impl<'a> SubBuffer<'a> {
                 "the rest of the sub-buffer header",
             ));
         }
-        // The kernel adds the flags to a 64-bit local_t as the int
-        // constants (1 << 31) and (1 << 30): the first is negative, so with
-        // it set the upper half reads all ones (seen: 0xffffffffc0000fc0).
-        let commit = match commit >> 32 {
-            0 => commit,
-            0xffff_ffff if commit & MISSED_EVENTS != 0 => commit & 0xffff_ffff,
-            _ => {
-                return Err(PageError::new(
-                    COMMIT_AT,
-                    "a commit word whose bits 32 to 63 are clear, or all set with the missed-events flag",
-                ));
-            }
-        };
+        // RB_MISSED_EVENTS is the C int `1 << 31`, a negative number, and
+        // the kernel adds it to the `long` commit: on 64-bit kernels a
+        // sub-buffer after a loss has bits 31 to 63 all set.
+        let high = commit >> 32;
+        if high != 0 && !(high == 0xffff_ffff && commit & MISSED_EVENTS != 0) {
+            return Err(PageError::new(
+                COMMIT_AT,
+                "a commit word whose bits 32 to 63 are clear, or all set with bit 31",
+            ));
+        }
         let data_end = usize::try_from(commit & COMMIT_LEN_MASK)
             .ok()
             .and_then(|len| data_offset.checked_add(len))
@@ -465,7 +462,8 @@ mod tests {
             self
         }
 
-        /// A 4 KiB sub-buffer of the 64-bit layout.
+        /// A 4 KiB sub-buffer of the 64-bit layout, with the missed-events
+        /// flag sign-extended as 64-bit kernels write it.
         fn build(&self, missed: Missed) -> Vec<u8> {
             let mut page = vec![0u8; 4096];
             let mut commit = self.data.len() as u64;
@@ -473,9 +471,9 @@ mod tests {
             page[16..16 + self.data.len()].copy_from_slice(&self.data);
             match missed {
                 Missed::None => {}
-                Missed::Unknown => commit |= MISSED_EVENTS,
+                Missed::Unknown => commit |= SIGN_EXTENDED_MISSED_EVENTS,
                 Missed::Count(n) => {
-                    commit |= MISSED_EVENTS | MISSED_STORED;
+                    commit |= SIGN_EXTENDED_MISSED_EVENTS | MISSED_STORED;
                     let at = 16 + self.data.len();
                     page[at..at + 8].copy_from_slice(&n.to_le_bytes());
                 }
@@ -617,6 +615,10 @@ mod tests {
         assert_eq!(times(&decode(&page).unwrap()), [2 * top + 2_000]);
     }
 
+    /// What `local_add(RB_MISSED_EVENTS, &commit)` adds on a 64-bit
+    /// kernel: the int `1 << 31`, sign-extended to a long.
+    const SIGN_EXTENDED_MISSED_EVENTS: u64 = 0xffff_ffff_8000_0000;
+
     #[test]
     fn missed_events_with_and_without_a_stored_count() {
         let events = Builder::new(0).small(1, &[1, 0, 0, 0]);
@@ -630,16 +632,17 @@ mod tests {
     }
 
     #[test]
-    fn the_kernels_sign_extended_flags_are_read_as_flags() {
-        // What a 6.18 kernel handed over after an overrun: the flags added
-        // to a 64-bit local_t as negative ints.
-        let mut page = Builder::new(0)
-            .small(1, &[1, 0, 0, 0])
-            .build(Missed::Count(7));
-        page[8..16].copy_from_slice(&0xffff_ffff_c000_0008u64.to_le_bytes());
-        let sub = SubBuffer::parse(&page, &PageLayout::X86_64).unwrap();
-        assert_eq!(sub.missed, Missed::Count(7));
-        assert_eq!(sub.data_len(), 8);
+    fn the_missed_events_flag_reads_with_or_without_its_sign_extension() {
+        // Kernel 6.18 hands out sub-buffers after a loss with commit
+        // words like 0xffff_ffff_c000_0fe4 (0xfe4 bytes, a stored count).
+        let mut page = Builder::new(0).small(1, &[1, 0, 0, 0]).build(Missed::None);
+        for commit in [0xffff_ffff_c000_0008u64, 0xc000_0008] {
+            page[8..16].copy_from_slice(&commit.to_le_bytes());
+            page[24..32].copy_from_slice(&17u64.to_le_bytes());
+            let sub = SubBuffer::parse(&page, &PageLayout::X86_64).unwrap();
+            assert_eq!(sub.missed, Missed::Count(17), "{commit:#x}");
+            assert_eq!(sub.data_len(), 8, "{commit:#x}");
+        }
         // Upper bits without the flag are still damage.
         page[8..16].copy_from_slice(&0xffff_ffff_0000_0008u64.to_le_bytes());
         assert!(SubBuffer::parse(&page, &PageLayout::X86_64).is_err());
@@ -699,7 +702,7 @@ mod tests {
             commit_size: 8,
             data_offset: 12,
         };
-        let cases: [(Vec<u8>, PageLayout, usize, &str); 7] = [
+        let cases: [(Vec<u8>, PageLayout, usize, &str); 8] = [
             (good.clone(), odd, 8, "4 or 8 bytes"),
             (good.clone(), overlapping, 8, "after the commit word"),
             (good[..5].to_vec(), PageLayout::X86_64, 0, "time stamp"),
@@ -709,6 +712,12 @@ mod tests {
                 PageLayout::X86_64,
                 8,
                 "bits 32 to 63",
+            ),
+            (
+                with_commit(0xffff_ffff_0000_0008),
+                PageLayout::X86_64,
+                8,
+                "all set with bit 31",
             ),
             (
                 with_commit(4081),
