@@ -60,7 +60,7 @@ use anyhow::{Context, bail};
 use kscope_ftrace::{EventSelection, Item, KernelContext, RawPage, Session, SessionConfig, merge};
 use kscope_traceevent::printfmt::Env;
 use kscope_traceevent::{EventFormat, Missed, PageLayout, Renderer, SubBuffer};
-use kscope_tracefs::{DEFAULT_MOUNT, StateGuard, Tracefs};
+use kscope_tracefs::StateGuard;
 
 /// The events `record` enables, those this kernel has.
 const EVENTS: &[(&str, &str)] = &[
@@ -517,7 +517,9 @@ fn record(path: &Path, wanted: u64, buffer_kb: u64) -> anyhow::Result<()> {
     for (system, event) in &present {
         formats.push((system.to_string(), fs.event_format(system, event)?));
     }
-    let kernel = KernelContext::load(&fs, HZ);
+    let mut kernel = KernelContext::load(HZ);
+    // The kmem page events print struct page addresses.
+    kernel.resolve(&fs, &["vmemmap_base"]);
     // The reads of trace_pipe_raw below are syscalls too: traced, each
     // would leave a sub-buffer with its own two events, and the drain
     // would never find the buffers empty.
@@ -551,7 +553,7 @@ fn record(path: &Path, wanted: u64, buffer_kb: u64) -> anyhow::Result<()> {
     }
     drop(workload);
     session.stop(&guard)?;
-    pages.extend(session.drain()?);
+    pages.extend(session.drain_all()?);
     let elapsed = started.elapsed();
     // The per-CPU files must be closed before the instance can go.
     drop(session);
@@ -720,16 +722,11 @@ fn run(path: &Path, rounds: usize) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let renderer = Renderer::new(&formats);
     // Kallsyms and BTF come from the running kernel; the variables come
-    // from the corpus, which was recorded with them. Without a tracefs
-    // mount the context's own read of the variables finds nothing, and
-    // nothing here mounts one.
-    let fs = Tracefs::find()
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Tracefs::at(DEFAULT_MOUNT));
-    let mut kernel = KernelContext::load(&fs, HZ);
+    // from the corpus, which was recorded with them.
+    let mut kernel = KernelContext::load(HZ);
     kernel.variables = corpus.variables.clone();
-    let btf = kernel.btf();
+    let btf_blob = kscope_ftrace::read_btf();
+    let btf = kscope_btf::Btf::parse(&btf_blob).ok();
     let env = kernel.env(btf.as_ref());
     if corpus.boot_id != read_trimmed("/proc/sys/kernel/random/boot_id") {
         eprintln!(

@@ -31,4 +31,4 @@ mod session;
 
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
-pub use session::{EventSelection, RawPage, Session, SessionConfig, SessionError};
+pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

@@ -74,6 +74,9 @@ pub struct RawPage {
     pub bytes: Vec<u8>,
 }
 
+/// Sub-buffers read from one CPU per [`Session::drain`].
+pub const PAGES_PER_CPU: usize = 256;
+
 struct CpuBuffer {
     cpu: u32,
     path: PathBuf,
@@ -210,11 +213,13 @@ impl Session {
         }
     }
 
-    /// Reads every sub-buffer that is ready on every CPU, in CPU order.
+    /// Reads the sub-buffers that are ready, up to [`PAGES_PER_CPU`] per
+    /// CPU per call, in CPU order; call again (after `wait`) for more. The
+    /// cap keeps one busy CPU from starving the others' buffers.
     pub fn drain(&mut self) -> Result<Vec<RawPage>, SessionError> {
         let mut pages = Vec::new();
         for cpu in &mut self.cpus {
-            loop {
+            for _ in 0..PAGES_PER_CPU {
                 let mut bytes = vec![0u8; self.subbuf_size];
                 match cpu.file.read(&mut bytes) {
                     Ok(0) => break,
@@ -237,6 +242,18 @@ impl Session {
             }
         }
         Ok(pages)
+    }
+
+    /// Reads everything left, whatever its size: for after [`Session::stop`].
+    pub fn drain_all(&mut self) -> Result<Vec<RawPage>, SessionError> {
+        let mut pages = Vec::new();
+        loop {
+            let more = self.drain()?;
+            if more.is_empty() {
+                return Ok(pages);
+            }
+            pages.extend(more);
+        }
     }
 
     /// Stops recording (what is in the buffers can still be drained).

@@ -390,8 +390,15 @@ fn remove_instance(dir: &Path) -> Result<()> {
 
 fn restore_journal(journal: &mut Journal) -> Result<()> {
     let mut failures = Vec::new();
+    let mut instance_left = false;
     while let Some(change) = journal.changes.pop() {
+        // Unmounting tracefs over an instance that could not be removed
+        // would hide it, still tracing: leave the mount, and say so.
+        if instance_left && matches!(change, Change::Mounted(_)) {
+            continue;
+        }
         if let Err(err) = undo(&change) {
+            instance_left |= matches!(change, Change::Instance(_));
             failures.push(err);
         }
     }
@@ -442,10 +449,11 @@ fn install_panic_hook() {
 static GRACEFUL_INTERRUPT: AtomicBool = AtomicBool::new(false);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// Makes the first SIGINT (Ctrl-C) only set [`interrupted`], for a
-/// program that stops what it is doing and restores by itself (a trace
-/// stream that still prints what it has). A second SIGINT, and SIGTERM,
-/// SIGHUP and SIGQUIT, still restore at once and end the process.
+/// Makes the first SIGINT (Ctrl-C), SIGTERM or SIGHUP only set
+/// [`interrupted`], for a program that stops what it is doing and restores
+/// by itself (a trace stream that still prints what it has, and must close
+/// its per-CPU files before its instance can be removed). A second such
+/// signal, and SIGQUIT, still restore at once and end the process.
 pub fn handle_interrupt_gracefully() {
     GRACEFUL_INTERRUPT.store(true, Ordering::SeqCst);
 }
@@ -468,7 +476,7 @@ pub fn restore_on_signals() -> io::Result<()> {
                     .name("kscope-signals".into())
                     .spawn(move || {
                         for signal in signals.forever() {
-                            let graceful = signal == SIGINT
+                            let graceful = signal != SIGQUIT
                                 && GRACEFUL_INTERRUPT.load(Ordering::SeqCst)
                                 && !INTERRUPTED.swap(true, Ordering::SeqCst);
                             if graceful {

@@ -160,7 +160,7 @@ fn compare_with_kernel(fs: &Tracefs) {
         .collect();
     kernel_context.resolve(fs, &unresolved_names);
     let env = kernel_context.env(btf.as_ref());
-    let pages = session.drain().expect("drain");
+    let pages = session.drain_all().expect("drain");
     // The per-CPU files must be closed before the instance can go.
     let layout = *session.layout();
     drop(session);

@@ -179,7 +179,11 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
             // Stop recording first, so that the last drain takes everything.
             session.stop(&guard)?;
         }
-        let pages = session.drain()?;
+        let pages = if last {
+            session.drain_all()?
+        } else {
+            session.drain()?
+        };
         kernel.refresh_jiffies();
         let env = kernel.env(btf.as_ref());
         print_batch(&renderer, &env, &fs, &pages, &session, &mut out)?;
@@ -191,11 +195,17 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     drop(out);
     // The per-CPU files must be closed before the instance can go.
     drop(session);
-    if let Some(mut c) = child
-        && c.try_wait()?.is_none()
-    {
-        // Ctrl-C while the command still runs: it got the same SIGINT.
-        let _ = c.wait();
+    if let Some(mut c) = child {
+        // Stopped by a signal while the command still runs: with Ctrl-C it
+        // got the same SIGINT and ends by itself; otherwise stop it.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while c.try_wait()?.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if c.try_wait()?.is_none() {
+            c.kill()?;
+            c.wait()?;
+        }
     }
     guard.restore()?;
     Ok(ExitCode::SUCCESS)

@@ -105,6 +105,44 @@ fn ctrl_c_stops_the_stream_and_restores_everything() {
 }
 
 #[test]
+fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
+    with_unchanged_tracefs("trace stream and SIGTERM", |_| {
+        let started = std::time::Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args([
+                "trace",
+                "stream",
+                "-e",
+                "sched:sched_switch",
+                "--",
+                "sleep",
+                "30",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(1500));
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            output.status.success(),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the command was not stopped"
+        );
+    });
+}
+
+#[test]
 fn unknown_events_and_stray_filters_are_clear_errors() {
     with_unchanged_tracefs("trace stream errors", |_| {
         let output = kscope(&["trace", "stream", "-e", "nosuch:event", "--", "true"]);
