@@ -47,6 +47,10 @@ pub struct Field<'a> {
     pub array: Option<ArrayLen<'a>>,
     /// Inline, `__data_loc` or `__rel_loc`.
     pub location: Location,
+    /// For arrays: the size of one element (1 when its type is unknown).
+    pub elem_size: u32,
+    /// For arrays: whether the elements are signed.
+    pub elem_signed: bool,
 }
 
 impl<'a> Field<'a> {
@@ -108,6 +112,8 @@ impl<'a> Field<'a> {
         if name.is_empty() || type_name.is_empty() {
             return Err(error("a declaration \"TYPE NAME\""));
         }
+        // Worked out once here, not at every read of a record.
+        let elem_type = type_name.trim_end_matches("[]").trim();
         Ok(Field {
             name,
             type_name,
@@ -117,6 +123,8 @@ impl<'a> Field<'a> {
             signed,
             array,
             location,
+            elem_size: crate::printfmt::type_size(elem_type).map_or(1, |s| s as u32),
+            elem_signed: crate::printfmt::is_signed_type(elem_type),
         })
     }
 

@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
+use super::ctype::type_size;
 use super::parse::{Expr, PrintFmt, Statement};
 use super::printf::{self, Piece, Spec};
 use crate::field::{ArrayLen, Field, Location};
@@ -115,49 +116,6 @@ enum Value<'d> {
     Ptr(u64, usize),
 }
 
-/// The size of a C scalar type as the kernels kscope reads use it
-/// (LP64); `None` for types it does not know.
-pub fn type_size(type_name: &str) -> Option<usize> {
-    if type_name.contains('*') {
-        return Some(8);
-    }
-    let base = type_name
-        .trim_end_matches("[]")
-        .trim()
-        .trim_start_matches("const ")
-        .trim_start_matches("volatile ");
-    let base = base
-        .strip_prefix("unsigned ")
-        .or_else(|| base.strip_prefix("signed "))
-        .unwrap_or(base)
-        .trim();
-    Some(match base {
-        "char" | "u8" | "s8" | "__u8" | "__s8" | "bool" | "_Bool" => 1,
-        "short" | "short int" | "u16" | "s16" | "__u16" | "__s16" | "__le16" | "__be16"
-        | "umode_t" => 2,
-        "int" | "unsigned" | "uint" | "u32" | "s32" | "__u32" | "__s32" | "__le32" | "__be32"
-        | "pid_t" | "uid_t" | "gid_t" | "gfp_t" | "fmode_t" | "dev_t" | "clockid_t"
-        | "key_serial_t" | "__wsum" | "blk_opf_t" | "blk_status_t" => 4,
-        "long" | "long int" | "long long" | "long long int" | "u64" | "s64" | "__u64" | "__s64"
-        | "__le64" | "__be64" | "size_t" | "ssize_t" | "loff_t" | "sector_t" | "dma_addr_t"
-        | "phys_addr_t" | "resource_size_t" | "ino_t" | "off_t" | "time64_t" | "ktime_t"
-        | "u_long" | "pgoff_t" | "xfs_ino_t" => 8,
-        _ => return None,
-    })
-}
-
-fn is_signed_type(type_name: &str) -> bool {
-    let t = type_name.trim();
-    !(t.contains("unsigned")
-        || t.starts_with('u')
-        || t.starts_with("__u")
-        || t.contains('*')
-        || t == "bool"
-        || t.starts_with("__le")
-        || t.starts_with("__be")
-        || t.ends_with("size_t") && !t.starts_with("ssize"))
-}
-
 fn read_int(bytes: &[u8], signed: bool) -> u64 {
     let mut buf = [0u8; 8];
     let n = bytes.len().min(8);
@@ -213,8 +171,7 @@ impl<'f, 'd> Record<'f, 'd> {
     }
 
     fn value(&self, field: &Field<'_>) -> Result<Value<'d>, EvalError> {
-        let elem_type = field.type_name.trim_end_matches("[]");
-        let elem = type_size(elem_type).unwrap_or(1);
+        let elem = field.elem_size as usize;
         let signed = field.signed;
         match (field.location, field.array) {
             (Location::Inline, None) => {
@@ -230,7 +187,7 @@ impl<'f, 'd> Record<'f, 'd> {
                 Ok(if field.is_string() {
                     Value::Text(Cow::Borrowed(cstr(bytes)))
                 } else {
-                    Value::Array(bytes, elem, is_signed_type(elem_type))
+                    Value::Array(bytes, elem, field.elem_signed)
                 })
             }
             (_, _) => {
@@ -238,7 +195,7 @@ impl<'f, 'd> Record<'f, 'd> {
                 Ok(if field.is_string() {
                     Value::Text(Cow::Borrowed(cstr(bytes)))
                 } else {
-                    Value::Array(bytes, elem, is_signed_type(elem_type))
+                    Value::Array(bytes, elem, field.elem_signed)
                 })
             }
         }
@@ -253,19 +210,28 @@ fn as_int(value: &Value<'_>, what: &str) -> Result<(u64, bool), EvalError> {
     }
 }
 
+/// The evaluated `{ value, "name" }` tables of one print fmt whose values
+/// are constants, by the address of their entries in the parsed print fmt
+/// (which does not move): evaluated at the first record, reused after.
+/// Tables such as the GFP flags of kmem events are dozens of entries of
+/// nested casts, and evaluating them per record was half of the time.
+type TableCache =
+    std::cell::RefCell<std::collections::HashMap<usize, std::rc::Rc<[(u64, String)]>>>;
+
 /// The evaluator for one record.
 struct Eval<'f, 'd, 'e> {
     record: Record<'f, 'd>,
     env: &'e Env<'e>,
+    tables: &'e TableCache,
     /// Variables of statement expressions, innermost last.
     locals: std::cell::RefCell<Vec<(&'f str, Value<'d>)>>,
 }
 
 impl<'f, 'd> Eval<'f, 'd, '_> {
-    fn eval(&self, expr: &Expr<'f>) -> Result<Value<'d>, EvalError> {
+    fn eval(&self, expr: &'d Expr<'f>) -> Result<Value<'d>, EvalError> {
         match expr {
             Expr::Int(v) => Ok(Value::Int(*v, true)),
-            Expr::Str(s) => Ok(Value::Text(Cow::Owned(s.as_bytes().to_vec()))),
+            Expr::Str(s) => Ok(Value::Text(Cow::Borrowed(s.as_bytes()))),
             Expr::Field(name) => {
                 let field = self.record.field(name)?;
                 self.record.value(field)
@@ -298,30 +264,25 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
                 let (bits, _) = as_int(&self.eval(condition)?, "a condition")?;
                 self.eval(if bits != 0 { then } else { otherwise })
             }
-            Expr::Cast(type_name, inner) => {
+            Expr::Cast(ty, inner) => {
                 let value = self.eval(inner)?;
                 let bits = match value {
                     Value::Int(bits, _) | Value::Ptr(bits, _) => bits,
                     other => return Ok(other),
                 };
-                if let Some(pointee) = type_name.strip_suffix('*') {
-                    let pointee = pointee.trim();
-                    let elem = match pointee {
-                        "void" | "const void" | "char" | "const char" => 1,
-                        _ => self.env.size_of(pointee).unwrap_or(1),
-                    };
-                    return Ok(Value::Ptr(bits, elem));
+                let size = ty.size.or_else(|| self.env.size_of(ty.base()));
+                if ty.pointer {
+                    return Ok(Value::Ptr(bits, size.unwrap_or(1)));
                 }
-                let size = self.env.size_of(type_name).unwrap_or(8);
-                let signed = is_signed_type(type_name);
+                let size = size.unwrap_or(8);
                 let cut = if size >= 8 {
                     bits
                 } else {
                     bits & ((1u64 << (8 * size)) - 1)
                 };
                 Ok(Value::Int(
-                    read_int(&cut.to_le_bytes()[..size.min(8)], signed),
-                    signed,
+                    read_int(&cut.to_le_bytes()[..size.min(8)], ty.signed),
+                    ty.signed,
                 ))
             }
             Expr::SizeOf(type_name) => self
@@ -362,7 +323,7 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             .map(|(_, v)| v.clone())
     }
 
-    fn block(&self, statements: &[Statement<'f>]) -> Result<Value<'d>, EvalError> {
+    fn block(&self, statements: &'d [Statement<'f>]) -> Result<Value<'d>, EvalError> {
         let depth = self.locals.borrow().len();
         let mut last = Value::Int(0, true);
         let mut result = Ok(());
@@ -390,7 +351,12 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
         result.map(|()| last)
     }
 
-    fn binary(&self, op: &str, left: &Expr<'f>, right: &Expr<'f>) -> Result<Value<'d>, EvalError> {
+    fn binary(
+        &self,
+        op: &str,
+        left: &'d Expr<'f>,
+        right: &'d Expr<'f>,
+    ) -> Result<Value<'d>, EvalError> {
         let left_value = self.eval(left)?;
         if let (Value::Ptr(base, elem), "+" | "-") = (&left_value, op) {
             let (n, _) = as_int(&self.eval(right)?, op)?;
@@ -452,8 +418,13 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
     /// entry keyed by an enum constant that the kernel did not export a
     /// value for (no TRACE_DEFINE_ENUM) cannot match and is left out: the
     /// value then prints as hex where the kernel prints the name.
-    fn table(&self, entries: &[Expr<'f>]) -> Result<Vec<(u64, String)>, EvalError> {
+    fn table(&self, entries: &'d [Expr<'f>]) -> Result<std::rc::Rc<[(u64, String)]>, EvalError> {
+        let key = entries.as_ptr() as usize;
+        if let Some(table) = self.tables.borrow().get(&key) {
+            return Ok(table.clone());
+        }
         let mut table = Vec::with_capacity(entries.len());
+        let mut constant = true;
         for entry in entries {
             let Expr::Braces(pair) = entry else {
                 return fail("a table entry must be { value, \"name\" }");
@@ -469,20 +440,25 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             if contains_unknown_name(key, &self.locals.borrow(), self.env) {
                 continue;
             }
+            constant &= is_constant(key, self.env);
             let (value, _) = as_int(&self.eval(key)?, "a table value")?;
             table.push((value, name.clone()));
+        }
+        let table: std::rc::Rc<[(u64, String)]> = table.into();
+        if constant {
+            self.tables.borrow_mut().insert(key, table.clone());
         }
         Ok(table)
     }
 
-    fn field_arg(&self, args: &[Expr<'f>], helper: &str) -> Result<&'f Field<'f>, EvalError> {
+    fn field_arg(&self, args: &'d [Expr<'f>], helper: &str) -> Result<&'f Field<'f>, EvalError> {
         match args.first() {
             Some(Expr::Name(name)) | Some(Expr::Field(name)) => self.record.field(name),
             _ => fail(format!("{helper} needs a field name")),
         }
     }
 
-    fn call(&self, name: &str, args: &[Expr<'f>]) -> Result<Value<'d>, EvalError> {
+    fn call(&self, name: &str, args: &'d [Expr<'f>]) -> Result<Value<'d>, EvalError> {
         let arg = |i: usize| -> Result<Value<'d>, EvalError> {
             args.get(i)
                 .ok_or_else(|| EvalError(format!("{name} needs more arguments")))
@@ -497,7 +473,7 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
                 };
                 let table = self.table(&args[2..])?;
                 let mut out = String::new();
-                for (mask, text) in &table {
+                for (mask, text) in table.iter() {
                     if flags == 0 {
                         break;
                     }
@@ -538,11 +514,10 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             | "__get_sockaddr"
             | "__get_rel_sockaddr" => {
                 let field = self.field_arg(args, name)?;
-                let elem_type = field.type_name.trim_end_matches("[]");
                 Ok(Value::Array(
                     self.record.dynamic(field)?,
-                    type_size(elem_type).unwrap_or(1),
-                    is_signed_type(elem_type),
+                    field.elem_size as usize,
+                    field.elem_signed,
                 ))
             }
             "__get_dynamic_array_len" | "__get_rel_dynamic_array_len" => {
@@ -605,6 +580,20 @@ impl<'f, 'd> Eval<'f, 'd, '_> {
             }
             other => fail(format!("helper {other}() is not supported")),
         }
+    }
+}
+
+/// True when `expr` has the same value for every record: literals,
+/// operators, casts, sizeof and enum constants (not fields, locals or
+/// kernel variables that change).
+fn is_constant(expr: &Expr<'_>, env: &Env<'_>) -> bool {
+    match expr {
+        Expr::Int(_) | Expr::Str(_) | Expr::SizeOf(_) => true,
+        Expr::Name(name) => env.types.and_then(|t| t.enum_value(name)).is_some(),
+        Expr::Unary(_, e) | Expr::Cast(_, e) => is_constant(e, env),
+        Expr::Binary(_, a, b) => is_constant(a, env) && is_constant(b, env),
+        Expr::Ternary(a, b, c) => is_constant(a, env) && is_constant(b, env) && is_constant(c, env),
+        _ => false,
     }
 }
 
@@ -715,6 +704,7 @@ pub struct Formatter<'f> {
     format: &'f EventFormat<'f>,
     print: PrintFmt<'f>,
     pieces: Vec<Piece>,
+    tables: TableCache,
 }
 
 impl<'f> Formatter<'f> {
@@ -726,6 +716,7 @@ impl<'f> Formatter<'f> {
             format,
             print,
             pieces,
+            tables: TableCache::default(),
         })
     }
 
@@ -758,13 +749,19 @@ impl<'f> Formatter<'f> {
         result
     }
 
-    fn render_into(&self, data: &[u8], env: &Env<'_>, out: &mut String) -> Result<(), EvalError> {
+    fn render_into<'a>(
+        &'a self,
+        data: &'a [u8],
+        env: &Env<'_>,
+        out: &mut String,
+    ) -> Result<(), EvalError> {
         let eval = Eval {
             record: Record {
                 format: self.format,
                 data,
             },
             env,
+            tables: &self.tables,
             locals: std::cell::RefCell::new(Vec::new()),
         };
         let mut args = self.print.args.iter();
@@ -785,17 +782,26 @@ impl<'f> Formatter<'f> {
                 }
                 Piece::Spec(spec) => spec,
             };
-            let mut spec = spec.clone();
-            if spec.width == Some(None) {
-                let (w, _) = as_int(&next("width")?, "a '*' width")?;
-                spec.width = Some(Some(w as usize));
-            }
-            if spec.precision == Some(None) {
-                let (p, _) = as_int(&next("precision")?, "a '*' precision")?;
-                spec.precision = Some(Some(p as usize));
-            }
+            // Only a '*' width or precision needs a copy of the spec: the
+            // common case allocates nothing here.
+            let starred;
+            let spec = if spec.width == Some(None) || spec.precision == Some(None) {
+                let mut copy = spec.clone();
+                if copy.width == Some(None) {
+                    let (w, _) = as_int(&next("width")?, "a '*' width")?;
+                    copy.width = Some(Some(w as usize));
+                }
+                if copy.precision == Some(None) {
+                    let (p, _) = as_int(&next("precision")?, "a '*' precision")?;
+                    copy.precision = Some(Some(p as usize));
+                }
+                starred = copy;
+                &starred
+            } else {
+                spec
+            };
             match next("value") {
-                Ok(value) => conversion(&spec, &value, env, out)?,
+                Ok(value) => conversion(spec, &value, env, out)?,
                 // A kernel variable read at print time: the kernel knew it,
                 // the record does not. The rest of the record still prints.
                 Err(EvalError(message)) if message.starts_with(UNKNOWN_IDENTIFIER) => out.push('?'),

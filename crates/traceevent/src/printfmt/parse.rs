@@ -2,6 +2,7 @@
 //! expressions: `"pid=%d comm=%s", REC->pid, REC->comm`.
 
 use super::PrintFmtError;
+use super::ctype::CType;
 use super::lex::{Token, tokenize};
 
 /// A C expression of a print fmt argument.
@@ -22,7 +23,7 @@ pub enum Expr<'a> {
     /// `c ? a : b`.
     Ternary(Box<Expr<'a>>, Box<Expr<'a>>, Box<Expr<'a>>),
     /// `(type) x`, the type's words joined by spaces (`unsigned long *`).
-    Cast(String, Box<Expr<'a>>),
+    Cast(CType, Box<Expr<'a>>),
     /// `sizeof(type)`.
     SizeOf(String),
     /// `name(args)`: the kernel's helpers (`__print_flags`, `__get_str`).
@@ -237,7 +238,7 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 if let Some((type_name, len)) = self.type_name() {
                     self.pos += len + 1;
-                    return Ok(Expr::Cast(type_name, Box::new(self.unary()?)));
+                    return Ok(Expr::Cast(CType::new(type_name), Box::new(self.unary()?)));
                 }
                 self.pos -= 1;
             }
@@ -446,7 +447,10 @@ mod tests {
         };
         assert_eq!(
             **left,
-            Expr::Cast("unsigned long".into(), Box::new(Expr::Field("b")))
+            Expr::Cast(
+                CType::new("unsigned long".into()),
+                Box::new(Expr::Field("b"))
+            )
         );
         assert!(matches!(**right, Expr::Binary("*", _, _)));
     }

@@ -173,16 +173,12 @@ impl Spec {
         }
         let signed = matches!(conversion, 'd' | 'i');
         let (magnitude, negative) = self.cut(bits, signed);
-        let mut digits = match conversion {
-            'x' => format!("{magnitude:x}"),
-            'X' => format!("{magnitude:X}"),
-            'o' => format!("{magnitude:o}"),
-            _ => magnitude.to_string(),
-        };
+        // Digits go to a stack buffer: no allocation per number.
+        let mut buffer = [0u8; 24];
+        let mut digits = Digits::new(&mut buffer, magnitude, conversion);
+        let mut zeros = 0;
         if let Some(Some(precision)) = self.precision {
-            while digits.len() < precision {
-                digits.insert(0, '0');
-            }
+            zeros = precision.saturating_sub(digits.len());
             if precision == 0 && magnitude == 0 {
                 digits.clear();
             }
@@ -197,12 +193,12 @@ impl Spec {
             "0x"
         } else if self.alternate && conversion == 'X' {
             "0X"
-        } else if self.alternate && conversion == 'o' && !digits.starts_with('0') {
+        } else if self.alternate && conversion == 'o' && zeros == 0 && !digits.starts_with_zero() {
             "0"
         } else {
             ""
         };
-        self.pad(out, &digits, prefix);
+        self.pad_parts(out, prefix, zeros, digits.as_str());
     }
 
     /// Prints text under the width, precision and `-` of this conversion.
@@ -220,23 +216,77 @@ impl Spec {
 
     /// Writes `prefix` and `body` padded to the width.
     fn pad(&self, out: &mut String, body: &str, prefix: &str) {
+        self.pad_parts(out, prefix, 0, body);
+    }
+
+    /// Writes `prefix`, `zeros` zeros and `body`, padded to the width with
+    /// spaces (or zeros, for the `0` flag without a precision).
+    fn pad_parts(&self, out: &mut String, prefix: &str, zeros: usize, body: &str) {
         let width = self.width.flatten().unwrap_or(0);
-        let len = body.chars().count() + prefix.len();
+        let len = body.chars().count() + prefix.len() + zeros;
         let fill = width.saturating_sub(len);
         let zero = self.zero && !self.left && !matches!(self.precision, Some(Some(_)));
         if self.left {
             out.push_str(prefix);
+            out.extend(std::iter::repeat_n('0', zeros));
             out.push_str(body);
             out.extend(std::iter::repeat_n(' ', fill));
         } else if zero {
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', fill));
+            out.extend(std::iter::repeat_n('0', fill + zeros));
             out.push_str(body);
         } else {
             out.extend(std::iter::repeat_n(' ', fill));
             out.push_str(prefix);
+            out.extend(std::iter::repeat_n('0', zeros));
             out.push_str(body);
         }
+    }
+}
+
+/// The digits of an integer in a caller's stack buffer.
+struct Digits<'b> {
+    buffer: &'b [u8],
+    start: usize,
+}
+
+impl<'b> Digits<'b> {
+    /// Writes `value` in the base of `conversion` (x, X, o or decimal) at
+    /// the end of `buffer` (24 bytes hold any u64 in octal).
+    fn new(buffer: &'b mut [u8; 24], mut value: u64, conversion: char) -> Digits<'b> {
+        let (base, letters): (u64, &[u8; 16]) = match conversion {
+            'x' => (16, b"0123456789abcdef"),
+            'X' => (16, b"0123456789ABCDEF"),
+            'o' => (8, b"0123456789abcdef"),
+            _ => (10, b"0123456789abcdef"),
+        };
+        let mut start = buffer.len();
+        loop {
+            start -= 1;
+            buffer[start] = letters[(value % base) as usize];
+            value /= base;
+            if value == 0 {
+                break;
+            }
+        }
+        Digits { buffer, start }
+    }
+
+    fn len(&self) -> usize {
+        self.buffer.len() - self.start
+    }
+
+    fn clear(&mut self) {
+        self.start = self.buffer.len();
+    }
+
+    fn starts_with_zero(&self) -> bool {
+        self.buffer.get(self.start) == Some(&b'0')
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII digits and letters were written.
+        std::str::from_utf8(&self.buffer[self.start..]).unwrap_or("")
     }
 }
 
