@@ -7,8 +7,8 @@
 //! kernel itself prints in a short-lived instance of ours).
 
 use kscope_btf::Btf;
-use kscope_traceevent::Kallsyms;
 use kscope_traceevent::printfmt::Env;
+use kscope_traceevent::{Kallsyms, PrintkFormats};
 use kscope_tracefs::{StateGuard, Tracefs, control};
 
 /// The running kernel's symbols, types and variables.
@@ -20,6 +20,8 @@ pub struct KernelContext {
     pub hz: u64,
     /// Values of kernel variables that could be learned.
     pub variables: Vec<(String, u64)>,
+    /// Strings at kernel addresses (tracefs's printk_formats).
+    pub strings: PrintkFormats,
 }
 
 impl KernelContext {
@@ -32,6 +34,15 @@ impl KernelContext {
             ),
             hz,
             variables: Vec::new(),
+            strings: PrintkFormats::default(),
+        }
+    }
+
+    /// Reads the strings that records point at (trace_printk formats,
+    /// tracepoint_string()s) from `printk_formats`.
+    pub fn read_strings(&mut self, fs: &Tracefs) {
+        if let Ok(text) = control::read(&fs.root().join("printk_formats")) {
+            self.strings = PrintkFormats::parse(&text);
         }
     }
 
@@ -74,6 +85,7 @@ impl KernelContext {
             hz: self.hz,
             types: btf,
             variables: &self.variables,
+            strings: Some(&self.strings),
         }
     }
 }

@@ -59,4 +59,4 @@ pub use format::{EventFormat, FormatError};
 pub use header::{HeaderEvent, HeaderPage};
 pub use page::{Missed, PageError, PageLayout, Record, Records, SubBuffer};
 pub use render::Renderer;
-pub use resolve::{Cmdlines, Kallsyms};
+pub use resolve::{Cmdlines, Kallsyms, PrintkFormats};

@@ -57,6 +57,9 @@ impl<'c> Renderer<'c> {
         out: &mut String,
     ) -> Option<&'c EventFormat<'c>> {
         let (format, formatter) = self.events.get(&record_id(data)?)?;
+        if format.name == "bprint" && render_bprint(format, data, env, out).is_some() {
+            return Some(format);
+        }
         let done = formatter
             .as_ref()
             .is_some_and(|f| f.render(data, env, out).is_ok());
@@ -109,6 +112,38 @@ impl<'c> Renderer<'c> {
         out.push_str(": ");
         self.render(data, env, out)
     }
+}
+
+/// A trace_printk() record: `ip` as a symbol, then its format (found in
+/// printk_formats by address) applied to the packed arguments in `buf`.
+/// `None`, with nothing written, when the format is not known.
+fn render_bprint(
+    format: &EventFormat<'_>,
+    data: &[u8],
+    env: &Env<'_>,
+    out: &mut String,
+) -> Option<()> {
+    let read = |name: &str| {
+        let field = format.field(name)?;
+        Some(read_unsigned(
+            data,
+            field.offset as usize,
+            field.size as usize,
+        ))
+    };
+    let text = env.strings?.get(read("fmt")?)?;
+    let buf = data.get(format.field("buf")?.offset as usize..)?;
+    let mut line = String::new();
+    let ip = crate::printfmt::Spec {
+        conversion: 'p',
+        pointer_ext: "s".into(),
+        ..Default::default()
+    };
+    crate::printfmt::format_packed_pointer(&ip, read("ip")?, env, &mut line).ok()?;
+    line.push_str(": ");
+    crate::printfmt::format_packed(text, buf, env, &mut line).ok()?;
+    out.push_str(&line);
+    Some(())
 }
 
 /// A record's event id: its `common_type`, the first u16.
@@ -195,6 +230,39 @@ print fmt: \"0x%lx\", REC->ret\n";
         out.clear();
         renderer.render_kernel_style(&data, &Env::default(), &mut out);
         assert_eq!(out, "sys_openat -> 0x3");
+    }
+
+    #[test]
+    fn a_trace_printk_record_is_formatted_from_printk_formats() {
+        let bprint = "name: bprint\nID: 6\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
+\n\
+\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;\n\
+\tfield:const char * fmt;\toffset:16;\tsize:8;\tsigned:0;\n\
+\tfield:u32 buf[];\toffset:24;\tsize:0;\tsigned:0;\n\
+\n\
+print fmt: \"%ps: %s\", (void *)REC->ip, REC->fmt\n";
+        let formats = [EventFormat::parse(bprint).unwrap()];
+        let renderer = Renderer::new(&formats);
+        let strings = crate::PrintkFormats::parse("0xffffffff82000000 : \"count=%d name=%s\\n\"\n");
+        let env = Env {
+            strings: Some(&strings),
+            ..Env::default()
+        };
+        let mut data = vec![0u8; 24];
+        data[0] = 6;
+        data[8..16].copy_from_slice(&0x1234u64.to_le_bytes());
+        data[16..24].copy_from_slice(&0xffff_ffff_8200_0000u64.to_le_bytes());
+        data.extend_from_slice(&42u32.to_le_bytes());
+        data.extend_from_slice(b"kscope\0");
+        let mut out = String::new();
+        renderer.render(&data, &env, &mut out);
+        assert_eq!(out, "0x1234: count=42 name=kscope\n");
+        // Without printk_formats the format's address is all there is.
+        out.clear();
+        renderer.render(&data, &Env::default(), &mut out);
+        assert_eq!(out, "0x1234: 0xffffffff82000000");
     }
 
     #[test]

@@ -67,6 +67,64 @@ impl SymbolResolver for Kallsyms {
     }
 }
 
+/// Strings at fixed kernel addresses, from tracefs's `printk_formats`
+/// (`0xADDRESS : "text"` lines): the formats of trace_printk() calls and
+/// the strings of tracepoint_string(), which records hold by address.
+#[derive(Debug, Clone, Default)]
+pub struct PrintkFormats {
+    strings: HashMap<u64, String>,
+}
+
+impl PrintkFormats {
+    /// Parses `printk_formats`; lines of another shape are skipped.
+    pub fn parse(text: &str) -> PrintkFormats {
+        let strings = text
+            .lines()
+            .filter_map(|line| {
+                let (address, rest) = line.split_once(" : ")?;
+                let address = u64::from_str_radix(address.trim().strip_prefix("0x")?, 16).ok()?;
+                let quoted = rest.trim().strip_prefix('"')?.strip_suffix('"')?;
+                Some((address, unescape(quoted)))
+            })
+            .collect();
+        PrintkFormats { strings }
+    }
+
+    /// The string at `address`.
+    pub fn get(&self, address: u64) -> Option<&str> {
+        self.strings.get(&address).map(String::as_str)
+    }
+
+    /// How many strings there are.
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.strings.is_empty()
+    }
+}
+
+/// printk_formats escapes newlines, tabs, quotes and backslashes as C does.
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// pid → command name, from `saved_cmdlines` (`PID COMM` lines).
 #[derive(Debug, Clone, Default)]
 pub struct Cmdlines {
@@ -120,6 +178,17 @@ mod tests {
         assert!(kallsyms.symbol(0x1000).is_none());
         // The last symbol has no known size.
         assert!(kallsyms.symbol(0xffffffffc0001044).is_none());
+    }
+
+    #[test]
+    fn printk_formats_map_addresses_to_unescaped_strings() {
+        let formats = PrintkFormats::parse(
+            "0xffffffff8281972f : \"thaw_processes\"\n0xffffffff82a00000 : \"x=%d\\n\"\nnot a line\n",
+        );
+        assert_eq!(formats.len(), 2);
+        assert_eq!(formats.get(0xffffffff8281972f), Some("thaw_processes"));
+        assert_eq!(formats.get(0xffffffff82a00000), Some("x=%d\n"));
+        assert_eq!(formats.get(1), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ const SYSTEMS: &[&str] = &[
     "writeback",
     "filemap",
     "raw_syscalls",
+    "rcu",
 ];
 
 /// Work that makes those events fire: processes, files, signals, sockets.
@@ -159,6 +160,7 @@ fn compare_with_kernel(fs: &Tracefs) {
         .flat_map(|(_, names)| names)
         .collect();
     kernel_context.resolve(fs, &unresolved_names);
+    kernel_context.read_strings(fs);
     let env = kernel_context.env(btf.as_ref());
     let pages = session.drain_all().expect("drain");
     // The per-CPU files must be closed before the instance can go.

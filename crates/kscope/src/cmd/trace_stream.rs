@@ -145,6 +145,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         .flat_map(|(_, names)| names)
         .collect();
     kernel.resolve(&fs, &unresolved);
+    kernel.read_strings(&fs);
     let config = SessionConfig {
         events: selections,
         pids: args.pids.clone(),

@@ -53,6 +53,10 @@ pub struct Env<'s> {
     /// Values of kernel variables that print fmts read (`vmemmap_base`),
     /// where the caller could learn them.
     pub variables: &'s [(String, u64)],
+    /// Strings the kernel keeps at fixed addresses (`printk_formats`):
+    /// trace_printk formats and tracepoint_string()s, which records point
+    /// at with a `char *`.
+    pub strings: Option<&'s crate::PrintkFormats>,
 }
 
 impl Default for Env<'_> {
@@ -62,6 +66,7 @@ impl Default for Env<'_> {
             hz: 250,
             types: None,
             variables: &[],
+            strings: None,
         }
     }
 }
@@ -104,7 +109,7 @@ fn fail<T>(message: impl Into<String>) -> Result<T, EvalError> {
 
 /// A value during evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Value<'d> {
+pub(crate) enum Value<'d> {
     /// An integer's two's-complement bits, and whether its type is signed.
     Int(u64, bool),
     /// Text (a char array up to its NUL, a string literal, a helper's output).
@@ -812,7 +817,7 @@ impl<'f> Formatter<'f> {
     }
 }
 
-fn conversion(
+pub(crate) fn conversion(
     spec: &Spec,
     value: &Value<'_>,
     env: &Env<'_>,
@@ -826,7 +831,14 @@ fn conversion(
         's' => match value {
             Value::Text(text) => spec.string(out, &String::from_utf8_lossy(text)),
             Value::Array(bytes, _, _) => spec.string(out, &String::from_utf8_lossy(cstr(bytes))),
-            Value::Int(bits, _) | Value::Ptr(bits, _) => spec.string(out, &format!("0x{bits:x}")),
+            // A pointer: a string the kernel published in printk_formats,
+            // else its address.
+            Value::Int(bits, _) | Value::Ptr(bits, _) => {
+                match env.strings.and_then(|s| s.get(*bits)) {
+                    Some(text) => spec.string(out, text),
+                    None => spec.string(out, &format!("0x{bits:x}")),
+                }
+            }
         },
         'p' => pointer(spec, value, env, out)?,
         other => return fail(format!("conversion %{other} is not supported")),

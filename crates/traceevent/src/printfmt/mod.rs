@@ -3,12 +3,14 @@
 //! evaluated per record ([`Formatter::render`]) into the same text the
 //! kernel's `trace` file shows.
 
+mod binary;
 mod ctype;
 mod eval;
 mod lex;
 mod parse;
 mod printf;
 
+pub use binary::{format_packed, format_packed_pointer};
 pub use ctype::{CType, is_signed_type, type_size};
 pub use eval::{Env, EvalError, Formatter, NoSymbols, Symbol, SymbolResolver, render_raw};
 pub use parse::{Expr, PrintFmt};
