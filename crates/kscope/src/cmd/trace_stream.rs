@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge, read_btf};
-use kscope_traceevent::printfmt::Env;
+use kscope_traceevent::printfmt::{Env, FieldValue, field_values};
 use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
 use kscope_tracefs::{StateGuard, Tracefs, control};
 
@@ -42,6 +42,12 @@ pub struct StreamArgs {
     /// Write the lines to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
+
+    /// One JSON object per line instead of text, for scripts: cpu, ts (ns),
+    /// comm, pid, flags, event, text and the event's fields; lost events
+    /// as {"cpu", "ts", "lost"}.
+    #[arg(long)]
+    pub json: bool,
 
     /// Run this command, trace while it runs, and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
@@ -186,8 +192,13 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
             session.drain()?
         };
         kernel.refresh_jiffies();
-        let env = kernel.env(btf.as_ref());
-        print_batch(&renderer, &env, &fs, &pages, &session, &mut out)?;
+        let printer = Printer {
+            renderer: &renderer,
+            env: &kernel.env(btf.as_ref()),
+            fs: &fs,
+            json: args.json,
+        };
+        printer.print(&pages, &session, &mut out)?;
         if last {
             break;
         }
@@ -224,22 +235,11 @@ fn config_hz() -> u64 {
         .unwrap_or(250)
 }
 
-/// Prints one drained batch.
-fn print_batch(
-    renderer: &Renderer<'_>,
-    env: &Env<'_>,
-    fs: &Tracefs,
-    pages: &[kscope_ftrace::RawPage],
-    session: &Session,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    Printer { renderer, env, fs }.print(pages, session, out)
-}
-
 struct Printer<'a, 'f> {
     renderer: &'a Renderer<'f>,
     env: &'a Env<'a>,
     fs: &'a Tracefs,
+    json: bool,
 }
 
 impl Printer<'_, '_> {
@@ -260,6 +260,10 @@ impl Printer<'_, '_> {
         for item in &merged.items {
             line.clear();
             match *item {
+                Item::Lost { cpu, count, ts } if self.json => {
+                    let lost = serde_json::json!({"cpu": cpu, "ts": ts, "lost": count});
+                    line.push_str(&lost.to_string());
+                }
                 Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut line, cpu, count),
                 Item::Record {
                     ts,
@@ -299,6 +303,30 @@ impl Printer<'_, '_> {
                 "UNKNOWN"
             }
         };
+        if self.json {
+            let fields: serde_json::Map<String, serde_json::Value> = self
+                .renderer
+                .event_of(data)
+                .map(|format| {
+                    field_values(format, data)
+                        .into_iter()
+                        .map(|(name, value)| (name.to_string(), field_json(value)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let record = serde_json::json!({
+                "cpu": cpu,
+                "ts": ts,
+                "comm": cmdlines.comm(pid),
+                "pid": pid,
+                "flags": latency,
+                "event": name,
+                "text": text,
+                "fields": fields,
+            });
+            line.push_str(&record.to_string());
+            return;
+        }
         trace_cmd::record_line(
             line,
             cmdlines.comm(pid),
@@ -309,6 +337,17 @@ impl Printer<'_, '_> {
             name,
             &text,
         );
+    }
+}
+
+fn field_json(value: FieldValue) -> serde_json::Value {
+    match value {
+        FieldValue::Signed(v) => v.into(),
+        FieldValue::Unsigned(v) => v.into(),
+        FieldValue::Text(text) => text.into(),
+        FieldValue::Bytes(bytes) => bytes.into(),
+        FieldValue::Numbers(numbers) => numbers.into(),
+        FieldValue::Unreadable => serde_json::Value::Null,
     }
 }
 

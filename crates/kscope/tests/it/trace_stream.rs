@@ -233,3 +233,33 @@ fn events_the_kernel_dropped_are_reported_where_they_happened() {
         assert!(!stderr(&output).contains("damaged"), "{}", stderr(&output));
     });
 }
+
+#[test]
+fn json_lines_carry_the_record_and_its_fields() {
+    with_unchanged_tracefs("trace stream --json", |_| {
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "--json",
+            "-e",
+            "sched:sched_switch",
+            "--",
+            "sleep",
+            "0.1",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        assert!(!records.is_empty());
+        for record in &records {
+            assert_eq!(record["event"], "sched_switch", "{record}");
+            assert!(record["ts"].as_u64().is_some_and(|t| t > 0), "{record}");
+            let prev_pid = record["fields"]["prev_pid"].as_i64().expect("prev_pid");
+            let text = record["text"].as_str().unwrap_or_default();
+            assert!(text.contains(&format!("prev_pid={prev_pid} ")), "{record}");
+        }
+    });
+}

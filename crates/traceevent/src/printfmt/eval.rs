@@ -967,30 +967,75 @@ fn sockaddr(out: &mut String, bytes: &[u8], ext: &str) {
 /// The record's own fields as `name=value` pairs, for records whose print
 /// fmt cannot be evaluated.
 pub fn render_raw(format: &EventFormat<'_>, data: &[u8], out: &mut String) {
-    let record = Record { format, data };
-    for (i, field) in format.fields.iter().enumerate() {
+    for (i, (name, value)) in field_values(format, data).iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
-        let _ = write!(out, "{}=", field.name);
-        match record.value(field) {
-            Ok(Value::Int(bits, true)) => {
-                let _ = write!(out, "{}", bits as i64);
+        let _ = write!(out, "{name}=");
+        match value {
+            FieldValue::Signed(v) => {
+                let _ = write!(out, "{v}");
             }
-            Ok(Value::Int(bits, false)) => {
-                let _ = write!(out, "{bits}");
+            FieldValue::Unsigned(v) => {
+                let _ = write!(out, "{v}");
             }
-            Ok(Value::Text(text)) => out.push_str(&String::from_utf8_lossy(&text)),
-            Ok(Value::Array(bytes, _, _)) => {
-                let parts: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                out.push_str(&parts.join(""));
+            FieldValue::Text(text) => out.push_str(text),
+            FieldValue::Bytes(bytes) => {
+                for b in bytes {
+                    let _ = write!(out, "{b:02x}");
+                }
             }
-            Ok(Value::Ptr(bits, _)) => {
-                let _ = write!(out, "0x{bits:x}");
+            FieldValue::Numbers(numbers) => {
+                let parts: Vec<String> = numbers.iter().map(|n| format!("0x{n:x}")).collect();
+                let _ = write!(out, "{{{}}}", parts.join(","));
             }
-            Err(_) => out.push('?'),
+            FieldValue::Unreadable => out.push('?'),
         }
     }
+}
+
+/// One field's value, for `name=value` output and JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    /// A signed integer field.
+    Signed(i64),
+    /// An unsigned integer field (pointers too).
+    Unsigned(u64),
+    /// A char array or string.
+    Text(String),
+    /// A byte array.
+    Bytes(Vec<u8>),
+    /// An array of wider integers, as unsigned values.
+    Numbers(Vec<u64>),
+    /// The record is too short for it.
+    Unreadable,
+}
+
+/// The event's own fields of a record, in format order.
+pub fn field_values<'f>(format: &'f EventFormat<'f>, data: &[u8]) -> Vec<(&'f str, FieldValue)> {
+    let record = Record { format, data };
+    format
+        .fields
+        .iter()
+        .map(|field| {
+            let value = match record.value(field) {
+                Ok(Value::Int(bits, true)) => FieldValue::Signed(bits as i64),
+                Ok(Value::Int(bits, false)) | Ok(Value::Ptr(bits, _)) => FieldValue::Unsigned(bits),
+                Ok(Value::Text(text)) => {
+                    FieldValue::Text(String::from_utf8_lossy(&text).into_owned())
+                }
+                Ok(Value::Array(bytes, 1, _)) => FieldValue::Bytes(bytes.to_vec()),
+                Ok(Value::Array(bytes, elem, _)) => FieldValue::Numbers(
+                    bytes
+                        .chunks_exact(elem)
+                        .map(|c| read_int(c, false))
+                        .collect(),
+                ),
+                Err(_) => FieldValue::Unreadable,
+            };
+            (field.name, value)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -1201,9 +1246,9 @@ print fmt: \"x\"\n";
         let format = EventFormat::parse(FORMAT).unwrap();
         let mut out = String::new();
         render_raw(&format, &record(), &mut out);
-        assert!(
-            out.starts_with("comm=bash state=-1 name=hello addr=0a000001 mode=65"),
-            "{out}"
+        assert_eq!(
+            out,
+            "comm=bash state=-1 name=hello addr=0a000001 mode=65 vals={0x1,0x2}"
         );
     }
 }

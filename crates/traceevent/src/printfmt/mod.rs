@@ -12,7 +12,10 @@ mod printf;
 
 pub use binary::{format_packed, format_packed_pointer};
 pub use ctype::{CType, is_signed_type, type_size};
-pub use eval::{Env, EvalError, Formatter, NoSymbols, Symbol, SymbolResolver, render_raw};
+pub use eval::{
+    Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver, field_values,
+    render_raw,
+};
 pub use parse::{Expr, PrintFmt};
 pub use printf::{Piece, Spec, pieces};
 
