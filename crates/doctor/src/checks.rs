@@ -31,6 +31,8 @@ struct Context {
     kernel: KernelIdentity,
     config: Option<KernelConfig>,
     tracefs: TracefsState,
+    /// Where securityfs is, and whether the diagnosis mounted it.
+    securityfs: Option<(std::path::PathBuf, bool)>,
 }
 
 impl Context {
@@ -156,6 +158,7 @@ pub(crate) fn run() -> Report {
             build_id: build_id.as_deref().map(notes::hex),
         },
         tracefs: tracefs_state(guard.tracefs()),
+        securityfs: guard.securityfs().ok(),
         config,
     };
     let mounted_tracefs = match &context.tracefs {
@@ -725,7 +728,26 @@ fn kernel_config(cx: &Context) -> Check {
 }
 
 fn lockdown(cx: &Context) -> Check {
-    let path = Path::new("/sys/kernel/security/lockdown");
+    let lockdown = cx.securityfs.as_ref().map_or_else(
+        || Path::new("/sys/kernel/security").join("lockdown"),
+        |(p, _)| p.join("lockdown"),
+    );
+    let path = lockdown.as_path();
+    let mounted_note = match &cx.securityfs {
+        Some((p, true)) => Some(format!(
+            "securityfs was not mounted: kscope mounted it at {} for this check and unmounted it after",
+            p.display()
+        )),
+        _ => None,
+    };
+    let result = lockdown_verdict(cx, path);
+    match mounted_note {
+        Some(note) => result.evidence(note),
+        None => result,
+    }
+}
+
+fn lockdown_verdict(cx: &Context, path: &Path) -> Check {
     match read_trimmed(path) {
         Ok(text) => {
             let mode = text
@@ -737,18 +759,20 @@ fn lockdown(cx: &Context) -> Check {
             match mode.as_str() {
                 "none" => check("lockdown", Verdict::Available, "the kernel is not locked down")
                     .evidence(evidence),
+                // The integrity level refuses changes to the running kernel
+                // (unsigned modules and kexec images, /dev/mem, BPF writes to
+                // user memory), not reading or tracing it.
                 "integrity" => check(
                     "lockdown",
-                    Verdict::Denied,
-                    "lockdown=integrity: kprobes, /proc/kcore writes and BPF writes to user memory are refused",
+                    Verdict::Available,
+                    "lockdown=integrity: writes to the kernel are refused; reading and tracing are allowed",
                 )
                 .evidence(evidence)
-                .needs("boot without lockdown (or with Secure Boot off)")
-                .instead("tracepoints and BPF programs that only read"),
+                .evidence("kdump needs a signed crash kernel loaded with kexec_file_load"),
                 _ => check(
                     "lockdown",
                     Verdict::Denied,
-                    format!("lockdown={mode}: kernel memory reads (BPF, kcore, kprobes) are refused"),
+                    format!("lockdown={mode}: kernel memory reads (BPF, /proc/kcore), kprobes, perf and tracefs are refused"),
                 )
                 .evidence(evidence)
                 .needs("boot without lockdown (or with Secure Boot off)")

@@ -14,8 +14,8 @@ pub enum Error {
         /// One sentence on what to do, starting with "; ".
         hint: String,
     },
-    /// mount(2) of tracefs failed.
-    #[error("cannot mount tracefs at {path}: {source}")]
+    /// mount(2) or umount2(2) of tracefs (or securityfs) failed.
+    #[error("cannot mount or unmount {path}: {source}")]
     Mount {
         /// The mount point that was tried.
         path: PathBuf,

@@ -148,12 +148,38 @@ impl StateGuard {
         }
         let target = PathBuf::from(DEFAULT_MOUNT);
         let mut journal = lock(&self.journal);
-        sys::mount_tracefs(&target).map_err(|source| Error::Mount {
+        sys::mount_kernel_fs(c"tracefs", &target).map_err(|source| Error::Mount {
             path: target.clone(),
             source,
         })?;
         journal.changes.push(Change::Mounted(target.clone()));
         Ok(Tracefs::mounted_here(target))
+    }
+
+    /// Where securityfs is mounted (it holds `lockdown`); when it is not
+    /// and we are root, mounts it at /sys/kernel/security and records the
+    /// mount, so that it is unmounted on restore. Returns the mount point
+    /// and whether this call mounted it.
+    pub fn securityfs(&self) -> Result<(PathBuf, bool)> {
+        let path = Path::new("/proc/self/mountinfo");
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(mount) = crate::mount::parse_mountinfo(&text)
+            .into_iter()
+            .find(|m| m.fstype == "securityfs")
+        {
+            return Ok((mount.mount_point, false));
+        }
+        let target = PathBuf::from("/sys/kernel/security");
+        let mut journal = lock(&self.journal);
+        sys::mount_kernel_fs(c"securityfs", &target).map_err(|source| Error::Mount {
+            path: target.clone(),
+            source,
+        })?;
+        journal.changes.push(Change::Mounted(target.clone()));
+        Ok((target, true))
     }
 
     /// Creates `instances/NAME` and records it. When the top-level buffer

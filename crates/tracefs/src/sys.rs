@@ -15,12 +15,12 @@ fn c_path(path: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
-/// Mounts a fresh tracefs at `target`.
-pub(crate) fn mount_tracefs(target: &Path) -> io::Result<()> {
+/// Mounts a fresh instance of a kernel pseudo filesystem (`tracefs`,
+/// `securityfs`) at `target`.
+pub(crate) fn mount_kernel_fs(fstype: &std::ffi::CStr, target: &Path) -> io::Result<()> {
     let target = c_path(target)?;
-    let fstype = c"tracefs";
     // SAFETY: every pointer is a valid NUL-terminated string that outlives
-    // the call; data is NULL, which tracefs accepts (no options).
+    // the call; data is NULL, which these filesystems accept (no options).
     let rc = unsafe {
         libc::mount(
             fstype.as_ptr(),
@@ -73,7 +73,7 @@ mod tests {
     fn a_path_with_nul_is_refused_before_the_syscall() {
         let bad = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\0b"));
         assert_eq!(
-            mount_tracefs(bad).unwrap_err().kind(),
+            mount_kernel_fs(c"tracefs", bad).unwrap_err().kind(),
             io::ErrorKind::InvalidInput
         );
         assert_eq!(

@@ -83,9 +83,27 @@ fn doctor_mounts_an_absent_tracefs_only_for_its_look() {
     }
     let _lock = TracefsLock::acquire();
     let was_mounted = Tracefs::find().expect("mountinfo").is_some();
+    let securityfs_mounts = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .expect("mountinfo")
+            .lines()
+            .filter(|l| l.contains(" - securityfs "))
+            .count()
+    };
+    let securityfs_before = securityfs_mounts();
     let report = doctor_json();
     assert_eq!(report["mounted_tracefs"], Value::Bool(!was_mounted));
     assert_eq!(Tracefs::find().expect("mountinfo").is_some(), was_mounted);
+    assert_eq!(
+        securityfs_mounts(),
+        securityfs_before,
+        "securityfs left (un)mounted"
+    );
+    assert_ne!(
+        verdict(&report, "lockdown"),
+        "unknown",
+        "securityfs was there to read"
+    );
     assert_eq!(verdict(&report, "tracefs"), "available");
     if !was_mounted {
         assert!(evidence(&report, "tracefs").contains("kscope mounted it"));
