@@ -84,7 +84,7 @@ impl PrintkFormats {
                 let (address, rest) = line.split_once(" : ")?;
                 let address = u64::from_str_radix(address.trim().strip_prefix("0x")?, 16).ok()?;
                 let quoted = rest.trim().strip_prefix('"')?.strip_suffix('"')?;
-                Some((address, unescape(quoted)))
+                Some((address, crate::printfmt::unescape(quoted)))
             })
             .collect();
         PrintkFormats { strings }
@@ -104,25 +104,6 @@ impl PrintkFormats {
     pub fn is_empty(&self) -> bool {
         self.strings.is_empty()
     }
-}
-
-/// printk_formats escapes newlines, tabs, quotes and backslashes as C does.
-fn unescape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
 }
 
 /// pid → command name, from `saved_cmdlines` (`PID COMM` lines).

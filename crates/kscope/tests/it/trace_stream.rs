@@ -75,28 +75,35 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
     });
 }
 
+/// Starts `kscope ARGS`, lets it trace for 1.5 s, sends it `signal`, and
+/// returns what it printed; asserts that it ended with status 0.
+fn stream_then_signal(signal: &str, args: &[&str]) -> std::process::Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let output = child.wait_with_output().expect("wait");
+    assert!(
+        output.status.success(),
+        "{:?}: {}",
+        output.status,
+        stderr(&output)
+    );
+    output
+}
+
 #[test]
 fn ctrl_c_stops_the_stream_and_restores_everything() {
     with_unchanged_tracefs("trace stream and Ctrl-C", |_| {
-        let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
-            .args(["trace", "stream", "-e", "sched:sched_switch"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(1500));
-        let sent = Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "{:?}: {}",
-            output.status,
-            stderr(&output)
-        );
+        let output = stream_then_signal("-INT", &["trace", "stream", "-e", "sched:sched_switch"]);
         assert!(
             stdout(&output).contains(" sched_switch: "),
             "nothing printed before Ctrl-C"
@@ -108,8 +115,9 @@ fn ctrl_c_stops_the_stream_and_restores_everything() {
 fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
     with_unchanged_tracefs("trace stream and SIGTERM", |_| {
         let started = std::time::Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
-            .args([
+        stream_then_signal(
+            "-TERM",
+            &[
                 "trace",
                 "stream",
                 "-e",
@@ -117,23 +125,7 @@ fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
                 "--",
                 "sleep",
                 "30",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(1500));
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "{:?}: {}",
-            output.status,
-            stderr(&output)
+            ],
         );
         assert!(
             started.elapsed() < Duration::from_secs(20),

@@ -16,6 +16,7 @@ pub use eval::{
     Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver, field_values,
     render_raw,
 };
+pub(crate) use parse::unescape;
 pub use parse::{Expr, PrintFmt};
 pub use printf::{Piece, Spec, pieces};
 

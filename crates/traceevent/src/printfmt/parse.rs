@@ -393,8 +393,8 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Resolves C escapes in a string literal.
-fn unescape(text: &str) -> String {
+/// Resolves C escapes in a string literal (or a printk_formats line).
+pub(crate) fn unescape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
