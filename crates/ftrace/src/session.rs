@@ -39,6 +39,8 @@ pub struct SessionConfig {
     pub events: Vec<EventSelection>,
     /// Only these pids' events (`set_event_pid`).
     pub pids: Vec<u32>,
+    /// Also the children those pids fork (the `event-fork` option).
+    pub follow_forks: bool,
     /// The trace clock (`local`, `global`, `mono`, ...).
     pub clock: Option<String>,
     /// Per-CPU buffer size.
@@ -129,6 +131,9 @@ impl Session {
         if !config.pids.is_empty() {
             let pids: Vec<String> = config.pids.iter().map(u32::to_string).collect();
             guard.set(&instance, "set_event_pid", &pids.join(" "))?;
+            if config.follow_forks {
+                guard.set(&instance, "options/event-fork", "1")?;
+            }
         }
         for selection in &config.events {
             if let Some(filter) = &selection.filter {

@@ -255,3 +255,35 @@ fn json_lines_carry_the_record_and_its_fields() {
         }
     });
 }
+
+#[test]
+fn follow_traces_only_the_command_and_its_children() {
+    with_unchanged_tracefs("trace stream -F", |_| {
+        let output = kscope(&[
+            "trace",
+            "stream",
+            "-F",
+            "-e",
+            "syscalls:sys_enter_openat",
+            "--",
+            "sh",
+            "-c",
+            "cat /etc/hostname > /dev/null; cat /etc/hostname > /dev/null",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stdout(&output);
+        let comms: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.trim_start().rsplit_once(" [").map(|(head, _)| head))
+            .filter_map(|head| head.trim().rsplit_once('-').map(|(comm, _)| comm))
+            .collect();
+        assert!(
+            comms.contains("cat"),
+            "the children were not followed:\n{text}"
+        );
+        assert!(
+            comms.iter().all(|c| ["sh", "cat", "<...>"].contains(c)),
+            "{comms:?}\n{text}"
+        );
+    });
+}
