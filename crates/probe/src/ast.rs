@@ -262,6 +262,8 @@ pub enum AccessKind {
 /// Unary operators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnaryOp {
+    /// `+x`
+    Plus,
     /// `-x`
     Neg,
     /// `!x`
@@ -282,6 +284,7 @@ impl UnaryOp {
     /// The operator as written.
     pub fn symbol(self) -> &'static str {
         match self {
+            UnaryOp::Plus => "+",
             UnaryOp::Neg => "-",
             UnaryOp::Not => "!",
             UnaryOp::BitNot => "~",
@@ -376,7 +379,9 @@ impl BinaryOp {
     }
 
     /// How tightly the operator binds: 1 for `||` up to 11 for `* / %`.
-    /// `.` sits between the shifts and `+ -`, as in SystemTap.
+    /// The order is C's; `.`, which C lacks, sits between the shifts and
+    /// `+ -`, where SystemTap's parser puts it, so `a . b + 1` is
+    /// `a . (b + 1)`.
     pub fn precedence(self) -> u8 {
         BINARY_OPS
             .iter()

@@ -311,7 +311,7 @@ impl<'a> Lexer<'a> {
     fn escape(&mut self) -> Result<char, Diagnostic> {
         let start = self.pos;
         self.pos += 1;
-        let Some(c) = self.peek_char() else {
+        let Some(c) = self.peek_char().filter(|c| *c != '\n') else {
             return Err(Diagnostic::new(
                 Span::new(start, self.pos),
                 "unterminated string: expected '\"' before the end of the line",
@@ -465,6 +465,13 @@ mod tests {
                 TokenKind::Ident("c".into()),
             ]
         );
+    }
+
+    #[test]
+    fn a_backslash_at_the_end_of_a_line_does_not_continue_the_string() {
+        let d = error("\"ab\\\ncd\"");
+        assert_eq!(d.span, Span::new(3, 4));
+        assert_eq!(d.expected.as_deref(), Some("'\"'"));
     }
 
     #[test]

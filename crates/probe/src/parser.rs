@@ -481,6 +481,7 @@ impl<'a> Parser<'a> {
 
     fn unary(&mut self) -> Result<Expr, Diagnostic> {
         let op = match &self.token.kind {
+            TokenKind::Punct("+") => UnaryOp::Plus,
             TokenKind::Punct("-") => UnaryOp::Neg,
             TokenKind::Punct("!") => UnaryOp::Not,
             TokenKind::Punct("~") => UnaryOp::BitNot,
@@ -750,6 +751,7 @@ mod tests {
         assert_eq!(expr("-a * !b"), "((-a) * (!b))");
         assert_eq!(expr("~a . -1"), "((~a) . (-1))");
         assert_eq!(expr("- -a"), "(-(-a))");
+        assert_eq!(expr("+a - +b"), "((+a) - (+b))");
         assert_eq!(expr("!a == ~b"), "((!a) == (~b))");
     }
 
