@@ -1,0 +1,43 @@
+//! The front end of kscope's probe language, a subset of SystemTap's:
+//! lexer, parser, an AST whose every node carries its span, and diagnostics
+//! that show the user where a script is wrong and what was expected.
+//!
+//! It is the first pass of `kscope probe`'s compiler pipeline: [`parse`]
+//! turns a [`SourceFile`] into a [`Script`]; name resolution, type checking,
+//! probe-point resolution and BPF code generation are later passes over the
+//! same AST. Nothing here touches the kernel.
+//!
+//! ```
+//! use kscope_probe::{ast::StmtKind, parse, SourceFile};
+//!
+//! let file = SourceFile::new("read.stp", r#"
+//!     global reads = 0
+//!     probe vfs.read { reads++; printf("read performed\n") }
+//!     probe end { printf("%d reads\n", reads) }
+//! "#);
+//! let script = parse(&file)?;
+//! assert_eq!(script.globals[0].name, "reads");
+//! assert_eq!(script.probes[0].points[0].components[1].name, "read");
+//! let StmtKind::Expr(e) = &script.probes[0].body.stmts[0].kind else { panic!() };
+//! assert_eq!(e.to_string(), "(reads++)");
+//!
+//! let bad = SourceFile::new("bad.stp", "probe begin { if (x > 1 { exit() } }");
+//! let err = parse(&bad).unwrap_err();
+//! assert_eq!(err.render(&bad), "\
+//! bad.stp:1:25: error: expected ')' after the condition, found '{'
+//! probe begin { if (x > 1 { exit() } }
+//!                         ^
+//! ");
+//! # Ok::<(), kscope_probe::Diagnostic>(())
+//! ```
+
+pub mod ast;
+mod diagnostic;
+pub mod lexer;
+mod parser;
+mod source;
+
+pub use ast::Script;
+pub use diagnostic::Diagnostic;
+pub use parser::parse;
+pub use source::{SourceFile, Span};
