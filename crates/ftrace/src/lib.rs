@@ -25,10 +25,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod gate;
 mod kernel;
 mod merge;
 mod session;
 
+pub use gate::GatedCommand;
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
 pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use kscope_ftrace::{EventSelection, Item, KernelContext, Session, SessionConfig, merge, read_btf};
+use kscope_ftrace::{
+    EventSelection, GatedCommand, Item, KernelContext, Session, SessionConfig, merge, read_btf,
+};
 use kscope_traceevent::printfmt::{Env, FieldValue, field_values};
 use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
 use kscope_tracefs::{StateGuard, Tracefs, control};
@@ -160,7 +162,10 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     kernel.read_strings(&fs);
     let gated = match args.command.is_empty() {
         true => None,
-        false => Some(GatedCommand::start(&args.command)?),
+        false => Some(
+            GatedCommand::start(&args.command)
+                .with_context(|| format!("cannot start {}", args.command[0]))?,
+        ),
     };
     let mut pids = args.pids.clone();
     if args.follow
@@ -178,7 +183,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     // Tracing could not start: the gated command is killed unrun (drop).
     let mut session = Session::start(&guard, &fs, &config)?;
     let mut child = match gated {
-        Some(gated) => Some(gated.open()?),
+        Some(gated) => Some(gated.open().context("cannot start the command")?),
         None => None,
     };
     let mut out: Box<dyn Write> = match &args.output {
@@ -234,78 +239,6 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     }
     guard.restore()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A command started behind a gate: `sh` waits to read a line from a FIFO
-/// of ours, then execs the command in its own process, so that tracing can
-/// be set up for that pid (and its children) before the command runs.
-/// std's spawn waits for exec, so the wait cannot sit between fork and
-/// exec; a FIFO and `read` in sh need no code of ours in the child.
-struct GatedCommand {
-    /// Until the gate opens; a command dropped at its gate is killed.
-    child: Option<std::process::Child>,
-    fifo: std::path::PathBuf,
-}
-
-impl GatedCommand {
-    fn start(command: &[String]) -> anyhow::Result<GatedCommand> {
-        let dir = std::env::temp_dir().join(format!("kscope-{}-gate", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let fifo = dir.join("gate");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .context("cannot run mkfifo")?;
-        if !made.success() {
-            bail!("mkfifo {} failed", fifo.display());
-        }
-        let child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("read -r _ < \"$0\" && exec \"$@\"")
-            .arg(&fifo)
-            .args(command)
-            .spawn()
-            .with_context(|| format!("cannot run {}", command[0]))?;
-        Ok(GatedCommand {
-            child: Some(child),
-            fifo,
-        })
-    }
-
-    fn id(&self) -> u32 {
-        self.child.as_ref().map_or(0, std::process::Child::id)
-    }
-
-    /// Lets the command run.
-    fn open(mut self) -> anyhow::Result<std::process::Child> {
-        let opened = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&self.fifo)
-            .and_then(|mut gate| gate.write_all(b"go\n"));
-        self.remove_fifo();
-        opened.with_context(|| format!("cannot open the gate {}", self.fifo.display()))?;
-        self.child
-            .take()
-            .context("the gated command was already handed over")
-    }
-
-    fn remove_fifo(&self) {
-        let _ = std::fs::remove_file(&self.fifo);
-        if let Some(dir) = self.fifo.parent() {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
-
-impl Drop for GatedCommand {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.remove_fifo();
-    }
 }
 
 /// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the

@@ -16,6 +16,18 @@ pub fn kscope(args: &[&str]) -> Output {
         .expect("run kscope")
 }
 
+/// The kscope binary run with `args`, which must succeed (else the test
+/// fails with its stderr).
+pub fn kscope_ok(args: &[&str]) -> Output {
+    let output = kscope(args);
+    assert!(
+        output.status.success(),
+        "kscope {args:?}: {}",
+        stderr(&output)
+    );
+    output
+}
+
 /// stdout as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
