@@ -22,7 +22,7 @@ mod program;
 mod sys;
 
 pub use error::{Error, Result};
-pub use insn::{Insn, PSEUDO_MAP_FD};
+pub use insn::{Alu, Insn, Jmp, PSEUDO_MAP_FD, Size};
 pub use kmem::read_kernel_u64s;
 pub use perf::{PerfEvent, SoftwareEvent};
 pub use program::{Program, ProgramType};
