@@ -3,15 +3,12 @@
 //! map when this process hits a tracepoint, and the map is read back.
 //! Everything (program, map, perf event) is closed before returning.
 
-use std::os::fd::{AsFd, OwnedFd};
-
 use crate::error::{Error, Result};
 use crate::insn::{Insn, PSEUDO_MAP_FD};
+use crate::map::{Map, MapType};
 use crate::perf::PerfEvent;
 use crate::program::{Program, ProgramType};
-use crate::sys;
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const HELPER_MAP_UPDATE_ELEM: i32 = 2;
 const HELPER_PROBE_READ_KERNEL: i32 = 113;
 
@@ -54,17 +51,11 @@ pub fn read_kernel_u64s(
         name: "kscope_kread".into(),
         reason: "too many addresses",
     })?;
-    let map: OwnedFd =
-        sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, count).map_err(|source| Error::Load {
-            name: "kscope_kread map".into(),
-            source,
-            verifier_log: String::new(),
-        })?;
-    let raw_map = std::os::fd::AsRawFd::as_raw_fd(&map);
+    let map = Map::create(MapType::Array, "kscope_kread", 4, 8, count)?;
     let program = Program::load(
         ProgramType::Tracepoint,
         "kscope_kread",
-        &program(raw_map, addresses),
+        &program(map.raw_fd(), addresses),
     )?;
     let event = PerfEvent::tracepoint_of_this_process(tracepoint_id)?;
     event.attach(&program)?;
@@ -77,12 +68,8 @@ pub fn read_kernel_u64s(
         .map(|(i, _)| {
             let key = (i as u32).to_ne_bytes();
             let mut value = [0u8; 8];
-            sys::map_lookup(map.as_fd(), &key, &mut value)
+            map.lookup(&key, &mut value)
                 .map(|()| u64::from_ne_bytes(value))
-                .map_err(|source| Error::PerfOpen {
-                    what: "reading the kscope_kread map".into(),
-                    source,
-                })
         })
         .collect()
 }

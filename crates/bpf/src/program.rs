@@ -1,10 +1,12 @@
 //! A loaded BPF program: the kernel's fd for it. Dropping it closes the
 //! fd, and the kernel unloads the program once nothing else holds it.
 
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use crate::error::{Error, Result};
 use crate::insn::Insn;
+use crate::objects::kernel_name;
 use crate::sys;
 
 /// The program types kscope loads (values of `enum bpf_prog_type`).
@@ -18,6 +20,10 @@ pub enum ProgramType {
     Tracepoint,
     /// BPF_PROG_TYPE_PERF_EVENT: sampling (timer.profile).
     PerfEvent,
+    /// BPF_PROG_TYPE_RAW_TRACEPOINT: raw tracepoints, whose context is
+    /// the array of the tracepoint's u64 arguments; also what
+    /// [`Program::test_run`] runs `begin` and `end` probes as.
+    RawTracepoint,
 }
 
 impl ProgramType {
@@ -27,6 +33,7 @@ impl ProgramType {
             ProgramType::Kprobe => 2,
             ProgramType::Tracepoint => 5,
             ProgramType::PerfEvent => 7,
+            ProgramType::RawTracepoint => 17,
         }
     }
 }
@@ -49,22 +56,10 @@ impl Program {
             name: name.to_string(),
             reason,
         };
-        if name.len() > 15 {
-            return Err(invalid("the name is longer than 15 bytes"));
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
-        {
-            return Err(invalid(
-                "the name may hold only letters, digits, '_' and '.'",
-            ));
-        }
+        let raw_name = kernel_name(name).map_err(invalid)?;
         if insns.is_empty() {
             return Err(invalid("it has no instructions"));
         }
-        let mut raw_name = [0u8; 16];
-        raw_name[..name.len()].copy_from_slice(name.as_bytes());
         let bytes: Vec<u8> = insns.iter().flat_map(Insn::encode).collect();
         // First without a log: the kernel refuses a log buffer that is too
         // small for a large program, and most loads succeed.
@@ -98,7 +93,42 @@ impl Program {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// Runs the program once on this CPU through BPF_PROG_TEST_RUN (bpf
+    /// cmd 10), for a [`ProgramType::RawTracepoint`] program: `ctx` is the
+    /// u64 argument array the program sees through r1 (may be empty, at
+    /// most 12 — the kernel's MAX_BPF_FUNC_ARGS — and at least as long as
+    /// the program reads); returns the program's return value (r0's low
+    /// 32 bits). This is how `begin`/`end` probes run in the kernel: the
+    /// program's helpers (maps, ring buffers) act for real.
+    pub fn test_run(&self, ctx: &[u64]) -> Result<u32> {
+        if ctx.len() > MAX_TEST_RUN_ARGS {
+            return Err(Error::Invalid {
+                name: self.name.clone(),
+                reason: "a test run takes at most 12 u64 context arguments",
+            });
+        }
+        sys::prog_test_run(self.fd.as_fd(), ctx).map_err(|source| Error::TestRun {
+            name: self.name.clone(),
+            source: if source.raw_os_error() == Some(ENOTSUPP) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the kernel cannot test-run a program of this type \
+                     (ENOTSUPP); load it as a raw_tracepoint program",
+                )
+            } else {
+                source
+            },
+        })
+    }
 }
+
+/// MAX_BPF_FUNC_ARGS: the most context a raw_tracepoint test run takes.
+const MAX_TEST_RUN_ARGS: usize = 12;
+
+/// The kernel-internal ENOTSUPP (include/linux/errno.h), which bpf(2)
+/// returns for a program type without a test run; libc has no name for it.
+const ENOTSUPP: i32 = 524;
 
 impl AsFd for Program {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -109,6 +139,7 @@ impl AsFd for Program {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Alu, Size};
 
     #[test]
     fn bad_names_and_empty_programs_are_refused_before_the_kernel() {
@@ -123,5 +154,60 @@ mod tests {
             Program::load(ProgramType::Tracepoint, "empty", &[]),
             Err(Error::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn a_test_run_returns_what_the_program_returns() {
+        if !crate::testing::bpf_works("BPF_PROG_TEST_RUN") {
+            return;
+        }
+        // return ctx[0] + ctx[1], or 7 with no context at all.
+        let sum = Program::load(
+            ProgramType::RawTracepoint,
+            "kscope_t_sum",
+            &[
+                Insn::ldx(Size::DW, 0, 1, 0),
+                Insn::ldx(Size::DW, 2, 1, 8),
+                Insn::alu64_reg(Alu::Add, 0, 2),
+                Insn::exit(),
+            ],
+        )
+        .expect("load");
+        assert_eq!(sum.test_run(&[40, 2]).expect("run"), 42);
+        assert_eq!(sum.test_run(&[u64::MAX, 8]).expect("run"), 7);
+        // The program reads two arguments: one is not enough.
+        let err = sum.test_run(&[1]).unwrap_err();
+        assert!(
+            matches!(&err, Error::TestRun { source, .. } if source.raw_os_error() == Some(libc::EINVAL)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("kscope_t_sum"), "{err}");
+        assert!(matches!(sum.test_run(&[0; 13]), Err(Error::Invalid { .. })));
+        let seven = Program::load(
+            ProgramType::RawTracepoint,
+            "kscope_t_seven",
+            &[Insn::mov64_imm(0, 7), Insn::exit()],
+        )
+        .expect("load");
+        assert_eq!(seven.test_run(&[]).expect("run"), 7);
+        assert_eq!(seven.test_run(&[0; 12]).expect("run"), 7);
+    }
+
+    #[test]
+    fn a_type_without_test_runs_says_which_type_has_them() {
+        if !crate::testing::bpf_works("BPF_PROG_TEST_RUN") {
+            return;
+        }
+        let program = Program::load(
+            ProgramType::Tracepoint,
+            "kscope_t_notest",
+            &[Insn::mov64_imm(0, 0), Insn::exit()],
+        )
+        .expect("load");
+        let err = program.test_run(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains("raw_tracepoint") && err.contains("kscope_t_notest"),
+            "{err}"
+        );
     }
 }
