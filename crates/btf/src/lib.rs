@@ -1,9 +1,10 @@
 //! The kernel's BTF (BPF Type Format), as `/sys/kernel/btf/vmlinux` holds
-//! it: every C type of the kernel, compactly. kscope reads two things from
-//! it today: the value of every enum constant (trace events name enum
+//! it: every C type of the kernel, compactly. kscope reads three things
+//! from it today: the value of every enum constant (trace events name enum
 //! constants in their print fmt that the kernel does not export to
-//! tracefs), and the size of types by name (`sizeof(struct page)` for
-//! pointer arithmetic in print fmts).
+//! tracefs), the size of types by name (`sizeof(struct page)` for pointer
+//! arithmetic in print fmts), and struct members' offsets (for probes that
+//! read `task_struct` fields, such as `ppid()`).
 //!
 //! The layout is documented in the kernel's Documentation/bpf/btf.rst: a
 //! header, a type section of `btf_type` records each followed by data that
@@ -61,6 +62,9 @@ struct Type {
     size_or_type: u32,
     /// For ARRAY: element type and count.
     array: Option<(u32, u32)>,
+    /// For STRUCT and UNION: where the member records start, how many
+    /// there are, and whether offsets hold bitfield sizes (kind_flag).
+    members: Option<(usize, usize, bool)>,
 }
 
 /// Parsed BTF: enum constants and named types.
@@ -70,6 +74,8 @@ pub struct Btf<'a> {
     enums: HashMap<&'a str, i64>,
     /// "struct page", "union x", "enum y", and typedef and base names.
     names: HashMap<String, u32>,
+    blob: &'a [u8],
+    strings: &'a [u8],
 }
 
 fn read_u32(blob: &[u8], offset: usize) -> Result<u32, BtfError> {
@@ -128,7 +134,10 @@ impl<'a> Btf<'a> {
                 kind: 0,
                 size_or_type: 0,
                 array: None,
+                members: None,
             }],
+            blob,
+            strings,
             ..Btf::default()
         };
         let mut at = start;
@@ -188,10 +197,13 @@ impl<'a> Btf<'a> {
                     btf.names.entry(key).or_insert(id);
                 }
             }
+            let members =
+                matches!(kind, KIND_STRUCT | KIND_UNION).then_some((data, vlen, info >> 31 != 0));
             btf.types.push(Type {
                 kind,
                 size_or_type,
                 array,
+                members,
             });
             at = data + extra;
         }
@@ -213,6 +225,51 @@ impl<'a> Btf<'a> {
     pub fn type_size(&self, name: &str) -> Option<u64> {
         let id = *self.names.get(name.trim())?;
         self.size_of(id, 0)
+    }
+
+    /// The byte offset of `member` in a struct or union (`struct
+    /// task_struct`, `tgid`), looking into anonymous struct and union
+    /// members as C does. None for bitfields and unknown names.
+    pub fn member_offset(&self, type_name: &str, member: &str) -> Option<u64> {
+        let id = *self.names.get(type_name.trim())?;
+        self.member_in(id, member, 0)
+    }
+
+    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<u64> {
+        if depth > 8 {
+            return None;
+        }
+        let (data, vlen, kind_flag) = self.types.get(id as usize)?.members?;
+        for i in 0..vlen {
+            let entry = data + i * 12;
+            let name = string(self.strings, read_u32(self.blob, entry).ok()?);
+            let ty = read_u32(self.blob, entry + 4).ok()?;
+            let raw = read_u32(self.blob, entry + 8).ok()?;
+            let bits = if kind_flag { raw & 0x00ff_ffff } else { raw };
+            if name == member {
+                return (bits % 8 == 0).then_some(u64::from(bits / 8));
+            }
+            if name.is_empty() {
+                let inner = self.strip(ty, 0)?;
+                if let Some(off) = self.member_in(inner, member, depth + 1) {
+                    return Some(u64::from(bits / 8) + off);
+                }
+            }
+        }
+        None
+    }
+
+    /// `id` without typedefs and qualifiers.
+    fn strip(&self, id: u32, depth: u32) -> Option<u32> {
+        let t = self.types.get(id as usize)?;
+        match t.kind {
+            KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+                if depth < 32 =>
+            {
+                self.strip(t.size_or_type, depth + 1)
+            }
+            _ => Some(id),
+        }
     }
 
     fn size_of(&self, id: u32, depth: u32) -> Option<u64> {
@@ -314,6 +371,10 @@ mod tests {
         assert_eq!(btf.type_size("pair_t"), Some(8));
         assert_eq!(btf.type_size("enum mode"), Some(4));
         assert_eq!(btf.type_size("struct nothing"), None);
+        assert_eq!(btf.member_offset("struct pair", "a"), Some(0));
+        assert_eq!(btf.member_offset("struct pair", "b"), Some(4));
+        assert_eq!(btf.member_offset("struct pair", "c"), None);
+        assert_eq!(btf.member_offset("enum mode", "a"), None);
     }
 
     #[test]
@@ -337,6 +398,10 @@ mod tests {
         let btf = Btf::parse(&blob).unwrap();
         assert!(btf.enum_count() > 1000);
         assert_eq!(btf.type_size("struct list_head"), Some(16));
+        assert_eq!(btf.member_offset("struct list_head", "prev"), Some(8));
+        let tgid = btf.member_offset("struct task_struct", "tgid").unwrap();
+        let pid = btf.member_offset("struct task_struct", "pid").unwrap();
+        assert_eq!(tgid, pid + 4);
         assert!(
             btf.enum_value("TASK_COMM_LEN").is_some()
                 || btf.enum_value("BPF_MAP_TYPE_ARRAY") == Some(2)
