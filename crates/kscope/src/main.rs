@@ -36,6 +36,14 @@ enum Command {
     /// each and close it at once.
     Doctor(cmd::doctor::Args),
 
+    /// Run a SystemTap-style probe script, compiled straight to eBPF.
+    ///
+    /// No compiler, no kernel module, no debuginfo: kscope compiles the
+    /// script itself, loads it with bpf(2), attaches it with
+    /// perf_event_open(2), and removes everything when it ends (exit(),
+    /// Ctrl-C, SIGTERM, or the -c command exiting).
+    Probe(cmd::probe::Args),
+
     /// ftrace: list what the kernel can trace (more to come: stream,
     /// record, report).
     Trace(cmd::trace::Args),
@@ -53,6 +61,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Doctor(args) => cmd::doctor::run(&args),
+        Command::Probe(args) => cmd::probe::run(&args),
         Command::Trace(args) => cmd::trace::run(&args, matches.subcommand_matches("trace")),
     };
     match outcome {

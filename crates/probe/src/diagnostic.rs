@@ -16,6 +16,9 @@ pub struct Diagnostic {
     /// What would have been accepted at `span`, when that is known
     /// (e.g. `')' after the condition`); the message already says it.
     pub expected: Option<String>,
+    /// Other places that explain the error, such as where a variable got
+    /// the type that clashes here; each is shown after the error.
+    pub notes: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
@@ -27,6 +30,7 @@ impl Diagnostic {
             span,
             message: format!("expected {expected}, found {found}"),
             expected: Some(expected),
+            notes: Vec::new(),
         }
     }
 
@@ -36,7 +40,14 @@ impl Diagnostic {
             span,
             message: message.into(),
             expected,
+            notes: Vec::new(),
         }
+    }
+
+    /// The same error with a note about another place.
+    pub fn with_note(mut self, span: Span, note: impl Into<String>) -> Diagnostic {
+        self.notes.push((span, note.into()));
+        self
     }
 
     /// The error as a user reads it: `file:line:col: error: MESSAGE`, the
@@ -45,28 +56,32 @@ impl Diagnostic {
     /// Tabs in the source line are kept in the caret line so the carets stay
     /// aligned.
     pub fn render(&self, file: &SourceFile) -> String {
-        let (line, col) = file.line_col(self.span.start);
-        let (text, line_start) = file.line_at(self.span.start);
-        let start = (self.span.start.max(line_start) - line_start).min(text.len());
-        let end = self
-            .span
-            .end
-            .clamp(line_start + start, line_start + text.len())
-            - line_start;
-        let pad: String = text
-            .get(..start)
-            .unwrap_or("")
-            .chars()
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        let width = text.get(start..end).map_or(0, |s| s.chars().count()).max(1);
-        format!(
-            "{}:{line}:{col}: error: {}\n{text}\n{pad}{}\n",
-            file.name,
-            self.message,
-            "^".repeat(width)
-        )
+        let mut out = render_one(file, self.span, "error", &self.message);
+        for (span, note) in &self.notes {
+            out.push_str(&render_one(file, *span, "note", note));
+        }
+        out
     }
+}
+
+/// One `file:line:col: LEVEL: MESSAGE` block with its source line and carets.
+fn render_one(file: &SourceFile, this: Span, level: &str, message: &str) -> String {
+    let (line, col) = file.line_col(this.start);
+    let (text, line_start) = file.line_at(this.start);
+    let start = (this.start.max(line_start) - line_start).min(text.len());
+    let end = this.end.clamp(line_start + start, line_start + text.len()) - line_start;
+    let pad: String = text
+        .get(..start)
+        .unwrap_or("")
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let width = text.get(start..end).map_or(0, |s| s.chars().count()).max(1);
+    format!(
+        "{}:{line}:{col}: {level}: {message}\n{text}\n{pad}{}\n",
+        file.name,
+        "^".repeat(width)
+    )
 }
 
 #[cfg(test)]

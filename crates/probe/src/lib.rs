@@ -32,9 +32,15 @@
 //! ```
 
 pub mod ast;
+pub mod catalog;
+pub mod check;
+pub mod codegen;
 mod diagnostic;
 pub mod lexer;
 mod parser;
+pub mod points;
+pub mod printf;
+pub mod runtime;
 mod source;
 
 pub use ast::Script;

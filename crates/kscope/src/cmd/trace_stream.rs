@@ -243,7 +243,8 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
 
 /// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the
 /// config cannot be read.
-fn config_hz() -> u64 {
+/// CONFIG_HZ of the running kernel (250 when the config is unreadable).
+pub(crate) fn config_hz() -> u64 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     kscope_doctor::parse::config::KernelConfig::find(release.trim())
         .and_then(|c| match c.get("CONFIG_HZ") {

@@ -1,0 +1,468 @@
+//! `kscope probe`: run a SystemTap-style script, compiled to eBPF. The
+//! passes are SystemTap's: 1 parse, 2 resolve (probe points, names,
+//! types), 3 generate BPF, 4 load it into the kernel, 5 run.
+
+use std::cell::RefCell;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use kscope_ftrace::GatedCommand;
+use kscope_probe::catalog::Catalog;
+use kscope_probe::check::{self, Types};
+use kscope_probe::codegen::{self, Generated, Options};
+use kscope_probe::points::{self, Attachment, ContextVar, Kernel};
+use kscope_probe::runtime::{self, Ending, RuntimeError, Session};
+use kscope_probe::{Diagnostic, Script, SourceFile};
+use kscope_tracefs::StateGuard;
+
+/// Arguments of `kscope probe`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  kscope probe -e 'probe syscall.read { printf(\"read performed\\n\"); exit() }'
+  kscope probe -c 'dd if=/dev/zero of=/dev/null count=100' -e '
+      global n
+      probe syscall.read { if (pid() == target()) n++ }
+      probe end { printf(\"%d reads\\n\", n) }'
+  kscope probe -l 'syscall.open*'
+  kscope probe -L 'kernel.trace(\"sched:sched_switch\")'
+
+The language is SystemTap's (a subset): docs/PROBE-LANGUAGE.md.")]
+pub struct Args {
+    /// The script file (`-` for standard input); or give the script with -e.
+    #[arg(value_name = "FILE.stp", conflicts_with_all = ["script", "list", "list_vars"])]
+    file: Option<PathBuf>,
+
+    /// The script itself, as text.
+    #[arg(short = 'e', value_name = "SCRIPT")]
+    script: Option<String>,
+
+    /// Run COMMAND (through sh when it has shell syntax) once the probes
+    /// are attached; target() is its pid; the session ends when it exits.
+    #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "pid")]
+    command: Option<String>,
+
+    /// Set target() to PID.
+    #[arg(short = 'x', value_name = "PID")]
+    pid: Option<u32>,
+
+    /// Write the probes' output to FILE instead of standard output.
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Report each pass and its time on standard error, as stap -v does.
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Stop after pass N: 1 parse, 2 resolve, 3 generate, 4 load.
+    #[arg(short = 'p', value_name = "N", value_parser = clap::value_parser!(u8).range(1..=4))]
+    pass: Option<u8>,
+
+    /// List the probe points that match POINT (globs allowed), as stap -l.
+    #[arg(short = 'l', value_name = "POINT", conflicts_with = "list_vars")]
+    list: Option<String>,
+
+    /// Like -l, with the variables each point offers, as stap -L.
+    #[arg(short = 'L', value_name = "POINT")]
+    list_vars: Option<String>,
+
+    /// Print the generated BPF instructions, annotated with the source line
+    /// each came from.
+    #[arg(long)]
+    dump_bpf: bool,
+}
+
+/// Runs `kscope probe`.
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if let Some(point) = args.list.as_ref().or(args.list_vars.as_ref()) {
+        return list(point, args.list_vars.is_some());
+    }
+    let file = source(args)?;
+    let report = |pass: u8, what: &str, started: Instant| {
+        if args.verbose > 0 {
+            eprintln!(
+                "Pass {pass}: {what} in {:.1} ms",
+                started.elapsed().as_secs_f64() * 1000.0
+            );
+        }
+    };
+
+    let started = Instant::now();
+    let script = kscope_probe::parse(&file).map_err(|d| diagnostic(&file, &d))?;
+    report(
+        1,
+        &format!(
+            "parsed the script ({} probes, {} functions, {} globals)",
+            script.probes.len(),
+            script.functions.len(),
+            script.globals.len()
+        ),
+        started,
+    );
+    if args.pass == Some(1) {
+        print_parse(&script);
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let started = Instant::now();
+    let (attachments, types) = resolve(&file, &script)?;
+    report(
+        2,
+        &format!("resolved {} probe points", attachments.len()),
+        started,
+    );
+    if args.pass == Some(2) {
+        for a in &attachments {
+            println!("{}", describe(a));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // A command to run is started now, held at a gate, for target().
+    let gated = match &args.command {
+        Some(command) => Some(
+            GatedCommand::start(&command_line(command))
+                .with_context(|| format!("cannot start {command:?}"))?,
+        ),
+        None => None,
+    };
+    let target = match (&gated, args.pid) {
+        (Some(g), _) => i64::from(g.id()),
+        (None, Some(pid)) => i64::from(pid),
+        (None, None) => 0,
+    };
+
+    let started = Instant::now();
+    let generated = generate(&file, &script, &types, &attachments, target)?;
+    report(
+        3,
+        &format!(
+            "generated {} BPF programs ({} instructions)",
+            generated.programs.len(),
+            generated
+                .programs
+                .iter()
+                .map(|p| p.insns.len())
+                .sum::<usize>()
+        ),
+        started,
+    );
+    if args.dump_bpf {
+        dump(&file, &generated, &attachments);
+    }
+    if args.pass == Some(3) {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let started = Instant::now();
+    let mut session = match Session::load(generated, attachments) {
+        Ok(s) => s,
+        Err(RuntimeError::Rejected {
+            point,
+            reason,
+            diagnostic: d,
+        }) => {
+            bail!(
+                "{}the verifier's words for {point}: {reason}",
+                d.render(&file)
+            )
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(privilege_hint())),
+    };
+    report(
+        4,
+        &format!(
+            "loaded {} programs into the kernel",
+            session.program_count()
+        ),
+        started,
+    );
+    if args.pass == Some(4) {
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    kscope_tracefs::handle_interrupt_gracefully();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let started = Instant::now();
+    // The command is let through its gate once every probe is attached;
+    // the session ends when it exits.
+    let mut gated = gated;
+    let child: RefCell<Option<std::process::Child>> = RefCell::new(None);
+    let mut gate_error = None;
+    let mut attached = || {
+        report(5, "attached the probes; running", started);
+        if let Some(g) = gated.take() {
+            match g.open() {
+                Ok(c) => *child.borrow_mut() = Some(c),
+                Err(e) => gate_error = Some(e),
+            }
+        }
+    };
+    let mut stop = || {
+        kscope_tracefs::interrupted()
+            || child
+                .borrow_mut()
+                .as_mut()
+                .is_some_and(|c| !matches!(c.try_wait(), Ok(None)))
+    };
+    let ending = session.run(&mut out, &mut stop, &mut attached)?;
+    drop(session);
+    if let Some(e) = gate_error {
+        return Err(anyhow::Error::new(e).context("cannot start the command"));
+    }
+    finish_child(child.into_inner())?;
+    match ending {
+        Ending::Error(message) => {
+            eprintln!("ERROR: {message}");
+            Ok(ExitCode::FAILURE)
+        }
+        Ending::Exit | Ending::Stopped => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// The script from -e, a file, or standard input.
+fn source(args: &Args) -> anyhow::Result<SourceFile> {
+    match (&args.script, &args.file) {
+        (Some(text), None) => Ok(SourceFile::new("<input>", text.clone())),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read the script from standard input")?;
+            Ok(SourceFile::new("<stdin>", text))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(SourceFile::new(path.display().to_string(), text))
+        }
+        (Some(_), Some(_)) => bail!("give the script either with -e or as a file, not both"),
+        (None, None) => bail!(
+            "no script: give one with -e 'probe ... {{ ... }}' or as FILE.stp (see kscope probe --help)"
+        ),
+    }
+}
+
+fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {
+    anyhow::anyhow!("{}", d.render(file).trim_end())
+}
+
+/// Whether the script needs tracefs: anything but begin, end, error and
+/// timers.
+fn needs_tracefs(script: &Script) -> bool {
+    script.probes.iter().flat_map(|p| &p.points).any(|point| {
+        !matches!(
+            point.components.first().map(|c| c.name.as_str()),
+            Some("begin" | "end" | "error" | "timer")
+        )
+    })
+}
+
+fn kernel_has_kprobes() -> bool {
+    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+/// Pass 2. Tracefs is reached (mounted if it was not) only to read the
+/// tracepoints' ids and formats, and left as it was at once: perf events
+/// need no tracefs once they are open.
+fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment>, Types)> {
+    let guard = StateGuard::new();
+    let catalog = if needs_tracefs(script) {
+        let fs = guard
+            .tracefs()
+            .context("cannot reach tracefs, which syscall and tracepoint probes need")?;
+        Catalog::load(&fs).context("cannot list the kernel's tracepoints")?
+    } else {
+        Catalog::from_formats([]).context("an empty catalog")?
+    };
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: super::trace_stream::config_hz(),
+        has_kprobes: kernel_has_kprobes(),
+    };
+    let attachments = points::resolve(script, &kernel).map_err(|d| diagnostic(file, &d))?;
+    drop(catalog);
+    guard.restore()?;
+    let types = check::check(script, &attachments).map_err(|d| diagnostic(file, &d))?;
+    Ok((attachments, types))
+}
+
+/// Pass 3.
+fn generate(
+    file: &SourceFile,
+    script: &Script,
+    types: &Types,
+    attachments: &[Attachment],
+    target: i64,
+) -> anyhow::Result<Generated> {
+    let uses_ppid = file.text.contains("ppid");
+    let task_offsets = if uses_ppid {
+        let blob = kscope_ftrace::read_btf();
+        kscope_btf::Btf::parse(&blob).ok().and_then(|btf| {
+            let parent = btf.member_offset("struct task_struct", "real_parent")?;
+            let tgid = btf.member_offset("struct task_struct", "tgid")?;
+            Some((u32::try_from(parent).ok()?, u32::try_from(tgid).ok()?))
+        })
+    } else {
+        None
+    };
+    let options = Options {
+        target,
+        realtime_offset_ns: runtime::realtime_offset_ns(),
+        task_offsets,
+    };
+    codegen::generate(file, script, types, attachments, &options).map_err(|d| diagnostic(file, &d))
+}
+
+/// What is missing when loading fails for lack of privilege.
+fn privilege_hint() -> &'static str {
+    if rustix::process::geteuid().is_root() {
+        "cannot load the probes"
+    } else {
+        "cannot load the probes (BPF needs root, or CAP_BPF with CAP_PERFMON)"
+    }
+}
+
+/// `-c COMMAND` as an argument vector: split on blanks when it is a plain
+/// command, through `sh -c` when it has shell syntax.
+fn command_line(command: &str) -> Vec<String> {
+    let shell_syntax = command
+        .chars()
+        .any(|c| "|&;<>()$`\\\"'*?[]{}~#=\n".contains(c));
+    if shell_syntax {
+        vec!["sh".into(), "-c".into(), command.into()]
+    } else {
+        command.split_whitespace().map(String::from).collect()
+    }
+}
+
+fn finish_child(child: Option<std::process::Child>) -> anyhow::Result<()> {
+    let Some(mut c) = child else { return Ok(()) };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while c.try_wait()?.is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if c.try_wait()?.is_none() {
+        c.kill()?;
+        c.wait()?;
+    }
+    Ok(())
+}
+
+/// `-p 1`: the probes and what they hold.
+fn print_parse(script: &Script) {
+    for g in &script.globals {
+        println!("global {}", g.name);
+    }
+    for f in &script.functions {
+        println!(
+            "function {}({})",
+            f.name,
+            f.params
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    for p in &script.probes {
+        let points: Vec<String> = p.points.iter().map(points::text).collect();
+        println!(
+            "probe {} ({} statements)",
+            points.join(", "),
+            p.body.stmts.len()
+        );
+    }
+}
+
+/// A point and the variables it offers, as `stap -L` shows them.
+fn describe(a: &Attachment) -> String {
+    let mut line = a.name.clone();
+    for (name, var) in &a.context.vars {
+        let ty = match var {
+            ContextVar::Retval(_) => "long",
+            _ => "string",
+        };
+        line.push_str(&format!(" {name}:{ty}"));
+    }
+    for (name, field) in &a.context.targets {
+        let ty = match points::field_is_string(field) {
+            Some(true) => "string",
+            Some(false) => "long",
+            None => "unreadable",
+        };
+        line.push_str(&format!(" ${name}:{ty}"));
+    }
+    line
+}
+
+/// `-l` and `-L`.
+fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
+    let file = SourceFile::new("<point>", format!("probe {point} {{}}"));
+    let script = kscope_probe::parse(&file).map_err(|d| diagnostic(&file, &d))?;
+    let guard = StateGuard::new();
+    let catalog = if needs_tracefs(&script) {
+        let fs = guard.tracefs().context("cannot reach tracefs")?;
+        Catalog::load(&fs)?
+    } else {
+        Catalog::from_formats([])?
+    };
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: super::trace_stream::config_hz(),
+        has_kprobes: kernel_has_kprobes(),
+    };
+    let attachments = points::resolve(&script, &kernel).map_err(|d| diagnostic(&file, &d))?;
+    guard.restore()?;
+    let mut lines: Vec<String> = attachments
+        .iter()
+        .map(|a| {
+            if with_vars {
+                describe(a)
+            } else {
+                a.name.clone()
+            }
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--dump-bpf`: every program's instructions, with a comment line each
+/// time the source line changes.
+fn dump(file: &SourceFile, generated: &Generated, attachments: &[Attachment]) {
+    for (index, program) in generated.programs.iter().enumerate() {
+        let attachment = &attachments[program.attachment];
+        println!(
+            "; program ks_{index} for {} ({} instructions)",
+            attachment.name,
+            program.insns.len()
+        );
+        let lines = kscope_bpf::disassemble(&program.insns);
+        let mut last_line = 0;
+        for (i, (text, span)) in lines.iter().zip(&program.spans).enumerate() {
+            let (line, _) = file.line_col(span.start);
+            if line != last_line {
+                let (source, _) = file.line_at(span.start);
+                println!(";   {}:{line}: {}", file.name, source.trim());
+                last_line = line;
+            }
+            if !text.is_empty() {
+                println!("{i:6}: {text}");
+            }
+        }
+    }
+}

@@ -1,0 +1,559 @@
+//! Passes 4 and 5: loading the generated programs into the kernel and
+//! running the session. [`Session::load`] creates the maps (globals,
+//! per-CPU scratch, the ring buffer), puts their fds into the programs and
+//! hands each to the verifier, mapping a rejection back to the source
+//! line. [`Session::run`] runs the `begin` probes, attaches the others
+//! through perf events, formats ring-buffer records as they arrive, and
+//! on `exit()`, a runtime error or the caller's stop runs the `end`
+//! probes. Everything is held by fds: dropping the session (or the
+//! process dying) removes every program, map and perf event.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use kscope_bpf::{Map, MapType, PerfEvent, Program, ProgramType, RingBuf};
+
+use crate::codegen::{ArgSlot, BpfProgram, Generated, MapRef, Output, STR, is_user_string};
+use crate::diagnostic::Diagnostic;
+use crate::points::{AttachKind, Attachment};
+use crate::printf::Value;
+
+/// The ring buffer's size: room for about 6,000 records of one string.
+const RING_BYTES: u32 = 1 << 20;
+
+/// Why a session could not be set up or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A map could not be created or written.
+    #[error("creating the BPF maps: {0}")]
+    Maps(#[source] kscope_bpf::Error),
+    /// The verifier rejected a program: where and why.
+    #[error("the kernel's verifier rejected the program for {point}: {reason}")]
+    Rejected {
+        /// The probe point.
+        point: String,
+        /// The verifier's decisive lines.
+        reason: String,
+        /// The source the failing instruction came from.
+        diagnostic: Box<Diagnostic>,
+    },
+    /// Loading failed for a reason other than the verifier.
+    #[error("loading the program for {point}: {source}")]
+    Load {
+        /// The probe point.
+        point: String,
+        /// What bpf(2) said.
+        #[source]
+        source: kscope_bpf::Error,
+    },
+    /// Attaching failed.
+    #[error("attaching to {point}: {source}")]
+    Attach {
+        /// The probe point.
+        point: String,
+        /// What perf_event_open(2) or the ioctl said.
+        #[source]
+        source: kscope_bpf::Error,
+    },
+    /// Running a begin/end probe, reading the ring buffer, or writing
+    /// output failed.
+    #[error("{what}: {source}")]
+    Run {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// A BPF call during the run failed.
+    #[error("{what}: {source}")]
+    Bpf {
+        /// What was being done.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: kscope_bpf::Error,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// A probe called `exit()`.
+    Exit,
+    /// The caller asked to stop (Ctrl-C, the `-c` command ended).
+    Stopped,
+    /// A runtime error, with its message.
+    Error(String),
+}
+
+/// A loaded script.
+pub struct Session {
+    generated: Generated,
+    attachments: Vec<Attachment>,
+    programs: Vec<Program>,
+    globals: Map,
+    _scratch: Map,
+    events: RingBuf,
+    perf: Vec<PerfEvent>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("programs", &self.programs.len())
+            .field("perf_events", &self.perf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn program_type(kind: &AttachKind) -> ProgramType {
+    match kind {
+        AttachKind::Begin | AttachKind::End | AttachKind::Error => ProgramType::RawTracepoint,
+        AttachKind::Timer { .. } | AttachKind::Profile { .. } => ProgramType::PerfEvent,
+        AttachKind::Tracepoint(_) => ProgramType::Tracepoint,
+    }
+}
+
+impl Session {
+    /// Creates the maps and loads every program (pass 4).
+    pub fn load(
+        generated: Generated,
+        attachments: Vec<Attachment>,
+    ) -> Result<Session, RuntimeError> {
+        let globals = Map::create(MapType::Array, "ks_globals", 4, generated.globals.size, 1)
+            .map_err(RuntimeError::Maps)?;
+        globals
+            .update(&0u32.to_ne_bytes(), &generated.globals.initial_value())
+            .map_err(RuntimeError::Maps)?;
+        let scratch = Map::create(
+            MapType::PerCpuArray,
+            "ks_scratch",
+            4,
+            generated.scratch_size,
+            1,
+        )
+        .map_err(RuntimeError::Maps)?;
+        let events = RingBuf::create("ks_events", RING_BYTES).map_err(RuntimeError::Maps)?;
+        let mut programs = Vec::new();
+        for (index, program) in generated.programs.iter().enumerate() {
+            let attachment = &attachments[program.attachment];
+            let insns = relocate(program, &globals, &scratch, events.map());
+            let name = format!("ks_{index}");
+            let loaded = Program::load(program_type(&attachment.kind), &name, &insns)
+                .map_err(|e| rejected(e, program, attachment))?;
+            programs.push(loaded);
+        }
+        Ok(Session {
+            generated,
+            attachments,
+            programs,
+            globals,
+            _scratch: scratch,
+            events,
+            perf: Vec::new(),
+        })
+    }
+
+    /// How many programs are loaded.
+    pub fn program_count(&self) -> usize {
+        self.programs.len()
+    }
+
+    /// Runs `begin`, attaches the other probes, and writes every record to
+    /// `out` until a probe calls `exit()`, a runtime error happens, or
+    /// `stop()` says so; then runs `end` (and `error` after an error).
+    /// `attached` is called once every probe is attached, before the first
+    /// record of a non-begin probe can arrive.
+    pub fn run(
+        &mut self,
+        out: &mut dyn Write,
+        stop: &mut dyn FnMut() -> bool,
+        attached: &mut dyn FnMut(),
+    ) -> Result<Ending, RuntimeError> {
+        let mut ending = None;
+        self.run_kind(|k| matches!(k, AttachKind::Begin))?;
+        self.pump(out, Duration::ZERO, &mut ending)?;
+        if ending.is_none() {
+            self.attach()?;
+            attached();
+            while ending.is_none() {
+                if stop() {
+                    ending = Some(Ending::Stopped);
+                    break;
+                }
+                self.pump(out, Duration::from_millis(50), &mut ending)?;
+            }
+        }
+        // Stop the probes, print what they sent, then run the end probes.
+        self.perf.clear();
+        self.pump(out, Duration::ZERO, &mut None)?;
+        let ending = ending.unwrap_or(Ending::Stopped);
+        if matches!(ending, Ending::Error(_)) {
+            self.run_kind(|k| matches!(k, AttachKind::Error))?;
+        }
+        self.run_kind(|k| matches!(k, AttachKind::End))?;
+        self.pump(out, Duration::ZERO, &mut None)?;
+        let lost = self.lost()?;
+        if lost > 0 {
+            writeln!(
+                out,
+                "WARNING: {lost} output records were lost because the ring buffer was full"
+            )
+            .map_err(|source| RuntimeError::Run {
+                what: "writing output",
+                source,
+            })?;
+        }
+        out.flush().map_err(|source| RuntimeError::Run {
+            what: "writing output",
+            source,
+        })?;
+        Ok(ending)
+    }
+
+    fn lost(&self) -> Result<u64, RuntimeError> {
+        let mut value = vec![0u8; self.generated.globals.size as usize];
+        self.globals
+            .lookup(&0u32.to_ne_bytes(), &mut value)
+            .map_err(|source| RuntimeError::Bpf {
+                what: "reading the globals",
+                source,
+            })?;
+        let at = crate::codegen::LOST_COUNTER as usize;
+        Ok(u64::from_ne_bytes(
+            value[at..at + 8].try_into().unwrap_or([0; 8]),
+        ))
+    }
+
+    fn run_kind(&self, which: impl Fn(&AttachKind) -> bool) -> Result<(), RuntimeError> {
+        for (program, generated) in self.programs.iter().zip(&self.generated.programs) {
+            if which(&self.attachments[generated.attachment].kind) {
+                program.test_run(&[]).map_err(|source| RuntimeError::Bpf {
+                    what: "running a begin/end probe",
+                    source,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    fn attach(&mut self) -> Result<(), RuntimeError> {
+        let cpus = kscope_bpf::online_cpus().map_err(|source| RuntimeError::Bpf {
+            what: "listing the online CPUs",
+            source,
+        })?;
+        for (program, generated) in self.programs.iter().zip(&self.generated.programs) {
+            let attachment = &self.attachments[generated.attachment];
+            let failed = |source| RuntimeError::Attach {
+                point: attachment.name.clone(),
+                source,
+            };
+            let events: Vec<PerfEvent> = match &attachment.kind {
+                AttachKind::Begin | AttachKind::End | AttachKind::Error => continue,
+                AttachKind::Timer { period_ns } => {
+                    let cpu = cpus.first().copied().unwrap_or(0);
+                    vec![PerfEvent::cpu_clock_on_cpu(cpu, *period_ns).map_err(failed)?]
+                }
+                AttachKind::Profile { period_ns } => cpus
+                    .iter()
+                    .map(|&cpu| PerfEvent::cpu_clock_on_cpu(cpu, *period_ns))
+                    .collect::<Result<_, _>>()
+                    .map_err(failed)?,
+                // A program attached to a tracepoint runs on every CPU
+                // once one perf event of it is open: the kernel keeps the
+                // programs per tracepoint (and refuses the same one twice).
+                AttachKind::Tracepoint(tp) => {
+                    let cpu = cpus.first().copied().unwrap_or(0);
+                    vec![PerfEvent::tracepoint_on_cpu(u64::from(tp.id), cpu).map_err(failed)?]
+                }
+            };
+            for event in &events {
+                event.attach(program).map_err(failed)?;
+            }
+            self.perf.extend(events);
+        }
+        for event in &self.perf {
+            event.enable(true).map_err(|source| RuntimeError::Bpf {
+                what: "enabling the probes",
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Formats every record that is there (waiting up to `wait` for the
+    /// first), noting an exit or error record in `ending`.
+    fn pump(
+        &mut self,
+        out: &mut dyn Write,
+        wait: Duration,
+        ending: &mut Option<Ending>,
+    ) -> Result<(), RuntimeError> {
+        let outputs = &self.generated.outputs;
+        let mut write_error = None;
+        let mut line = Vec::new();
+        let each = |record: &[u8]| {
+            line.clear();
+            match decode(outputs, record, &mut line) {
+                Some(Output::Exit) => {
+                    ending.get_or_insert(Ending::Exit);
+                }
+                Some(Output::Error { message }) => {
+                    ending.get_or_insert(Ending::Error(message.clone()));
+                }
+                _ => {}
+            }
+            if !line.is_empty()
+                && write_error.is_none()
+                && let Err(e) = out.write_all(&line)
+            {
+                write_error = Some(e);
+            }
+        };
+        let result = if wait.is_zero() {
+            self.events.drain(each)
+        } else {
+            self.events.poll(wait, each)
+        };
+        result.map_err(|source| RuntimeError::Bpf {
+            what: "reading the ring buffer",
+            source,
+        })?;
+        if let Some(source) = write_error {
+            return Err(RuntimeError::Run {
+                what: "writing output",
+                source,
+            });
+        }
+        out.flush().map_err(|source| RuntimeError::Run {
+            what: "writing output",
+            source,
+        })
+    }
+}
+
+/// Puts the maps' fds into the program's map loads.
+fn relocate(
+    program: &BpfProgram,
+    globals: &Map,
+    scratch: &Map,
+    events: &Map,
+) -> Vec<kscope_bpf::Insn> {
+    let mut insns = program.insns.clone();
+    for &(at, map) in &program.relocations {
+        let fd = match map {
+            MapRef::Globals => globals.raw_fd(),
+            MapRef::Scratch => scratch.raw_fd(),
+            MapRef::Events => events.raw_fd(),
+        };
+        insns[at].imm = fd;
+    }
+    insns
+}
+
+/// A load failure, with the verifier's reason mapped to the source.
+fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment) -> RuntimeError {
+    let kscope_bpf::Error::Load { verifier_log, .. } = &e else {
+        return RuntimeError::Load {
+            point: attachment.name.clone(),
+            source: e,
+        };
+    };
+    if verifier_log.trim().is_empty() {
+        return RuntimeError::Load {
+            point: attachment.name.clone(),
+            source: e,
+        };
+    }
+    let (at, reason) = verifier_reason(verifier_log);
+    let span = at
+        .and_then(|i| program.spans.get(i))
+        .or_else(|| program.spans.last())
+        .copied()
+        .unwrap_or_default();
+    let looping = reason.contains("infinite loop")
+        || reason.contains("too large")
+        || reason.contains("back-edge")
+        || reason.contains("processed 1000001");
+    let message = if looping {
+        "the kernel's verifier could not prove that this loop ends; loops must count a local variable up to a constant bound".to_string()
+    } else {
+        format!(
+            "the kernel's verifier rejected the code made from this ({reason}); this is a bug in kscope, please report it with the script"
+        )
+    };
+    RuntimeError::Rejected {
+        point: attachment.name.clone(),
+        reason,
+        diagnostic: Box::new(Diagnostic::new(span, message, None)),
+    }
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC (the clock of
+/// bpf_ktime_get_ns), for `gettimeofday_*()`.
+pub fn realtime_offset_ns() -> i64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let ns = |t: rustix::time::Timespec| {
+        t.tv_sec
+            .saturating_mul(1_000_000_000)
+            .saturating_add(t.tv_nsec)
+    };
+    ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Monotonic))
+}
+
+/// The instruction the verifier stopped at and its last lines.
+pub fn verifier_reason(log: &str) -> (Option<usize>, String) {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let at = lines.iter().rev().find_map(|l| {
+        let (n, rest) = l.split_once(':')?;
+        if rest.starts_with(" (") {
+            n.trim().parse().ok()
+        } else {
+            None
+        }
+    });
+    let reason = lines
+        .iter()
+        .rev()
+        .filter(|l| !l.starts_with("processed ") && !l.starts_with("verification time"))
+        .take(1)
+        .chain(
+            lines
+                .iter()
+                .rev()
+                .filter(|l| l.starts_with("processed "))
+                .take(1),
+        )
+        .copied()
+        .collect::<Vec<_>>()
+        .join("; ");
+    (at, reason)
+}
+
+/// Formats one record into `line`; returns what it was.
+fn decode<'o>(outputs: &'o [Output], record: &[u8], line: &mut Vec<u8>) -> Option<&'o Output> {
+    let id = u64::from_ne_bytes(record.get(..8)?.try_into().ok()?);
+    let output = outputs.get(usize::try_from(id).ok()?)?;
+    if let Output::Printf { format, args } = output {
+        let mut at = 8;
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        let mut values: Vec<ValueSlot> = Vec::new();
+        for slot in args {
+            let bytes = record.get(at..at + slot.size() as usize)?;
+            at += slot.size() as usize;
+            match slot {
+                ArgSlot::Int => {
+                    values.push(ValueSlot::Int(i64::from_ne_bytes(bytes.try_into().ok()?)))
+                }
+                ArgSlot::Str => values.push(ValueSlot::Str(bytes)),
+                ArgSlot::Argstr(fields) => {
+                    texts.push(argstr(fields, bytes));
+                    values.push(ValueSlot::Text(texts.len() - 1));
+                }
+            }
+        }
+        let values: Vec<Value<'_>> = values
+            .iter()
+            .map(|v| match v {
+                ValueSlot::Int(n) => Value::Int(*n),
+                ValueSlot::Str(b) => Value::Str(b),
+                ValueSlot::Text(i) => Value::Str(&texts[*i]),
+            })
+            .collect();
+        format.render(&values, line);
+    }
+    Some(output)
+}
+
+enum ValueSlot<'a> {
+    Int(i64),
+    Str(&'a [u8]),
+    Text(usize),
+}
+
+/// A syscall's arguments as SystemTap's `argstr` shows them: user
+/// strings quoted, numbers in decimal, pointers in hex, separated by ", ".
+fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        let Some((raw, rest)) = bytes.split_first_chunk::<8>() else {
+            break;
+        };
+        bytes = rest;
+        let value = u64::from_ne_bytes(*raw);
+        if is_user_string(field) {
+            let Some((text, rest)) = bytes.split_at_checked(STR as usize) else {
+                break;
+            };
+            bytes = rest;
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            if value == 0 {
+                out.extend_from_slice(b"NULL");
+            } else {
+                out.push(b'"');
+                for &b in &text[..end] {
+                    match b {
+                        b'"' => out.extend_from_slice(b"\\\""),
+                        b'\\' => out.extend_from_slice(b"\\\\"),
+                        b'\n' => out.extend_from_slice(b"\\n"),
+                        0x20..=0x7e => out.push(b),
+                        _ => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                    }
+                }
+                out.push(b'"');
+            }
+        } else if field.c_type.contains('*') {
+            if value == 0 {
+                out.extend_from_slice(b"0x0");
+            } else {
+                out.extend_from_slice(format!("{value:#x}").as_bytes());
+            }
+        } else {
+            let c = field.c_type.trim();
+            let signed_int = matches!(
+                c,
+                "int"
+                    | "pid_t"
+                    | "clockid_t"
+                    | "key_serial_t"
+                    | "mqd_t"
+                    | "timer_t"
+                    | "rwf_t"
+                    | "key_t"
+            );
+            let signed_long = matches!(
+                c,
+                "long" | "off_t" | "loff_t" | "ssize_t" | "time_t" | "long long"
+            );
+            let text = if signed_int {
+                (value as u32 as i32).to_string()
+            } else if signed_long {
+                (value as i64).to_string()
+            } else {
+                value.to_string()
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verifier_log_gives_the_instruction_and_the_reason() {
+        let log = "0: R1=ctx() R10=fp0\n0: (bf) r6 = r1\n1: (79) r0 = *(u64 *)(r6 +0)\ninvalid bpf_context access off=0 size=8\nprocessed 2 insns (limit 1000000)\n";
+        let (at, reason) = verifier_reason(log);
+        assert_eq!(at, Some(1));
+        assert_eq!(
+            reason,
+            "invalid bpf_context access off=0 size=8; processed 2 insns (limit 1000000)"
+        );
+    }
+}
