@@ -59,6 +59,36 @@ impl Map {
         value_size: u32,
         max_entries: u32,
     ) -> Result<Map> {
+        Map::create_with_flags(kind, name, key_size, value_size, max_entries, 0)
+    }
+
+    /// A one-value array holding `value` that programs can only read and
+    /// user space can no longer change (BPF_F_RDONLY_PROG, then frozen):
+    /// constants such as format strings, which helpers like bpf_snprintf
+    /// accept only from such a map.
+    pub fn read_only(name: &str, value: &[u8]) -> Result<Map> {
+        let size = u32::try_from(value.len()).map_err(|_| Error::MapInvalid {
+            name: name.to_string(),
+            reason: "the value is larger than 4 GiB".to_string(),
+        })?;
+        let map = Map::create_with_flags(MapType::Array, name, 4, size, 1, sys::BPF_F_RDONLY_PROG)?;
+        map.update(&0u32.to_ne_bytes(), value)?;
+        sys::map_freeze(map.fd.as_fd()).map_err(|source| Error::Map {
+            name: name.to_string(),
+            op: "freezing it",
+            source,
+        })?;
+        Ok(map)
+    }
+
+    fn create_with_flags(
+        kind: MapType,
+        name: &str,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        flags: u32,
+    ) -> Result<Map> {
         let raw_name = kernel_name(name).map_err(|reason| Error::MapInvalid {
             name: name.to_string(),
             reason: reason.to_string(),
@@ -70,12 +100,19 @@ impl Map {
                 .saturating_mul(possible_cpus()? as usize),
             MapType::Array | MapType::RingBuf => value_size as usize,
         };
-        let fd = sys::map_create(kind.raw(), &raw_name, key_size, value_size, max_entries)
-            .map_err(|source| Error::Map {
-                name: name.to_string(),
-                op: "creating it",
-                source,
-            })?;
+        let fd = sys::map_create(
+            kind.raw(),
+            &raw_name,
+            key_size,
+            value_size,
+            max_entries,
+            flags,
+        )
+        .map_err(|source| Error::Map {
+            name: name.to_string(),
+            op: "creating it",
+            source,
+        })?;
         Ok(Map {
             fd,
             name: name.to_string(),
@@ -205,6 +242,19 @@ mod tests {
             text.contains("kscope_t_array") && text.contains("looking up"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_read_only_map_keeps_its_value_and_refuses_changes() {
+        if !bpf_works("BPF read-only map") {
+            return;
+        }
+        let map = Map::read_only("kscope_t_ro", b"%d items\0\0\0\0").expect("create");
+        let mut value = [0u8; 12];
+        map.lookup(&0u32.to_ne_bytes(), &mut value).expect("lookup");
+        assert_eq!(&value, b"%d items\0\0\0\0");
+        let err = map.update(&0u32.to_ne_bytes(), &[0u8; 12]).unwrap_err();
+        assert!(err.to_string().contains("updating"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,9 @@ const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_MAP_GET_FD_BY_ID: libc::c_long = 14;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_MAP_FREEZE: libc::c_long = 22;
+/// BPF_F_RDONLY_PROG: programs may only read the map.
+pub(crate) const BPF_F_RDONLY_PROG: u32 = 1 << 7;
 
 /// `BPF_F_RDONLY`: a map fd that can only read, all that listing needs.
 const BPF_F_RDONLY: u32 = 1 << 3;
@@ -82,13 +85,14 @@ pub(crate) fn map_create(
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    map_flags: u32,
 ) -> io::Result<OwnedFd> {
     let mut attr = MapCreateAttr {
         map_type,
         key_size,
         value_size,
         max_entries,
-        map_flags: 0,
+        map_flags,
         inner_map_fd: 0,
         numa_node: 0,
         map_name: *name,
@@ -97,6 +101,22 @@ pub(crate) fn map_create(
     // SAFETY: MapCreateAttr is a padding-free prefix of the MAP_CREATE
     // attributes and holds no pointers.
     owned_fd(unsafe { bpf(BPF_MAP_CREATE, &mut attr) })
+}
+
+/// `union bpf_attr` as BPF_MAP_FREEZE uses it.
+#[repr(C)]
+struct MapFdAttr {
+    map_fd: u32,
+}
+
+/// Freezes a map: user space can no longer change it, which is what lets
+/// the verifier treat its contents as constants.
+pub(crate) fn map_freeze(map: BorrowedFd<'_>) -> io::Result<()> {
+    let mut attr = MapFdAttr {
+        map_fd: map.as_raw_fd() as u32,
+    };
+    // SAFETY: MapFdAttr is the one-field prefix BPF_MAP_FREEZE reads.
+    rc(unsafe { bpf(BPF_MAP_FREEZE, &mut attr) })
 }
 
 /// Copies the value stored under `key` into `value`.

@@ -54,6 +54,10 @@ const PROBE_READ_KERNEL: i32 = 113;
 const PROBE_READ_USER_STR: i32 = 114;
 const PROBE_READ_KERNEL_STR: i32 = 115;
 const RINGBUF_OUTPUT: i32 = 130;
+const SNPRINTF: i32 = 165;
+/// `src` of an ld_imm64 that loads the address of a map's value plus the
+/// second immediate (BPF_PSEUDO_MAP_VALUE).
+const PSEUDO_MAP_VALUE: u8 = 2;
 
 /// The maps a program refers to; the loader puts their fds in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +68,9 @@ pub enum MapRef {
     Scratch,
     /// The ring buffer that carries output to user space.
     Events,
+    /// The read-only constants (sprintf formats); the instruction is a
+    /// BPF_PSEUDO_MAP_VALUE load whose second immediate is the offset.
+    Rodata,
 }
 
 /// How one argument sits in an output record.
@@ -203,6 +210,9 @@ pub struct Generated {
     pub globals: Globals,
     /// The per-CPU scratch value's size.
     pub scratch_size: u32,
+    /// The read-only constants (NUL-terminated sprintf formats); empty
+    /// when nothing needs them.
+    pub rodata: Vec<u8>,
 }
 
 /// What code generation needs from the running session.
@@ -228,6 +238,7 @@ pub fn generate(
 ) -> Result<Generated> {
     let globals = Globals::of(script, types);
     let mut outputs = Vec::new();
+    let mut rodata = Vec::new();
     let mut programs = Vec::new();
     let mut scratch_size = 8;
     for (index, attachment) in attachments.iter().enumerate() {
@@ -239,6 +250,7 @@ pub fn generate(
             options,
             globals: &globals,
             outputs: &mut outputs,
+            rodata: &mut rodata,
             insns: Vec::new(),
             spans: Vec::new(),
             relocations: Vec::new(),
@@ -261,6 +273,7 @@ pub fn generate(
         outputs,
         globals,
         scratch_size: scratch_size.next_multiple_of(8),
+        rodata,
     })
 }
 
@@ -302,6 +315,7 @@ struct Gen<'a> {
     options: &'a Options,
     globals: &'a Globals,
     outputs: &'a mut Vec<Output>,
+    rodata: &'a mut Vec<u8>,
     insns: Vec<Insn>,
     spans: Vec<Span>,
     relocations: Vec<(usize, MapRef)>,
@@ -374,30 +388,93 @@ impl Gen<'_> {
         Diagnostic::new(span, message, None)
     }
 
-    fn finish(mut self, attachment: usize) -> Result<BpfProgram> {
+    /// Resolves the jumps and drops the code no path reaches (what
+    /// follows a `next`, `return`, `break` or `continue`), which the
+    /// verifier refuses to load.
+    fn finish(self, attachment: usize) -> Result<BpfProgram> {
+        let n = self.insns.len();
+        // Each jump's absolute target.
+        let mut targets: Vec<Option<usize>> = vec![None; n];
+        for (at, insn) in self.insns.iter().enumerate() {
+            if is_jump(insn) {
+                targets[at] = usize::try_from(at as i64 + 1 + i64::from(insn.off)).ok();
+            }
+        }
         for &(at, label) in &self.fixups {
             let Some(target) = self.labels[label.0] else {
                 return Err(self.error(self.span, "internal error: a jump to a label never placed"));
             };
-            let off = target as i64 - at as i64 - 1;
-            self.insns[at].off = i16::try_from(off).map_err(|_| {
-                self.error(
-                    self.spans[at],
-                    "this handler is too large for one BPF program (a jump spans more than 32767 instructions); split it",
-                )
-            })?;
+            targets[at] = Some(target);
         }
-        if self.insns.len() > 1_000_000 {
+        let mut reachable = vec![false; n];
+        let mut work = vec![0usize];
+        while let Some(at) = work.pop() {
+            if at >= n || reachable[at] {
+                continue;
+            }
+            reachable[at] = true;
+            let insn = &self.insns[at];
+            if insn.code == 0x18 {
+                // ld_imm64 takes two slots.
+                if at + 1 < n {
+                    reachable[at + 1] = true;
+                }
+                work.push(at + 2);
+                continue;
+            }
+            if insn.code == 0x95 {
+                continue;
+            }
+            if let Some(t) = targets[at] {
+                work.push(t);
+                if insn.code == 0x05 {
+                    continue;
+                }
+            }
+            work.push(at + 1);
+        }
+        let mut new_index = vec![0usize; n + 1];
+        let mut kept = 0;
+        for at in 0..n {
+            new_index[at] = kept;
+            if reachable[at] {
+                kept += 1;
+            }
+        }
+        new_index[n] = kept;
+        let mut insns = Vec::with_capacity(kept);
+        let mut spans = Vec::with_capacity(kept);
+        for at in (0..n).filter(|&at| reachable[at]) {
+            let mut insn = self.insns[at];
+            if let Some(t) = targets[at] {
+                let off = new_index[t] as i64 - new_index[at] as i64 - 1;
+                insn.off = i16::try_from(off).map_err(|_| {
+                    self.error(
+                        self.spans[at],
+                        "this handler is too large for one BPF program (a jump spans more than 32767 instructions); split it",
+                    )
+                })?;
+            }
+            insns.push(insn);
+            spans.push(self.spans[at]);
+        }
+        if insns.len() > 1_000_000 {
             return Err(self.error(
                 self.span,
                 "this handler needs more than a million BPF instructions",
             ));
         }
+        let relocations = self
+            .relocations
+            .iter()
+            .filter(|(at, _)| reachable[*at])
+            .map(|&(at, map)| (new_index[at], map))
+            .collect();
         Ok(BpfProgram {
             attachment,
-            insns: std::mem::take(&mut self.insns),
-            spans: std::mem::take(&mut self.spans),
-            relocations: std::mem::take(&mut self.relocations),
+            insns,
+            spans,
+            relocations,
         })
     }
 
@@ -1519,10 +1596,7 @@ impl Gen<'_> {
                 self.stack_used -= 16;
                 Ok(t)
             }
-            "sprintf" => Err(self.error(
-                e.span,
-                "sprintf is not supported yet: print with printf, or build strings with '.'",
-            )),
+            "sprintf" => self.sprintf(e, args),
             _ => match self.script.functions.iter().position(|f| f.name == name) {
                 Some(index) => match self.inline(index, args, e.span)? {
                     Some(loc @ Loc::Scratch(_)) => Ok(Self::str_loc(loc)),
@@ -1531,6 +1605,54 @@ impl Gen<'_> {
                 None => Err(self.error(e.span, format!("{name}() does not give a string"))),
             },
         }
+    }
+
+    /// `sprintf` through bpf_snprintf: the format, turned into the
+    /// kernel's printf dialect, sits in the read-only map; the arguments
+    /// go in an array of u64 (a string as its address).
+    fn sprintf(&mut self, e: &Expr, args: &[Expr]) -> Result<StrLoc> {
+        let Some(ExprKind::Literal(Literal::Str(text))) = args.first().map(|a| &a.kind) else {
+            return Err(self.error(e.span, "sprintf needs a literal format"));
+        };
+        let format = Format::parse(text).map_err(|err| self.error(e.span, err.message))?;
+        let kernel = kernel_format(&format).map_err(|why| {
+            self.error(args[0].span, format!("{why}; the kernel's bpf_snprintf, which sprintf runs on, cannot do it (printf can)"))
+        })?;
+        let values = &args[1..];
+        if values.len() > 12 {
+            return Err(self.error(
+                e.span,
+                "sprintf takes at most 12 values (a limit of the kernel's bpf_snprintf)",
+            ));
+        }
+        let at = self.rodata.len();
+        self.rodata.extend_from_slice(kernel.as_bytes());
+        self.rodata.push(0);
+        let data = self.alloc_scratch(8 * values.len().max(1) as u32)?;
+        for (i, value) in values.iter().enumerate() {
+            let slot = (data + 8 * i as u32) as i16;
+            if self.ty(value) == Ty::Str {
+                let s = self.string(value)?;
+                self.address(1, s);
+                self.emit(Insn::stx(Size::DW, 8, slot, 1));
+            } else {
+                self.int(value)?;
+                self.emit(Insn::stx(Size::DW, 8, slot, 0));
+            }
+        }
+        let t = self.str_temp()?;
+        self.address(1, t);
+        self.emit(Insn::mov64_imm(2, STR as i32));
+        self.relocations.push((self.insns.len(), MapRef::Rodata));
+        self.emit_wide(Insn::ld_imm64(3, PSEUDO_MAP_VALUE, (at as u64) << 32));
+        if values.is_empty() {
+            self.emit(Insn::mov64_imm(4, 0));
+        } else {
+            self.address(4, StrLoc { reg: 8, off: data });
+        }
+        self.emit(Insn::mov64_imm(5, 8 * values.len() as i32));
+        self.emit(Insn::call(SNPRINTF));
+        Ok(t)
     }
 
     // ---- statements without a value --------------------------------------
@@ -1706,6 +1828,76 @@ fn signed_width(field: &TpField) -> u32 {
         }
     }
     8
+}
+
+/// A SystemTap format in the dialect of the kernel's bpf_snprintf
+/// (kernel/bpf/helpers.c: flags `0 + - space`, a width, and `d i u x X`
+/// with `ll`, `s`, `c`; no precision, no `#`, no `o`; printable ASCII).
+fn kernel_format(format: &Format) -> std::result::Result<String, String> {
+    use crate::printf::{Conversion, Piece};
+    let mut out = String::new();
+    for piece in format.pieces() {
+        match piece {
+            Piece::Text(text) => {
+                for c in text.chars() {
+                    if !(c.is_ascii_graphic() || c.is_ascii_whitespace()) {
+                        return Err(format!(
+                            "the format holds {c:?}, which is not printable ASCII"
+                        ));
+                    }
+                    if c == '%' {
+                        out.push('%');
+                    }
+                    out.push(c);
+                }
+            }
+            Piece::Directive(d) => {
+                if d.precision.is_some() {
+                    return Err("the format has a precision".into());
+                }
+                if d.flags.alternate {
+                    return Err("the format has the '#' flag".into());
+                }
+                let conversion = match d.conversion {
+                    Conversion::Signed => "lld",
+                    Conversion::Unsigned => "llu",
+                    Conversion::HexLower => "llx",
+                    Conversion::HexUpper => "llX",
+                    Conversion::Str => "s",
+                    Conversion::Char => "c",
+                    Conversion::Pointer if d.width.is_none() => {
+                        out.push_str("0x%llx");
+                        continue;
+                    }
+                    Conversion::Pointer => return Err("the format has %p with a width".into()),
+                    Conversion::Octal => return Err("the format has %o".into()),
+                };
+                out.push('%');
+                for (on, flag) in [
+                    (d.flags.left, '-'),
+                    (d.flags.plus, '+'),
+                    (d.flags.space, ' '),
+                    (d.flags.zero, '0'),
+                ] {
+                    if on {
+                        out.push(flag);
+                    }
+                }
+                if let Some(w) = d.width {
+                    out.push_str(&w.to_string());
+                }
+                out.push_str(conversion);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `insn` is a jump with an offset (not a call or an exit).
+fn is_jump(insn: &Insn) -> bool {
+    let class = insn.code & 0x07;
+    let op = insn.code & 0xf0;
+    (class == 0x05 || class == 0x06) && op != 0x80 && op != 0x90
 }
 
 fn signed_jump(op: BinaryOp) -> Jmp {

@@ -47,3 +47,17 @@ pub use ast::Script;
 pub use diagnostic::Diagnostic;
 pub use parser::parse;
 pub use source::{SourceFile, Span};
+
+/// Passes 2 and 3 for a parsed script: resolves its probe points against
+/// `kernel`, checks names and types, and generates the BPF programs.
+pub fn compile(
+    file: &SourceFile,
+    script: &Script,
+    kernel: &points::Kernel<'_>,
+    options: &codegen::Options,
+) -> Result<(codegen::Generated, Vec<points::Attachment>), Diagnostic> {
+    let attachments = points::resolve(script, kernel)?;
+    let types = check::check(script, &attachments)?;
+    let generated = codegen::generate(file, script, &types, &attachments, options)?;
+    Ok((generated, attachments))
+}

@@ -94,6 +94,7 @@ pub struct Session {
     programs: Vec<Program>,
     globals: Map,
     _scratch: Map,
+    _rodata: Option<Map>,
     events: RingBuf,
     perf: Vec<PerfEvent>,
 }
@@ -135,10 +136,16 @@ impl Session {
         )
         .map_err(RuntimeError::Maps)?;
         let events = RingBuf::create("ks_events", RING_BYTES).map_err(RuntimeError::Maps)?;
+        let rodata = match generated.rodata.is_empty() {
+            true => None,
+            false => {
+                Some(Map::read_only("ks_rodata", &generated.rodata).map_err(RuntimeError::Maps)?)
+            }
+        };
         let mut programs = Vec::new();
         for (index, program) in generated.programs.iter().enumerate() {
             let attachment = &attachments[program.attachment];
-            let insns = relocate(program, &globals, &scratch, events.map());
+            let insns = relocate(program, &globals, &scratch, events.map(), rodata.as_ref());
             let name = format!("ks_{index}");
             let loaded = Program::load(program_type(&attachment.kind), &name, &insns)
                 .map_err(|e| rejected(e, program, attachment))?;
@@ -150,6 +157,7 @@ impl Session {
             programs,
             globals,
             _scratch: scratch,
+            _rodata: rodata,
             events,
             perf: Vec::new(),
         })
@@ -339,6 +347,7 @@ fn relocate(
     globals: &Map,
     scratch: &Map,
     events: &Map,
+    rodata: Option<&Map>,
 ) -> Vec<kscope_bpf::Insn> {
     let mut insns = program.insns.clone();
     for &(at, map) in &program.relocations {
@@ -346,6 +355,7 @@ fn relocate(
             MapRef::Globals => globals.raw_fd(),
             MapRef::Scratch => scratch.raw_fd(),
             MapRef::Events => events.raw_fd(),
+            MapRef::Rodata => rodata.map_or(-1, Map::raw_fd),
         };
         insns[at].imm = fd;
     }

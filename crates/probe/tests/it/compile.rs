@@ -1,0 +1,335 @@
+//! The compiler's passes after parsing: resolution and type errors as a
+//! user sees them (against a catalog made of format files written the
+//! kernel's way), and the generated BPF run for real: each script's
+//! `begin` probe computes something and prints it, and the output must be
+//! what SystemTap's semantics give. Running the code (the verifier, then
+//! the program) tests code generation; comparing bytecode would not.
+
+use std::time::Duration;
+
+use kscope_probe::catalog::Catalog;
+use kscope_probe::codegen::Options;
+use kscope_probe::points::Kernel;
+use kscope_probe::runtime::{Ending, Session};
+use kscope_probe::{SourceFile, compile, parse};
+
+const SYS_ENTER_READ: &str = "name: sys_enter_read
+ID: 700
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:char * buf;\toffset:24;\tsize:8;\tsigned:0;
+\tfield:size_t count;\toffset:32;\tsize:8;\tsigned:0;
+
+print fmt: \"fd: 0x%08lx, buf: 0x%08lx, count: 0x%08lx\", ((unsigned long)(REC->fd)), ((unsigned long)(REC->buf)), ((unsigned long)(REC->count))
+";
+
+const SYS_EXIT_READ: &str = "name: sys_exit_read
+ID: 699
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
+
+print fmt: \"0x%lx\", REC->ret
+";
+
+fn catalog() -> Catalog {
+    Catalog::from_formats([("syscalls", SYS_ENTER_READ), ("syscalls", SYS_EXIT_READ)])
+        .expect("the formats parse")
+}
+
+/// The rendered error of compiling `text`.
+fn error(text: &str) -> String {
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("the script parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+    };
+    match compile(&file, &script, &kernel, &Options::default()) {
+        Ok(_) => panic!("{text:?} compiled"),
+        Err(d) => d.render(&file),
+    }
+}
+
+#[test]
+fn resolution_errors_name_the_nearest_thing_that_exists() {
+    assert_eq!(
+        error("probe syscall.raed { }"),
+        "t.stp:1:7: error: no syscall tracepoint matches 'raed'; did you mean 'syscall.read'?\n\
+         probe syscall.raed { }\n      ^^^^^^^^^^^^\n"
+    );
+    assert!(error("probe vfs.read { }").contains(
+        "'vfs.read' needs a kprobe on kernel.function(\"vfs_read\"), and this kernel has no kprobes"
+    ));
+    assert!(
+        error("probe vfs.read { }").contains("the nearest probe that works here is syscall.read")
+    );
+    assert!(error("probe kernel.function(\"do_sys_open\") { }").contains("needs a kprobe"));
+    assert!(error("probe timer.ms(0) { }").contains("needs a positive interval"));
+    assert!(error("probe bgein { }").contains("did you mean 'begin'?"));
+    assert!(
+        error("probe syscall.read { printf(\"%d\\n\", $fdd) }").contains(
+            "unknown target variable '$fdd'; did you mean '$fd'? (the probe has $fd $buf $count)"
+        )
+    );
+    assert!(error("probe syscall.read { x = retval }").contains("unknown variable 'retval'"));
+}
+
+#[test]
+fn type_errors_show_both_places() {
+    assert_eq!(
+        error("probe begin { x = \"a\"\n x = 1 }"),
+        "t.stp:2:2: error: type mismatch: 'x' is a string, but a long is needed here\n x = 1 }\n ^\n\
+         t.stp:1:15: note: 'x' got its type here\nprobe begin { x = \"a\"\n              ^\n"
+    );
+    assert!(
+        error("probe begin { printf(\"%d %s\\n\", 1) }")
+            .contains("the format takes 2 argument(s), and 1 are given")
+    );
+    assert!(error("probe begin { printf(\"%s\\n\", 1) }").contains("a string is needed here"));
+    assert!(
+        error("probe begin { if (\"a\" == 1) next }")
+            .contains("cannot compare a string with a long")
+    );
+    assert!(error("probe begin { exit(1) }").contains("exit() takes 0 argument(s)"));
+    assert!(error("probe begin { x = execnme() }").contains("did you mean 'execname'?"));
+    assert!(error("function f(n) { return f(n) } probe begin { f(1) }").contains("calls itself"));
+    assert!(error("probe begin { return 1 }").contains("'return' outside a function"));
+    assert!(error("probe begin { break }").contains("inside a loop"));
+    assert!(error("probe begin { $x = 1 }").contains("read-only"));
+    assert!(
+        error("probe begin { s = sprintf(\"%.3s\", \"abcd\") }")
+            .contains("cannot do it (printf can)")
+    );
+}
+
+/// Runs `text`, whose `begin` probe prints and calls exit(); returns the
+/// output. None when the machine cannot run BPF (the live gate decides).
+fn run(text: &str) -> Option<String> {
+    if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
+        return None;
+    }
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("the script parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+    };
+    let options = Options {
+        target: 4242,
+        realtime_offset_ns: kscope_probe::runtime::realtime_offset_ns(),
+        ..Options::default()
+    };
+    let (generated, attachments) = compile(&file, &script, &kernel, &options)
+        .unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let mut session =
+        Session::load(generated, attachments).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+    let mut out = Vec::new();
+    let started = std::time::Instant::now();
+    let ending = session
+        .run(
+            &mut out,
+            &mut || started.elapsed() > Duration::from_secs(5),
+            &mut || {},
+        )
+        .expect("the session runs");
+    assert_eq!(ending, Ending::Exit, "{text}");
+    Some(String::from_utf8(out).expect("UTF-8 output"))
+}
+
+fn assert_prints(body: &str, expected: &str) {
+    let text = format!("probe begin {{ {body}\n exit() }}");
+    if let Some(out) = run(&text) {
+        assert_eq!(out, expected, "{body}");
+    }
+}
+
+#[test]
+fn arithmetic_follows_c_on_signed_longs() {
+    assert_prints(
+        r#"printf("%d %d %d %d\n", 7 / 2, -7 / 2, 7 / -2, -7 / -2)"#,
+        "3 -3 -3 3\n",
+    );
+    assert_prints(
+        r#"printf("%d %d %d %d\n", 7 % 3, -7 % 3, 7 % -3, -7 % -3)"#,
+        "1 -1 1 -1\n",
+    );
+    assert_prints(
+        r#"printf("%d %d %d %d\n", 1 << 62, -16 >> 2, 5 & 3, 5 | 3 ^ 1)"#,
+        "4611686018427387904 -4 1 7\n",
+    );
+    assert_prints(
+        r#"printf("%d %d %d %d %d\n", 0x7fffffffffffffff + 1, -(-5), ~0, !7, !0)"#,
+        "-9223372036854775808 5 -1 0 1\n",
+    );
+    assert_prints(
+        r#"printf("%d%d%d%d%d%d\n", 1 < 2, 2 <= 2, 3 > 4, -1 >= 0, 1 == 1, 1 != 1)"#,
+        "110010\n",
+    );
+    assert_prints(r#"x = 5; y = x++ + ++x; printf("%d %d\n", x, y)"#, "7 12\n");
+    assert_prints(
+        r#"x = 10; x -= 3; x *= 2; x /= 4; x %= 2; x <<= 3; x |= 1; printf("%d\n", x)"#,
+        "9\n",
+    );
+    assert_prints(r#"printf("%d %d\n", 0 && 1 / 0, 1 || 1 / 0)"#, "0 1\n");
+    assert_prints(r#"printf("%d\n", 3 > 2 ? 10 : 20)"#, "10\n");
+}
+
+#[test]
+fn strings_compare_join_and_cut() {
+    assert_prints(
+        r#"a = "abc"; b = "abd"; printf("%d%d%d%d%d\n", a < b, a == "abc", a != b, b > a, "" < a)"#,
+        "11111\n",
+    );
+    assert_prints(
+        r#"s = "ab" . "cd"; s .= "ef"; printf("%s %d\n", s, strlen(s))"#,
+        "abcdef 6\n",
+    );
+    assert_prints(
+        r#"printf("[%s][%s][%s][%s]\n", substr("hello", 1, 3), substr("hello", 3, 10), substr("hello", 9, 2), substr("hello", 0, 0))"#,
+        "[ell][lo][][]\n",
+    );
+    assert_prints(
+        r#"printf("%d%d%d%d\n", isinstr("kscope", "cop"), isinstr("kscope", "pe"), isinstr("kscope", "x"), isinstr("ab", "abc"))"#,
+        "1100\n",
+    );
+    assert_prints(r#"printf("%d\n", isinstr("abc", ""))"#, "1\n");
+    // A join longer than a string holds is cut at 127 bytes.
+    assert_prints(
+        r#"s = "0123456789"; t = ""; for (i = 0; i < 14; i++) t .= s; printf("%d\n", strlen(t))"#,
+        "127\n",
+    );
+    assert_prints(
+        r#"s = sprintf("%s=%-4d|%x", "n", 42, 255); println(s)"#,
+        "n=42  |ff\n",
+    );
+}
+
+#[test]
+fn control_flow_functions_and_globals() {
+    if let Some(out) = run(r#"
+        global total = 100, label = "sum"
+        function add(a, b) { return a + b }
+        function tag:string (s:string) { return "<" . s . ">" }
+        function nothing() { return }
+        probe begin {
+            for (i = 0; i < 10; i++) {
+                if (i == 2) continue
+                if (i == 6) break
+                total = add(total, i)
+            }
+            n = 0
+            while (n < 3) n++
+            nothing()
+            printf("%s %s %d %d\n", tag(label), tag("x"), total, n)
+            exit()
+        }
+    "#)
+    {
+        assert_eq!(out, "<sum> <x> 113 3\n");
+    }
+}
+
+#[test]
+fn builtins_give_the_running_process() {
+    let Some(out) = run(r#"probe begin {
+        printf("%s %d %d %d %d\n", execname(), tid() > 0, target(), pid() > 0, cpu() < 4096)
+        printf("%s|%s|%d\n", pp(), probefunc(), gettimeofday_s() > 1700000000)
+        exit()
+    }"#) else {
+        return;
+    };
+    let comm: String = std::fs::read_to_string("/proc/thread-self/comm")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let first = out.lines().next().unwrap_or_default();
+    // begin runs in this thread (BPF_PROG_TEST_RUN), so execname() is
+    // the test thread's name.
+    assert!(first.ends_with(" 1 4242 1 1"), "{out}");
+    assert!(
+        comm.starts_with(first.split(' ').next().unwrap_or("?")),
+        "{out} vs {comm}"
+    );
+    assert_eq!(out.lines().nth(1), Some("begin||1"));
+}
+
+#[test]
+fn a_runtime_error_ends_the_session_and_runs_error_then_end() {
+    if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
+        return;
+    }
+    let text = r#"
+        probe begin { x = 0; printf("before\n"); printf("%d\n", 1 / x); printf("never\n") }
+        probe error { printf("error probe\n") }
+        probe end { printf("end probe\n") }
+    "#;
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+    };
+    let (generated, attachments) =
+        compile(&file, &script, &kernel, &Options::default()).expect("compiles");
+    let mut session = Session::load(generated, attachments).expect("loads");
+    let mut out = Vec::new();
+    let ending = session
+        .run(&mut out, &mut || false, &mut || {})
+        .expect("runs");
+    assert_eq!(
+        ending,
+        Ending::Error("division by 0 at t.stp:2:65 in begin".into())
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "before\nerror probe\nend probe\n"
+    );
+}
+
+#[test]
+fn a_loop_the_verifier_cannot_bound_is_reported_at_the_loop() {
+    if !kscope_testkit::live("loading generated BPF", kscope_testkit::missing_root()) {
+        return;
+    }
+    let text = "global g\nprobe begin {\n  while (g < 10) { }\n}\n";
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+    };
+    let (generated, attachments) =
+        compile(&file, &script, &kernel, &Options::default()).expect("compiles");
+    match Session::load(generated, attachments) {
+        Ok(_) => panic!("an endless loop loaded"),
+        Err(kscope_probe::runtime::RuntimeError::Rejected { diagnostic, .. }) => {
+            let rendered = diagnostic.render(&file);
+            assert!(
+                rendered.contains("could not prove that this loop ends"),
+                "{rendered}"
+            );
+            assert!(rendered.starts_with("t.stp:3:"), "{rendered}");
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+}
