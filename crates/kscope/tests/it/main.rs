@@ -2,6 +2,7 @@
 
 mod cli;
 mod doctor;
+mod probe_cleanup;
 mod trace_list;
 mod trace_stream;
 
