@@ -98,12 +98,19 @@ probe end { printf(\"%d\\n\", n > 0) }";
 
 fn stopped_by(signal: i32, name: &str) {
     with_unchanged_tracefs(&format!("kscope probe stopped by {name}"), |_| {
-        assert_eq!(our_objects_after_exit(), Vec::<String>::new(), "left over before the test");
+        assert_eq!(
+            our_objects_after_exit(),
+            Vec::<String>::new(),
+            "left over before the test"
+        );
         let mut child = start(LONG_RUNNING);
         let pid = child.id();
         // The checks see a running session's objects.
         let running = our_objects();
-        assert!(running.iter().any(|n| n.starts_with("program ks_")), "{running:?}");
+        assert!(
+            running.iter().any(|n| n.starts_with("program ks_")),
+            "{running:?}"
+        );
         assert!(running.iter().any(|n| n == "map ks_events"), "{running:?}");
         let fds = fd_kinds(pid);
         assert!(fds.iter().any(|f| f.contains("perf_event")), "{fds:?}");
@@ -116,7 +123,11 @@ fn stopped_by(signal: i32, name: &str) {
         let status = wait(&mut child);
         assert!(status.success(), "{name}: {status}");
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
-        assert_eq!(our_objects_after_exit(), Vec::<String>::new(), "left after {name}");
+        assert_eq!(
+            our_objects_after_exit(),
+            Vec::<String>::new(),
+            "left after {name}"
+        );
     });
 }
 
@@ -133,7 +144,11 @@ fn sigterm_leaves_nothing_behind() {
 #[test]
 fn exit_and_a_refused_load_leave_nothing_behind() {
     with_unchanged_tracefs("kscope probe exiting and failing to load", |_| {
-        assert_eq!(our_objects_after_exit(), Vec::<String>::new(), "left over before the test");
+        assert_eq!(
+            our_objects_after_exit(),
+            Vec::<String>::new(),
+            "left over before the test"
+        );
         let exited = crate::kscope(&[
             "probe",
             "-e",
@@ -141,7 +156,11 @@ fn exit_and_a_refused_load_leave_nothing_behind() {
         ]);
         assert!(exited.status.success(), "{}", crate::stderr(&exited));
         assert_eq!(crate::stdout(&exited), "done\n");
-        assert_eq!(our_objects_after_exit(), Vec::<String>::new(), "left after exit()");
+        assert_eq!(
+            our_objects_after_exit(),
+            Vec::<String>::new(),
+            "left after exit()"
+        );
 
         let refused = crate::kscope(&[
             "probe",
@@ -151,6 +170,10 @@ fn exit_and_a_refused_load_leave_nothing_behind() {
         assert_eq!(refused.status.code(), Some(1));
         let err = crate::stderr(&refused);
         assert!(err.contains("could not prove that this loop ends"), "{err}");
-        assert_eq!(our_objects_after_exit(), Vec::<String>::new(), "left after a refused load");
+        assert_eq!(
+            our_objects_after_exit(),
+            Vec::<String>::new(),
+            "left after a refused load"
+        );
     });
 }
