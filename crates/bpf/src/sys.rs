@@ -389,7 +389,7 @@ pub(crate) fn object_name(kind: ObjectKind, fd: BorrowedFd<'_>) -> io::Result<[u
     }
 }
 
-/// `struct perf_event_attr` at PERF_ATTR_SIZE_VER0 (64 bytes).
+/// `struct perf_event_attr` at PERF_ATTR_SIZE_VER1 (72 bytes, up to config2).
 #[repr(C)]
 #[derive(Default)]
 pub(crate) struct PerfEventAttr {
@@ -403,7 +403,10 @@ pub(crate) struct PerfEventAttr {
     pub flags: u64,
     pub wakeup_events: u32,
     pub bp_type: u32,
+    /// For a kprobe PMU event: the address of the function's name.
     pub config1: u64,
+    /// For a kprobe PMU event: the offset into the function.
+    pub config2: u64,
 }
 
 pub(crate) const PERF_FLAG_DISABLED: u64 = 1 << 0;
@@ -670,7 +673,8 @@ mod tests {
 
     #[test]
     fn attribute_structs_have_the_kernels_sizes() {
-        assert_eq!(std::mem::size_of::<PerfEventAttr>(), 64);
+        // PERF_ATTR_SIZE_VER1: up to and including config2.
+        assert_eq!(std::mem::size_of::<PerfEventAttr>(), 72);
         // Up to and including expected_attach_type in union bpf_attr.
         assert_eq!(std::mem::size_of::<ProgLoadAttr>(), 72);
         // Up to and including map_ifindex (map_name at offset 28).

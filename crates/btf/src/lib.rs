@@ -45,6 +45,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -62,9 +63,39 @@ struct Type {
     size_or_type: u32,
     /// For ARRAY: element type and count.
     array: Option<(u32, u32)>,
-    /// For STRUCT and UNION: where the member records start, how many
-    /// there are, and whether offsets hold bitfield sizes (kind_flag).
-    members: Option<(usize, usize, bool)>,
+    /// Where the kind's own data starts in the blob (an INT's encoding,
+    /// STRUCT members, FUNC_PROTO parameters), and the record count.
+    data: usize,
+    vlen: usize,
+    /// The info word's kind_flag: bitfield offsets for STRUCT, signed
+    /// values for ENUM.
+    kind_flag: bool,
+}
+
+/// A function parameter or return value as BTF describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Value {
+    /// The parameter's name (empty for a return value).
+    pub name: String,
+    /// Its C type: `int`, `size_t`, `struct file *`.
+    pub type_name: String,
+    /// Its size in bytes once typedefs are resolved.
+    pub size: u32,
+    /// Whether it is a signed integer.
+    pub signed: bool,
+    /// What kind of value it is.
+    pub kind: ValueKind,
+}
+
+/// What a [`Value`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// An integer or enum.
+    Integer,
+    /// A pointer.
+    Pointer,
+    /// A struct, union, array or float.
+    Other,
 }
 
 /// Parsed BTF: enum constants and named types.
@@ -134,7 +165,9 @@ impl<'a> Btf<'a> {
                 kind: 0,
                 size_or_type: 0,
                 array: None,
-                members: None,
+                data: 0,
+                vlen: 0,
+                kind_flag: false,
             }],
             blob,
             strings,
@@ -176,8 +209,8 @@ impl<'a> Btf<'a> {
                     (vlen * 12, None)
                 }
                 KIND_FUNC_PROTO => (vlen * 8, None),
-                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | 12
-                | KIND_FLOAT | KIND_TYPE_TAG => (0, None),
+                KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => (0, None),
                 _ => {
                     return Err(BtfError {
                         offset: at,
@@ -191,19 +224,20 @@ impl<'a> Btf<'a> {
                     KIND_UNION => format!("union {name}"),
                     KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
                     KIND_INT | KIND_TYPEDEF | KIND_FLOAT => name.to_string(),
+                    KIND_FUNC => format!("func {name}"),
                     _ => String::new(),
                 };
                 if !key.is_empty() {
                     btf.names.entry(key).or_insert(id);
                 }
             }
-            let members =
-                matches!(kind, KIND_STRUCT | KIND_UNION).then_some((data, vlen, info >> 31 != 0));
             btf.types.push(Type {
                 kind,
                 size_or_type,
                 array,
-                members,
+                data,
+                vlen,
+                kind_flag: info >> 31 != 0,
             });
             at = data + extra;
         }
@@ -239,7 +273,11 @@ impl<'a> Btf<'a> {
         if depth > 8 {
             return None;
         }
-        let (data, vlen, kind_flag) = self.types.get(id as usize)?.members?;
+        let t = self.types.get(id as usize)?;
+        if !matches!(t.kind, KIND_STRUCT | KIND_UNION) {
+            return None;
+        }
+        let (data, vlen, kind_flag) = (t.data, t.vlen, t.kind_flag);
         for i in 0..vlen {
             let entry = data + i * 12;
             let name = string(self.strings, read_u32(self.blob, entry).ok()?);
@@ -257,6 +295,111 @@ impl<'a> Btf<'a> {
             }
         }
         None
+    }
+
+    /// A kernel function's parameters, in order, from its BTF prototype;
+    /// None when BTF does not know the function.
+    pub fn function_params(&self, function: &str) -> Option<Vec<Value>> {
+        let func = self
+            .types
+            .get(*self.names.get(&format!("func {function}"))? as usize)?;
+        let proto = self.types.get(func.size_or_type as usize)?;
+        if proto.kind != KIND_FUNC_PROTO {
+            return None;
+        }
+        (0..proto.vlen)
+            .map(|i| {
+                let entry = proto.data + i * 8;
+                let name = string(self.strings, read_u32(self.blob, entry).ok()?).to_string();
+                let ty = read_u32(self.blob, entry + 4).ok()?;
+                Some(self.value(name, ty))
+            })
+            .collect()
+    }
+
+    /// What a kernel function returns; None when BTF does not know it or
+    /// it returns void.
+    pub fn function_return(&self, function: &str) -> Option<Value> {
+        let func = self
+            .types
+            .get(*self.names.get(&format!("func {function}"))? as usize)?;
+        let proto = self.types.get(func.size_or_type as usize)?;
+        let ret = proto.size_or_type;
+        (proto.kind == KIND_FUNC_PROTO && ret != 0).then(|| self.value(String::new(), ret))
+    }
+
+    /// Whether BTF knows a kernel function of this name.
+    pub fn has_function(&self, function: &str) -> bool {
+        self.names.contains_key(&format!("func {function}"))
+    }
+
+    /// Every kernel function BTF knows, unordered.
+    pub fn function_names(&self) -> impl Iterator<Item = &str> {
+        self.names.keys().filter_map(|k| k.strip_prefix("func "))
+    }
+
+    fn value(&self, name: String, ty: u32) -> Value {
+        let stripped = self.strip(ty, 0).unwrap_or(0);
+        let t = self.types.get(stripped as usize);
+        let (size, signed, kind) = match t.map(|t| t.kind) {
+            Some(KIND_INT) => {
+                let t = t.map_or(0, |t| t.data);
+                let encoding = read_u32(self.blob, t).unwrap_or(0);
+                let size = self.types[stripped as usize].size_or_type;
+                (size, (encoding >> 24) & 1 != 0, ValueKind::Integer)
+            }
+            Some(KIND_ENUM | KIND_ENUM64) => {
+                let t = &self.types[stripped as usize];
+                (t.size_or_type, t.kind_flag, ValueKind::Integer)
+            }
+            Some(KIND_PTR) => (8, false, ValueKind::Pointer),
+            _ => (
+                self.size_of(ty, 0).unwrap_or(0) as u32,
+                false,
+                ValueKind::Other,
+            ),
+        };
+        Value {
+            name,
+            type_name: self.type_name(ty, 0),
+            size,
+            signed,
+            kind,
+        }
+    }
+
+    /// A C spelling of type `id`: `int`, `struct file *`, `const char *`.
+    fn type_name(&self, id: u32, depth: u32) -> String {
+        let Some(t) = self.types.get(id as usize) else {
+            return "?".into();
+        };
+        if depth > 16 {
+            return "?".into();
+        }
+        let name = || self.name_of(id);
+        match t.kind {
+            0 => "void".into(),
+            KIND_PTR => format!("{} *", self.type_name(t.size_or_type, depth + 1)),
+            KIND_CONST => format!("const {}", self.type_name(t.size_or_type, depth + 1)),
+            KIND_VOLATILE => format!("volatile {}", self.type_name(t.size_or_type, depth + 1)),
+            KIND_RESTRICT | KIND_TYPE_TAG => self.type_name(t.size_or_type, depth + 1),
+            KIND_STRUCT => format!("struct {}", name()),
+            KIND_UNION => format!("union {}", name()),
+            KIND_ENUM | KIND_ENUM64 => format!("enum {}", name()),
+            KIND_FUNC_PROTO => "function".into(),
+            _ => name(),
+        }
+    }
+
+    fn name_of(&self, id: u32) -> String {
+        let Some(t) = self.types.get(id as usize) else {
+            return String::new();
+        };
+        // The record's first word is its name's offset.
+        let record = t.data.saturating_sub(12);
+        read_u32(self.blob, record)
+            .map(|off| string(self.strings, off).to_string())
+            .unwrap_or_default()
     }
 
     /// `id` without typedefs and qualifiers.
@@ -399,6 +542,19 @@ mod tests {
         assert!(btf.enum_count() > 1000);
         assert_eq!(btf.type_size("struct list_head"), Some(16));
         assert_eq!(btf.member_offset("struct list_head", "prev"), Some(8));
+        let params = btf.function_params("vfs_read").unwrap();
+        let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["file", "buf", "count", "pos"]);
+        assert_eq!(params[0].type_name, "struct file *");
+        assert_eq!(params[0].kind, ValueKind::Pointer);
+        assert_eq!((params[2].size, params[2].signed), (8, false));
+        let ret = btf.function_return("vfs_read").unwrap();
+        assert_eq!(
+            (ret.type_name.as_str(), ret.size, ret.signed),
+            ("ssize_t", 8, true)
+        );
+        assert!(btf.has_function("do_sys_openat2"));
+        assert!(!btf.has_function("no_such_function"));
         let tgid = btf.member_offset("struct task_struct", "tgid").unwrap();
         let pid = btf.member_offset("struct task_struct", "pid").unwrap();
         assert_eq!(tgid, pid + 4);

@@ -598,7 +598,7 @@ impl Checker<'_> {
                             Scope::Function(_) => return None,
                         };
                         match self.types.contexts.get(&probe).and_then(|c| c.var(&n)) {
-                            Some(ContextVar::Retval(_)) => Some(Ty::Long),
+                            Some(ContextVar::Retval(_) | ContextVar::Field(_)) => Some(Ty::Long),
                             Some(_) => Some(Ty::Str),
                             None => None,
                         }

@@ -783,7 +783,7 @@ impl Gen<'_> {
                 Some(Binding::Local(n)) => self.types.local(scope, &n),
                 Some(Binding::Global(n)) => self.types.global(&n),
                 Some(Binding::Context(n)) => match self.attachment.context.var(&n) {
-                    Some(ContextVar::Retval(_)) => Ty::Long,
+                    Some(ContextVar::Retval(_) | ContextVar::Field(_)) => Ty::Long,
                     _ => Ty::Str,
                 },
                 None => Ty::Long,
@@ -855,7 +855,9 @@ impl Gen<'_> {
                 let scope = self.frame().scope;
                 if let Some(Binding::Context(n)) = self.types.binding(scope, name) {
                     return match self.attachment.context.var(&n).cloned() {
-                        Some(ContextVar::Retval(field)) => self.load_field_int(&field),
+                        Some(ContextVar::Retval(field) | ContextVar::Field(field)) => {
+                            self.load_field_int(&field)
+                        }
                         _ => Err(self.error(e.span, format!("'{name}' is not a number"))),
                     };
                 }
@@ -1391,7 +1393,7 @@ impl Gen<'_> {
                 let scope = self.frame().scope;
                 if let Some(Binding::Context(n)) = self.types.binding(scope, name) {
                     return match self.attachment.context.var(&n).cloned() {
-                        Some(ContextVar::SyscallName(s)) => self.literal(&s, e.span),
+                        Some(ContextVar::Name(s)) => self.literal(&s, e.span),
                         Some(ContextVar::Argstr(_)) => Err(self.error(
                             e.span,
                             "'argstr' is formatted in user space, so it can only be printed (printf, print, println)",

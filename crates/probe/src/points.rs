@@ -35,13 +35,24 @@ pub enum AttachKind {
     },
     /// Every hit of a tracepoint.
     Tracepoint(Tracepoint),
+    /// Every call of (or, with `retprobe`, return from) a kernel
+    /// function, through a kprobe.
+    Kprobe {
+        /// The function.
+        function: String,
+        /// A return probe.
+        retprobe: bool,
+    },
 }
 
 /// A variable the point offers without `$`: SystemTap's tapset variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextVar {
-    /// `name`: the syscall's name.
-    SyscallName(String),
+    /// `name`: the syscall's name, or a tapset alias's (`vfs.read`).
+    Name(String),
+    /// A tapset variable that is a function argument (`bytes_to_read` in
+    /// `vfs.read`): a long.
+    Field(TpField),
     /// `argstr`: the syscall's arguments, formatted in user space; the
     /// fields are the sys_enter tracepoint's arguments.
     Argstr(Vec<TpField>),
@@ -96,7 +107,33 @@ pub struct Kernel<'a> {
     /// Whether perf's kprobe PMU exists
     /// (/sys/bus/event_source/devices/kprobe).
     pub has_kprobes: bool,
+    /// The kernel's BTF, for kernel functions and their parameters.
+    pub btf: Option<&'a kscope_btf::Btf<'a>>,
 }
+
+/// Tapset variables of the kprobe aliases: (alias, variable, parameter).
+const ALIAS_VARIABLES: [(&str, &str, &str); 14] = [
+    ("vfs.read", "file", "file"),
+    ("vfs.read", "buf", "buf"),
+    ("vfs.read", "bytes_to_read", "count"),
+    ("vfs.read", "pos", "pos"),
+    ("vfs.write", "file", "file"),
+    ("vfs.write", "buf", "buf"),
+    ("vfs.write", "bytes_to_write", "count"),
+    ("vfs.write", "pos", "pos"),
+    ("tcp.sendmsg", "sock", "sk"),
+    ("tcp.sendmsg", "size", "size"),
+    ("tcp.recvmsg", "sock", "sk"),
+    ("tcp.recvmsg", "size", "len"),
+    ("udp.sendmsg", "sock", "sk"),
+    ("udp.sendmsg", "size", "len"),
+];
+
+/// Where the x86-64 `struct pt_regs` holds the first six arguments (di,
+/// si, dx, cx, r8, r9) and the return value (ax), as a kprobe program's
+/// context: include/uapi/asm/ptrace.h.
+const ARGUMENT_REGISTERS: [u32; 6] = [112, 104, 96, 88, 72, 64];
+const RETURN_REGISTER: u32 = 80;
 
 /// Tapset aliases that need kprobes: the alias, the kernel function it
 /// probes, and the nearest point that works without kprobes.
@@ -269,6 +306,33 @@ fn resolve_point(
                 .map(|tp| tracepoint_attachment(probe, tp))
                 .collect())
         }
+        ["kernel", "function"] | ["kernel", "function", "return" | "call"]
+            if kernel.has_kprobes =>
+        {
+            let Some(Literal::Str(pattern)) = arg(1) else {
+                return Err(Diagnostic::new(
+                    point.span,
+                    "kernel.function needs the function's name as a string, as in kernel.function(\"vfs_read\")",
+                    None,
+                ));
+            };
+            kprobes(
+                probe,
+                point,
+                pattern,
+                names.len() == 3 && names[2] == "return",
+                None,
+                kernel,
+            )
+        }
+        _ if kernel.has_kprobes && KPROBE_ALIASES.iter().any(|(a, _, _)| *a == written) => {
+            let (alias, function, _) = KPROBE_ALIASES
+                .iter()
+                .find(|(a, _, _)| *a == written)
+                .copied()
+                .unwrap_or_default();
+            kprobes(probe, point, function, false, Some(alias), kernel)
+        }
         _ => {
             if let Some((_, system, event)) =
                 TRACEPOINT_ALIASES.iter().find(|(a, _, _)| *a == written)
@@ -317,7 +381,7 @@ fn needs_kprobes(names: &[&str], written: &str, kernel: &Kernel<'_>) -> Option<S
             return None;
         };
     let missing = if kernel.has_kprobes {
-        "kscope attaches BPF to tracepoints, syscalls and timers only so far, not to kprobes"
+        "kscope attaches kprobes to kernel.function(\"NAME\") and the vfs/tcp/udp aliases only so far, not to modules or statements"
     } else {
         "this kernel has no kprobes (CONFIG_KPROBES is not set; `kscope doctor` shows it)"
     };
@@ -339,6 +403,137 @@ fn unknown<'a>(
         format!("unknown probe point '{written}'{hint}"),
         None,
     )
+}
+
+/// Kprobes on the kernel functions that `pattern` names (a glob over the
+/// functions BTF knows), with their parameters as `$NAME` from BTF.
+fn kprobes(
+    probe: usize,
+    point: &ProbePoint,
+    pattern: &str,
+    retprobe: bool,
+    alias: Option<&str>,
+    kernel: &Kernel<'_>,
+) -> Result<Vec<Attachment>, Diagnostic> {
+    let mut functions: Vec<String> = if pattern.contains(['*', '?']) {
+        let Some(btf) = kernel.btf else {
+            return Err(Diagnostic::new(
+                point.span,
+                "a glob over kernel functions needs the kernel's BTF (/sys/kernel/btf/vmlinux), which is missing",
+                None,
+            ));
+        };
+        btf.function_names()
+            .filter(|f| glob_match(pattern, f))
+            .map(str::to_string)
+            .collect()
+    } else {
+        vec![pattern.to_string()]
+    };
+    functions.sort();
+    if functions.is_empty() {
+        let hint = kernel
+            .btf
+            .and_then(|btf| did_you_mean(pattern, btf.function_names()))
+            .map(|c| format!("; did you mean \"{c}\"?"))
+            .unwrap_or_default();
+        return Err(Diagnostic::new(
+            point.span,
+            format!("no kernel function matches \"{pattern}\"{hint}"),
+            None,
+        ));
+    }
+    if functions.len() > 1000 {
+        return Err(Diagnostic::new(
+            point.span,
+            format!(
+                "\"{pattern}\" matches {} kernel functions; kscope attaches at most 1000 kprobes at once",
+                functions.len()
+            ),
+            None,
+        ));
+    }
+    if let Some(btf) = kernel.btf
+        && functions.len() == 1
+        && !btf.has_function(&functions[0])
+    {
+        let hint = did_you_mean(&functions[0], btf.function_names())
+            .map(|c| format!("; did you mean \"{c}\"?"))
+            .unwrap_or_default();
+        return Err(Diagnostic::new(
+            point.span,
+            format!("the kernel has no function \"{}\"{hint}", functions[0]),
+            None,
+        ));
+    }
+    let suffix = if retprobe { ".return" } else { "" };
+    Ok(functions
+        .into_iter()
+        .map(|function| {
+            let field = |name: &str, offset: u32, v: &kscope_btf::Value| TpField {
+                name: name.to_string(),
+                c_type: v.type_name.clone(),
+                offset,
+                size: if v.kind == kscope_btf::ValueKind::Pointer {
+                    8
+                } else {
+                    v.size
+                },
+                signed: v.signed,
+                kind: match v.kind {
+                    kscope_btf::ValueKind::Other => FieldKind::Other,
+                    _ if matches!(v.size, 1 | 2 | 4 | 8)
+                        || v.kind == kscope_btf::ValueKind::Pointer =>
+                    {
+                        FieldKind::Int
+                    }
+                    _ => FieldKind::Other,
+                },
+            };
+            let mut context = Context::default();
+            if let Some(btf) = kernel.btf {
+                if retprobe {
+                    if let Some(ret) = btf.function_return(&function) {
+                        context
+                            .targets
+                            .push(("return".into(), field("return", RETURN_REGISTER, &ret)));
+                    }
+                } else {
+                    let params = btf.function_params(&function).unwrap_or_default();
+                    for (param, offset) in params.iter().zip(ARGUMENT_REGISTERS) {
+                        if !param.name.is_empty() {
+                            context
+                                .targets
+                                .push((param.name.clone(), field(&param.name, offset, param)));
+                        }
+                    }
+                }
+            }
+            if let Some(alias) = alias {
+                context
+                    .vars
+                    .push(("name".into(), ContextVar::Name(alias.to_string())));
+                for (_, var, param) in ALIAS_VARIABLES.iter().filter(|(a, _, _)| *a == alias) {
+                    if let Some(f) = context.target(param).cloned() {
+                        context.vars.push((var.to_string(), ContextVar::Field(f)));
+                    }
+                }
+            }
+            Attachment {
+                probe,
+                name: match alias {
+                    Some(a) => a.to_string(),
+                    None => format!("kernel.function(\"{function}\"){suffix}"),
+                },
+                kind: AttachKind::Kprobe {
+                    function: function.clone(),
+                    retprobe,
+                },
+                context,
+                function: Some(function),
+            }
+        })
+        .collect())
 }
 
 fn tracepoint_attachment(probe: usize, tp: Tracepoint) -> Attachment {
@@ -388,7 +583,7 @@ fn syscalls(
             continue;
         };
         let suffix = if ret { ".return" } else { "" };
-        let mut vars = vec![("name".to_string(), ContextVar::SyscallName(name.clone()))];
+        let mut vars = vec![("name".to_string(), ContextVar::Name(name.clone()))];
         let args: Vec<TpField> = enter
             .fields
             .iter()

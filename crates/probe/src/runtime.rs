@@ -113,6 +113,7 @@ fn program_type(kind: &AttachKind) -> ProgramType {
         AttachKind::Begin | AttachKind::End | AttachKind::Error => ProgramType::RawTracepoint,
         AttachKind::Timer { .. } | AttachKind::Profile { .. } => ProgramType::PerfEvent,
         AttachKind::Tracepoint(_) => ProgramType::Tracepoint,
+        AttachKind::Kprobe { .. } => ProgramType::Kprobe,
     }
 }
 
@@ -271,6 +272,11 @@ impl Session {
                 // A program attached to a tracepoint runs on every CPU
                 // once one perf event of it is open: the kernel keeps the
                 // programs per tracepoint (and refuses the same one twice).
+                // Like a tracepoint's, a kprobe's programs run on every CPU.
+                AttachKind::Kprobe { function, retprobe } => {
+                    let cpu = cpus.first().copied().unwrap_or(0);
+                    vec![PerfEvent::kprobe(function, *retprobe, cpu).map_err(failed)?]
+                }
                 AttachKind::Tracepoint(tp) => {
                     let cpu = cpus.first().copied().unwrap_or(0);
                     vec![PerfEvent::tracepoint_on_cpu(u64::from(tp.id), cpu).map_err(failed)?]

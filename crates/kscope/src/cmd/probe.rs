@@ -266,6 +266,19 @@ fn needs_tracefs(script: &Script) -> bool {
     })
 }
 
+/// Whether the script has kprobe points, whose parameters come from BTF:
+/// anything but begin, end, error, timers, syscalls and kernel.trace.
+fn needs_btf(script: &Script) -> bool {
+    let kprobe_point = |point: &kscope_probe::ast::ProbePoint| {
+        let names: Vec<&str> = point.components.iter().map(|c| c.name.as_str()).collect();
+        !matches!(
+            names.as_slice(),
+            ["begin" | "end" | "error" | "timer" | "syscall", ..] | [_, "trace", ..]
+        )
+    };
+    kernel_has_kprobes() && script.probes.iter().flat_map(|p| &p.points).any(kprobe_point)
+}
+
 fn kernel_has_kprobes() -> bool {
     std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
@@ -283,10 +296,17 @@ fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment
     } else {
         Catalog::from_formats([]).context("an empty catalog")?
     };
+    let blob = if needs_btf(script) {
+        kscope_ftrace::read_btf()
+    } else {
+        Vec::new()
+    };
+    let btf = kscope_btf::Btf::parse(&blob).ok();
     let kernel = Kernel {
         catalog: &catalog,
         hz: super::trace_stream::config_hz(),
         has_kprobes: kernel_has_kprobes(),
+        btf: btf.as_ref(),
     };
     let attachments = points::resolve(script, &kernel).map_err(|d| diagnostic(file, &d))?;
     drop(catalog);
@@ -415,10 +435,17 @@ fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
     } else {
         Catalog::from_formats([])?
     };
+    let blob = if needs_btf(&script) {
+        kscope_ftrace::read_btf()
+    } else {
+        Vec::new()
+    };
+    let btf = kscope_btf::Btf::parse(&blob).ok();
     let kernel = Kernel {
         catalog: &catalog,
         hz: super::trace_stream::config_hz(),
         has_kprobes: kernel_has_kprobes(),
+        btf: btf.as_ref(),
     };
     let attachments = points::resolve(&script, &kernel).map_err(|d| diagnostic(&file, &d))?;
     guard.restore()?;

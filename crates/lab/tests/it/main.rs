@@ -9,6 +9,7 @@
 mod doctor;
 mod failures;
 mod guard;
+mod probe;
 mod stream;
 
 use std::sync::OnceLock;
@@ -38,6 +39,18 @@ const SUITE_COMMANDS: &[(&str, &str)] = &[
     (
         "stream-pages",
         "kscope trace stream -e kmem:mm_page_alloc -- dd if=/dev/zero of=/tmp/pages bs=64k count=8",
+    ),
+    (
+        "probe-vfs-read",
+        "kscope probe -c 'dd if=/dev/zero of=/dev/null bs=512 count=3' -e 'probe vfs.read { if (pid() == target()) printf(\"%s %s %d %s\\n\", name, execname(), bytes_to_read, pp()) }'",
+    ),
+    (
+        "probe-function-return",
+        "kscope probe -c 'cat /proc/version' -e 'probe kernel.function(\"vfs_read\").return { if (pid() == target() && $return > 0) printf(\"%s read %d\\n\", probefunc(), $return > 0) }'",
+    ),
+    (
+        "probe-function-args",
+        "kscope probe -l 'kernel.function(\"vfs_rea*\")'; kscope probe -L 'kernel.function(\"vfs_read\")'",
     ),
 ];
 

@@ -57,6 +57,7 @@ fn error(text: &str) -> String {
         catalog: &catalog,
         hz: 250,
         has_kprobes: false,
+        btf: None,
     };
     match compile(&file, &script, &kernel, &Options::default()) {
         Ok(_) => panic!("{text:?} compiled"),
@@ -129,6 +130,7 @@ fn run(text: &str) -> Option<String> {
         catalog: &catalog,
         hz: 250,
         has_kprobes: false,
+        btf: None,
     };
     let options = Options {
         target: 4242,
@@ -286,6 +288,7 @@ fn a_runtime_error_ends_the_session_and_runs_error_then_end() {
         catalog: &catalog,
         hz: 250,
         has_kprobes: false,
+        btf: None,
     };
     let (generated, attachments) =
         compile(&file, &script, &kernel, &Options::default()).expect("compiles");
@@ -317,6 +320,7 @@ fn a_loop_the_verifier_cannot_bound_is_reported_at_the_loop() {
         catalog: &catalog,
         hz: 250,
         has_kprobes: false,
+        btf: None,
     };
     let (generated, attachments) =
         compile(&file, &script, &kernel, &Options::default()).expect("compiles");
