@@ -13,35 +13,9 @@ use kscope_probe::points::Kernel;
 use kscope_probe::runtime::{Ending, Session};
 use kscope_probe::{SourceFile, compile, parse};
 
-const SYS_ENTER_READ: &str = "name: sys_enter_read
-ID: 700
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;
-\tfield:char * buf;\toffset:24;\tsize:8;\tsigned:0;
-\tfield:size_t count;\toffset:32;\tsize:8;\tsigned:0;
-
-print fmt: \"fd: 0x%08lx, buf: 0x%08lx, count: 0x%08lx\", ((unsigned long)(REC->fd)), ((unsigned long)(REC->buf)), ((unsigned long)(REC->count))
-";
-
-const SYS_EXIT_READ: &str = "name: sys_exit_read
-ID: 699
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;
-
-print fmt: \"0x%lx\", REC->ret
-";
+/// Format files as this machine's kernel writes them (tests/data/README.md).
+const SYS_ENTER_READ: &str = include_str!("../data/sys_enter_read.format");
+const SYS_EXIT_READ: &str = include_str!("../data/sys_exit_read.format");
 
 fn catalog() -> Catalog {
     Catalog::from_formats([("syscalls", SYS_ENTER_READ), ("syscalls", SYS_EXIT_READ)])
