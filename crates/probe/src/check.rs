@@ -284,6 +284,9 @@ pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagn
         scope: Scope::Probe(0),
     };
     checker.prepare(attachments)?;
+    // Recursion first: a recursive function's type cannot be inferred,
+    // and the recursion is the error to report.
+    checker.check_recursion()?;
     for _ in 0..16 {
         checker.changed = false;
         checker.walk_all();
@@ -296,7 +299,6 @@ pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagn
     if let Some(e) = checker.error {
         return Err(e);
     }
-    checker.check_recursion()?;
     Ok(checker.types)
 }
 

@@ -388,10 +388,9 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment)
         .or_else(|| program.spans.last())
         .copied()
         .unwrap_or_default();
-    let looping = reason.contains("infinite loop")
-        || reason.contains("too large")
-        || reason.contains("back-edge")
-        || reason.contains("processed 1000001");
+    let looping = ["infinite loop", "too large", "back-edge", "processed 1000001"]
+        .iter()
+        .any(|words| verifier_log.contains(words));
     let message = if looping {
         "the kernel's verifier could not prove that this loop ends; loops must count a local variable up to a constant bound".to_string()
     } else {
@@ -418,9 +417,17 @@ pub fn realtime_offset_ns() -> i64 {
     ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Monotonic))
 }
 
-/// The instruction the verifier stopped at and its last lines.
+/// The instruction the verifier stopped at and its decisive lines.
 pub fn verifier_reason(log: &str) -> (Option<usize>, String) {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    // "infinite loop detected at insn N" is followed by state dumps.
+    if let Some(line) = lines.iter().find(|l| l.starts_with("infinite loop detected")) {
+        let at = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.trim().parse().ok());
+        return (at, line.to_string());
+    }
     let at = lines.iter().rev().find_map(|l| {
         let (n, rest) = l.split_once(':')?;
         if rest.starts_with(" (") {
@@ -561,6 +568,15 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_infinite_loop_is_found_before_the_state_dumps() {
+        let log = "0: (05) goto pc-1\ninfinite loop detected at insn 0\ncur state: R1=ctx()\nold state: R1=ctx()\n";
+        assert_eq!(
+            verifier_reason(log),
+            (Some(0), "infinite loop detected at insn 0".to_string())
+        );
+    }
 
     #[test]
     fn the_verifier_log_gives_the_instruction_and_the_reason() {

@@ -103,7 +103,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         started,
     );
     if args.pass == Some(1) {
-        print_parse(&script);
+        print_parse(&script, &mut std::io::stdout().lock())?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -115,8 +115,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         started,
     );
     if args.pass == Some(2) {
+        let mut out = std::io::stdout().lock();
         for a in &attachments {
-            println!("{}", describe(a));
+            writeln!(out, "{}", describe(a))?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -151,7 +152,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         started,
     );
     if args.dump_bpf {
-        dump(&file, &generated, &attachments);
+        dump(&file, &generated, &attachments, &mut std::io::stdout().lock())?;
     }
     if args.pass == Some(3) {
         return Ok(ExitCode::SUCCESS);
@@ -354,18 +355,39 @@ fn privilege_hint() -> &'static str {
 /// `-c COMMAND` as an argument vector: split on blanks when it is a plain
 /// command, through `sh -c` when it has shell syntax.
 fn command_line(command: &str) -> Vec<String> {
-    let shell_syntax = command
-        .chars()
-        .any(|c| "|&;<>()$`\\\"'*?[]{}~#=\n".contains(c));
-    if shell_syntax {
+    // `=` is plain in `dd if=x`, and shell syntax only in a leading
+    // `VAR=value` word.
+    let assignment = command
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.contains('='));
+    let shell_syntax = assignment
+        || command
+            .chars()
+            .any(|c| "|&;<>()$`\\\"'*?[]{}~#\n".contains(c));
+    // One simple command (quotes, variables and globs, but no pipes,
+    // lists or redirections) is exec'd by the shell, so that target() is
+    // the command's own pid.
+    let simple = !assignment && !command.chars().any(|c| "|&;<>()\n".contains(c));
+    if shell_syntax && simple {
+        vec!["sh".into(), "-c".into(), format!("exec {command}")]
+    } else if shell_syntax {
         vec!["sh".into(), "-c".into(), command.into()]
     } else {
         command.split_whitespace().map(String::from).collect()
     }
 }
 
+/// Waits for the `-c` command. If the session was stopped by a signal
+/// while the command runs, the command gets SIGTERM first (a Ctrl-C on a
+/// terminal has reached it already); SIGKILL after 2 s.
 fn finish_child(child: Option<std::process::Child>) -> anyhow::Result<()> {
     let Some(mut c) = child else { return Ok(()) };
+    if c.try_wait()?.is_none()
+        && let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32)
+    {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+    }
     let deadline = Instant::now() + Duration::from_secs(2);
     while c.try_wait()?.is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -378,12 +400,13 @@ fn finish_child(child: Option<std::process::Child>) -> anyhow::Result<()> {
 }
 
 /// `-p 1`: the probes and what they hold.
-fn print_parse(script: &Script) {
+fn print_parse(script: &Script, out: &mut impl Write) -> std::io::Result<()> {
     for g in &script.globals {
-        println!("global {}", g.name);
+        writeln!(out, "global {}", g.name)?;
     }
     for f in &script.functions {
-        println!(
+        writeln!(
+            out,
             "function {}({})",
             f.name,
             f.params
@@ -391,16 +414,18 @@ fn print_parse(script: &Script) {
                 .map(|p| p.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )?;
     }
     for p in &script.probes {
         let points: Vec<String> = p.points.iter().map(points::text).collect();
-        println!(
+        writeln!(
+            out,
             "probe {} ({} statements)",
             points.join(", "),
             p.body.stmts.len()
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// A point and the variables it offers, as `stap -L` shows them.
@@ -470,26 +495,33 @@ fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
 
 /// `--dump-bpf`: every program's instructions, with a comment line each
 /// time the source line changes.
-fn dump(file: &SourceFile, generated: &Generated, attachments: &[Attachment]) {
+fn dump(
+    file: &SourceFile,
+    generated: &Generated,
+    attachments: &[Attachment],
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     for (index, program) in generated.programs.iter().enumerate() {
         let attachment = &attachments[program.attachment];
-        println!(
+        writeln!(
+            out,
             "; program ks_{index} for {} ({} instructions)",
             attachment.name,
             program.insns.len()
-        );
+        )?;
         let lines = kscope_bpf::disassemble(&program.insns);
         let mut last_line = 0;
         for (i, (text, span)) in lines.iter().zip(&program.spans).enumerate() {
             let (line, _) = file.line_col(span.start);
             if line != last_line {
                 let (source, _) = file.line_at(span.start);
-                println!(";   {}:{line}: {}", file.name, source.trim());
+                writeln!(out, ";   {}:{line}: {}", file.name, source.trim())?;
                 last_line = line;
             }
             if !text.is_empty() {
-                println!("{i:6}: {text}");
+                writeln!(out, "{i:6}: {text}")?;
             }
         }
     }
+    Ok(())
 }

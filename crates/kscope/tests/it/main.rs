@@ -2,7 +2,9 @@
 
 mod cli;
 mod doctor;
+mod probe_bpftrace;
 mod probe_cleanup;
+mod probe_corpus;
 mod trace_list;
 mod trace_stream;
 
