@@ -388,9 +388,14 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment)
         .or_else(|| program.spans.last())
         .copied()
         .unwrap_or_default();
-    let looping = ["infinite loop", "too large", "back-edge", "processed 1000001"]
-        .iter()
-        .any(|words| verifier_log.contains(words));
+    let looping = [
+        "infinite loop",
+        "too large",
+        "back-edge",
+        "processed 1000001",
+    ]
+    .iter()
+    .any(|words| verifier_log.contains(words));
     let message = if looping {
         "the kernel's verifier could not prove that this loop ends; loops must count a local variable up to a constant bound".to_string()
     } else {
@@ -421,11 +426,11 @@ pub fn realtime_offset_ns() -> i64 {
 pub fn verifier_reason(log: &str) -> (Option<usize>, String) {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     // "infinite loop detected at insn N" is followed by state dumps.
-    if let Some(line) = lines.iter().find(|l| l.starts_with("infinite loop detected")) {
-        let at = line
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.trim().parse().ok());
+    if let Some(line) = lines
+        .iter()
+        .find(|l| l.starts_with("infinite loop detected"))
+    {
+        let at = line.rsplit(' ').next().and_then(|n| n.trim().parse().ok());
         return (at, line.to_string());
     }
     let at = lines.iter().rev().find_map(|l| {

@@ -152,7 +152,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         started,
     );
     if args.dump_bpf {
-        dump(&file, &generated, &attachments, &mut std::io::stdout().lock())?;
+        dump(
+            &file,
+            &generated,
+            &attachments,
+            &mut std::io::stdout().lock(),
+        )?;
     }
     if args.pass == Some(3) {
         return Ok(ExitCode::SUCCESS);
@@ -277,7 +282,12 @@ fn needs_btf(script: &Script) -> bool {
             ["begin" | "end" | "error" | "timer" | "syscall", ..] | [_, "trace", ..]
         )
     };
-    kernel_has_kprobes() && script.probes.iter().flat_map(|p| &p.points).any(kprobe_point)
+    kernel_has_kprobes()
+        && script
+            .probes
+            .iter()
+            .flat_map(|p| &p.points)
+            .any(kprobe_point)
 }
 
 fn kernel_has_kprobes() -> bool {
