@@ -69,10 +69,28 @@ fn main() -> ExitCode {
         // `kscope ... | head` closes the pipe early: that is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kscope: error: {err:#}");
+            eprintln!("kscope: error: {}", error_text(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause whose
+/// text the message before it already ends with (the library errors put
+/// their source in their own message, and also give it as the source).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
@@ -84,6 +102,17 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::from_raw_os_error(1);
+        let err = anyhow::Error::new(io).context("creating it failed: Operation not permitted (os error 1)");
+        let err = err.context("cannot load the probes");
+        assert_eq!(
+            error_text(&err),
+            "cannot load the probes: creating it failed: Operation not permitted (os error 1)"
+        );
+    }
 
     #[test]
     fn the_command_line_definition_is_consistent() {

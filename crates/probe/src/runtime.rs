@@ -25,7 +25,7 @@ const RING_BYTES: u32 = 1 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     /// A map could not be created or written.
-    #[error("creating the BPF maps: {0}")]
+    #[error("creating the BPF maps")]
     Maps(#[source] kscope_bpf::Error),
     /// The verifier rejected a program: where and why.
     #[error("the kernel's verifier rejected the program for {point}: {reason}")]

@@ -177,3 +177,37 @@ fn exit_and_a_refused_load_leave_nothing_behind() {
         );
     });
 }
+
+#[test]
+fn without_privilege_the_error_is_one_sentence_and_nothing_is_left() {
+    if !kscope_testkit::live(
+        "kscope probe as an unprivileged user",
+        kscope_testkit::missing_root(),
+    ) {
+        return;
+    }
+    // A copy that user nobody may run, outside the (private) build tree.
+    let dir = std::env::temp_dir().join(format!("kscope-nobody-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let binary = dir.join("kscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_kscope"), &binary).expect("copy kscope");
+    let run = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&binary)
+        .args(["probe", "-e", "probe begin { printf(\"hi\\n\"); exit() }"])
+        .output()
+        .expect("run setpriv");
+    std::fs::remove_dir_all(&dir).expect("remove temp dir");
+    assert_eq!(run.status.code(), Some(1));
+    assert!(run.stdout.is_empty());
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "kscope: error: cannot load the probes (BPF needs root, or CAP_BPF with CAP_PERFMON)"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("Operation not permitted").count(), 1, "{err}");
+    assert_eq!(our_objects_after_exit(), Vec::<String>::new());
+}
