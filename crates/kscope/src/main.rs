@@ -106,7 +106,8 @@ mod tests {
     #[test]
     fn a_cause_already_in_the_message_is_not_repeated() {
         let io = std::io::Error::from_raw_os_error(1);
-        let err = anyhow::Error::new(io).context("creating it failed: Operation not permitted (os error 1)");
+        let err = anyhow::Error::new(io)
+            .context("creating it failed: Operation not permitted (os error 1)");
         let err = err.context("cannot load the probes");
         assert_eq!(
             error_text(&err),
