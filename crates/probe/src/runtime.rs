@@ -195,7 +195,7 @@ impl Session {
             }
         }
         // Stop the probes, print what they sent, then run the end probes.
-        self.perf.clear();
+        close_all(std::mem::take(&mut self.perf));
         self.pump(out, Duration::ZERO, &mut None)?;
         let ending = ending.unwrap_or(Ending::Stopped);
         if matches!(ending, Ending::Error(_)) {
@@ -345,6 +345,25 @@ impl Session {
             source,
         })
     }
+}
+
+/// Closes perf events on several threads at once: closing one that
+/// carries a BPF program waits for the kernel to detach it (tens of
+/// milliseconds each, seen on 6.18), and those waits overlap.
+fn close_all(events: Vec<PerfEvent>) {
+    const THREADS: usize = 16;
+    if events.len() <= 1 {
+        drop(events);
+        return;
+    }
+    let per_thread = events.len().div_ceil(THREADS);
+    let mut events = events;
+    std::thread::scope(|scope| {
+        while !events.is_empty() {
+            let rest = events.split_off(events.len().saturating_sub(per_thread));
+            scope.spawn(move || drop(rest));
+        }
+    });
 }
 
 /// Puts the maps' fds into the program's map loads.
