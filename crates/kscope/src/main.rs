@@ -68,12 +68,31 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // `kscope ... | head` closes the pipe early: that is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        // A diagnostic about the user's input (a script) is already in
+        // the compiler's `file:line:col: error: ...` form.
+        Err(err) if err.downcast_ref::<Diagnosed>().is_some() => {
+            eprintln!("{}", error_text(&err).trim_end());
+            ExitCode::FAILURE
+        }
         Err(err) => {
             eprintln!("kscope: error: {}", error_text(&err));
             ExitCode::FAILURE
         }
     }
 }
+
+/// An error already rendered for the user as `file:line:col: error: ...`
+/// with the source line and carets.
+#[derive(Debug)]
+pub struct Diagnosed(pub String);
+
+impl std::fmt::Display for Diagnosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Diagnosed {}
 
 /// The error and its causes joined by ": ", leaving out a cause whose
 /// text the message before it already ends with (the library errors put

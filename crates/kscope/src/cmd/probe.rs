@@ -171,10 +171,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             reason,
             diagnostic: d,
         }) => {
-            bail!(
+            return Err(crate::Diagnosed(format!(
                 "{}the verifier's words for {point}: {reason}",
                 d.render(&file)
-            )
+            ))
+            .into());
         }
         Err(e) => return Err(anyhow::Error::new(e).context(privilege_hint())),
     };
@@ -258,7 +259,7 @@ fn source(args: &Args) -> anyhow::Result<SourceFile> {
 }
 
 fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {
-    anyhow::anyhow!("{}", d.render(file).trim_end())
+    crate::Diagnosed(d.render(file).trim_end().to_string()).into()
 }
 
 /// Whether the script needs tracefs: anything but begin, end, error and
