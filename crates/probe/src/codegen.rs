@@ -32,8 +32,9 @@ use crate::source::{SourceFile, Span};
 /// records and comparisons grow with it).
 pub const STR: u32 = 128;
 
-/// Offset in the globals of the flag that `exit()` sets.
-const EXIT_FLAG: u32 = 0;
+/// Offset in the globals of the flag that `exit()` (and user space, to
+/// stop the session) sets.
+pub const EXIT_FLAG: u32 = 0;
 /// Offset in the globals of the count of records the full ring buffer
 /// refused.
 pub const LOST_COUNTER: u32 = 8;

@@ -92,6 +92,8 @@ pub struct Session {
     generated: Generated,
     attachments: Vec<Attachment>,
     programs: Vec<Program>,
+    /// Raises the exit flag: what user space runs to stop every probe.
+    stop: Program,
     globals: Map,
     _scratch: Map,
     _rodata: Option<Map>,
@@ -152,10 +154,20 @@ impl Session {
                 .map_err(|e| rejected(e, program, attachment))?;
             programs.push(loaded);
         }
+        let stop = Program::load(
+            ProgramType::RawTracepoint,
+            "ks_stop",
+            &stop_program(&globals),
+        )
+        .map_err(|source| RuntimeError::Load {
+            point: "the stop program".into(),
+            source,
+        })?;
         Ok(Session {
             generated,
             attachments,
             programs,
+            stop,
             globals,
             _scratch: scratch,
             _rodata: rodata,
@@ -194,8 +206,16 @@ impl Session {
                 self.pump(out, Duration::from_millis(50), &mut ending)?;
             }
         }
-        // Stop the probes, print what they sent, then run the end probes.
-        close_all(std::mem::take(&mut self.perf));
+        // Stop the probes at once by raising the exit flag every handler
+        // checks first, print what they sent, then run the end probes.
+        // Closing the perf events waits for the kernel to detach each
+        // program, which takes seconds for hundreds: it comes last.
+        self.stop
+            .test_run(&[])
+            .map_err(|source| RuntimeError::Bpf {
+                what: "stopping the probes",
+                source,
+            })?;
         self.pump(out, Duration::ZERO, &mut None)?;
         let ending = ending.unwrap_or(Ending::Stopped);
         if matches!(ending, Ending::Error(_)) {
@@ -218,6 +238,7 @@ impl Session {
             what: "writing output",
             source,
         })?;
+        close_all(std::mem::take(&mut self.perf));
         Ok(ending)
     }
 
@@ -347,6 +368,25 @@ impl Session {
     }
 }
 
+/// A program that sets the globals' exit flag, which every handler but
+/// `end` and `error` checks before anything else.
+fn stop_program(globals: &Map) -> Vec<kscope_bpf::Insn> {
+    use kscope_bpf::{Alu, Insn, Jmp, Size};
+    let mut insns = vec![Insn::st(Size::W, 10, -8, 0)];
+    insns.extend(Insn::ld_map_fd(1, globals.raw_fd()));
+    insns.extend([
+        Insn::mov64_reg(2, 10),
+        Insn::alu64_imm(Alu::Add, 2, -8),
+        Insn::call(1), // bpf_map_lookup_elem
+        Insn::jmp_imm(Jmp::Eq, 0, 0, 2),
+        Insn::mov64_imm(1, 1),
+        Insn::stx(Size::DW, 0, crate::codegen::EXIT_FLAG as i16, 1),
+        Insn::mov64_imm(0, 0),
+        Insn::exit(),
+    ]);
+    insns
+}
+
 /// Closes perf events on several threads at once: closing one that
 /// carries a BPF program waits for the kernel to detach it (tens of
 /// milliseconds each, seen on 6.18), and those waits overlap.
@@ -389,13 +429,26 @@ fn relocate(
 
 /// A load failure, with the verifier's reason mapped to the source.
 fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment) -> RuntimeError {
-    let kscope_bpf::Error::Load { verifier_log, .. } = &e else {
+    let kscope_bpf::Error::Load {
+        verifier_log,
+        source,
+        ..
+    } = &e
+    else {
         return RuntimeError::Load {
             point: attachment.name.clone(),
             source: e,
         };
     };
-    if verifier_log.trim().is_empty() {
+    // The verifier says no with EINVAL, EACCES or E2BIG, or ENOSPC when
+    // its log outgrew the buffer; anything else (EMFILE, ENOMEM, EPERM) is
+    // about resources or privilege.
+    use rustix::io::Errno;
+    let verifier = matches!(
+        Errno::from_io_error(source),
+        Some(Errno::INVAL | Errno::ACCESS | Errno::TOOBIG | Errno::NOSPC)
+    );
+    if verifier_log.trim().is_empty() || !verifier {
         return RuntimeError::Load {
             point: attachment.name.clone(),
             source: e,

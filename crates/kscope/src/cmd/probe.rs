@@ -163,6 +163,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    raise_open_file_limit();
+    let attachment_count = attachments.len();
     let started = Instant::now();
     let mut session = match Session::load(generated, attachments) {
         Ok(s) => s,
@@ -177,7 +179,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             ))
             .into());
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(privilege_hint())),
+        Err(e) => {
+            let too_many_files = std::error::Error::source(&e)
+                .and_then(|s| s.downcast_ref::<kscope_bpf::Error>())
+                .is_some_and(|b| matches!(b, kscope_bpf::Error::Load { source, .. } if source.raw_os_error() == Some(24)));
+            if too_many_files {
+                bail!(
+                    "cannot load the probes: too many open files (each probe point holds a program and a perf event fd; {} points here): raise the limit with ulimit -n",
+                    attachment_count
+                );
+            }
+            return Err(anyhow::Error::new(e).context(privilege_hint()));
+        }
     };
     report(
         4,
@@ -352,6 +365,19 @@ fn generate(
         task_offsets,
     };
     codegen::generate(file, script, types, attachments, &options).map_err(|d| diagnostic(file, &d))
+}
+
+/// Each probe point holds a program fd and a perf event fd (one per CPU
+/// for timer.profile): `syscall.*` needs over 700. The soft limit on open
+/// files is raised to the hard one, as bpftrace does.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        // A failure leaves the limit as it was; loading then says EMFILE.
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
 }
 
 /// What is missing when loading fails for lack of privilege.

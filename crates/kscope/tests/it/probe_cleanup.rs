@@ -211,3 +211,21 @@ fn without_privilege_the_error_is_one_sentence_and_nothing_is_left() {
     assert_eq!(err.matches("Operation not permitted").count(), 1, "{err}");
     assert_eq!(our_objects_after_exit(), Vec::<String>::new());
 }
+
+#[test]
+fn too_few_file_descriptors_is_one_sentence_and_nothing_is_left() {
+    with_unchanged_tracefs("kscope probe with 64 file descriptors", |_| {
+        let run = Command::new("prlimit")
+            .args(["--nofile=64:64", "--"])
+            .arg(env!("CARGO_BIN_EXE_kscope"))
+            .args(["probe", "-e", "probe syscall.* { next }"])
+            .output()
+            .expect("run prlimit");
+        assert_eq!(run.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("too many open files"), "{err}");
+        assert!(err.contains("raise the limit with ulimit -n"), "{err}");
+        assert_eq!(our_objects_after_exit(), Vec::<String>::new());
+    });
+}
