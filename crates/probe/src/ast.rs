@@ -378,6 +378,15 @@ impl BinaryOp {
             .map_or("", |(_, s, _)| s)
     }
 
+    /// Whether the operator compares (`== != < <= > >=`): on strings
+    /// too, giving a long.
+    pub fn is_comparison(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
+        )
+    }
+
     /// How tightly the operator binds: 1 for `||` up to 11 for `* / %`.
     /// The order is C's; `.`, which C lacks, sits between the shifts and
     /// `+ -`, where SystemTap's parser puts it, so `a . b + 1` is

@@ -684,12 +684,7 @@ impl Checker<'_> {
                     self.want(rhs, Ty::Str);
                     Some(Ty::Str)
                 }
-                BinaryOp::Eq
-                | BinaryOp::Ne
-                | BinaryOp::Lt
-                | BinaryOp::Le
-                | BinaryOp::Gt
-                | BinaryOp::Ge => {
+                op if op.is_comparison() => {
                     let l = self.expr(lhs);
                     let r = self.expr(rhs);
                     match (l, r) {
@@ -988,30 +983,37 @@ fn intersect(a: &Context, b: &Context) -> Context {
 
 /// The names assigned anywhere in `block`: the scope's locals.
 fn assigned_in_block(block: &Block, out: &mut Vec<String>) {
+    visit_block(block, &mut |e| {
+        visit_expr(e, &mut |e| assigned_target(e, out))
+    });
+}
+
+/// Calls `f` on every top-level expression of every statement in
+/// `block`, nested statements included.
+fn visit_block(block: &Block, f: &mut impl FnMut(&Expr)) {
     for stmt in &block.stmts {
-        assigned_in_stmt(stmt, out);
+        visit_stmt(stmt, f);
     }
 }
 
-fn assigned_in_stmt(stmt: &Stmt, out: &mut Vec<String>) {
-    let expr = |e: &Expr, out: &mut Vec<String>| visit_expr(e, &mut |e| assigned_target(e, out));
+fn visit_stmt(stmt: &Stmt, f: &mut impl FnMut(&Expr)) {
     match &stmt.kind {
-        StmtKind::Block(b) => assigned_in_block(b, out),
-        StmtKind::Expr(e) => expr(e, out),
+        StmtKind::Block(b) => visit_block(b, f),
+        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => f(e),
         StmtKind::If {
             cond,
             then,
             otherwise,
         } => {
-            expr(cond, out);
-            assigned_in_stmt(then, out);
+            f(cond);
+            visit_stmt(then, f);
             if let Some(o) = otherwise {
-                assigned_in_stmt(o, out);
+                visit_stmt(o, f);
             }
         }
         StmtKind::While { cond, body } => {
-            expr(cond, out);
-            assigned_in_stmt(body, out);
+            f(cond);
+            visit_stmt(body, f);
         }
         StmtKind::For {
             init,
@@ -1020,11 +1022,10 @@ fn assigned_in_stmt(stmt: &Stmt, out: &mut Vec<String>) {
             body,
         } => {
             for e in [init, cond, step].into_iter().flatten() {
-                expr(e, out);
+                f(e);
             }
-            assigned_in_stmt(body, out);
+            visit_stmt(body, f);
         }
-        StmtKind::Return(Some(e)) => expr(e, out),
         _ => {}
     }
 }
@@ -1078,48 +1079,11 @@ pub fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
 }
 
 fn calls_in_block(block: &Block, f: &mut impl FnMut(&str, Span)) {
-    for stmt in &block.stmts {
-        calls_in_stmt(stmt, f);
-    }
-}
-
-fn calls_in_stmt(stmt: &Stmt, f: &mut impl FnMut(&str, Span)) {
-    let expr = |e: &Expr, f: &mut dyn FnMut(&str, Span)| {
+    visit_block(block, &mut |e| {
         visit_expr(e, &mut |e| {
             if let ExprKind::Call { name, .. } = &e.kind {
                 f(name, e.span);
             }
         })
-    };
-    match &stmt.kind {
-        StmtKind::Block(b) => calls_in_block(b, f),
-        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => expr(e, f),
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            expr(cond, f);
-            calls_in_stmt(then, f);
-            if let Some(o) = otherwise {
-                calls_in_stmt(o, f);
-            }
-        }
-        StmtKind::While { cond, body } => {
-            expr(cond, f);
-            calls_in_stmt(body, f);
-        }
-        StmtKind::For {
-            init,
-            cond,
-            step,
-            body,
-        } => {
-            for e in [init, cond, step].into_iter().flatten() {
-                expr(e, f);
-            }
-            calls_in_stmt(body, f);
-        }
-        _ => {}
-    }
+    });
 }

@@ -1006,14 +1006,7 @@ impl Gen<'_> {
                 self.bind(end);
                 Ok(())
             }
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge
-                if self.ty(lhs) == Ty::Str =>
-            {
+            op if op.is_comparison() && self.ty(lhs) == Ty::Str => {
                 let a = self.string(lhs)?;
                 let b = self.string(rhs)?;
                 self.strcmp(a, b);
@@ -1072,18 +1065,13 @@ impl Gen<'_> {
                 self.emit(Insn::jmp_imm(Jmp::Eq, 2, 0, 1));
                 self.emit(Insn::alu64_imm(Alu::Neg, 0, 0));
             }
-            BinaryOp::Eq
-            | BinaryOp::Ne
-            | BinaryOp::Lt
-            | BinaryOp::Le
-            | BinaryOp::Gt
-            | BinaryOp::Ge => {
+            op if op.is_comparison() => {
                 self.emit(Insn::mov64_reg(2, 0));
                 self.emit(Insn::mov64_imm(0, 1));
                 self.emit(Insn::jmp_reg(signed_jump(op), 2, 1, 1));
                 self.emit(Insn::mov64_imm(0, 0));
             }
-            BinaryOp::And | BinaryOp::Or | BinaryOp::Concat => {
+            _ => {
                 return Err(self.error(span, "internal error: not an arithmetic operator"));
             }
         }

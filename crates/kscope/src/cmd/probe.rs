@@ -312,6 +312,14 @@ fn kernel_has_kprobes() -> bool {
 /// tracepoints' ids and formats, and left as it was at once: perf events
 /// need no tracefs once they are open.
 fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment>, Types)> {
+    let attachments = resolve_points(file, script)?;
+    let types = check::check(script, &attachments).map_err(|d| diagnostic(file, &d))?;
+    Ok((attachments, types))
+}
+
+/// The probe points of `script`, resolved against this kernel's
+/// tracepoints (and BTF, for kprobes).
+fn resolve_points(file: &SourceFile, script: &Script) -> anyhow::Result<Vec<Attachment>> {
     let guard = StateGuard::new();
     let catalog = if needs_tracefs(script) {
         let fs = guard
@@ -336,8 +344,7 @@ fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment
     let attachments = points::resolve(script, &kernel).map_err(|d| diagnostic(file, &d))?;
     drop(catalog);
     guard.restore()?;
-    let types = check::check(script, &attachments).map_err(|d| diagnostic(file, &d))?;
-    Ok((attachments, types))
+    Ok(attachments)
 }
 
 /// Pass 3.
@@ -490,27 +497,7 @@ fn describe(a: &Attachment) -> String {
 fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
     let file = SourceFile::new("<point>", format!("probe {point} {{}}"));
     let script = kscope_probe::parse(&file).map_err(|d| diagnostic(&file, &d))?;
-    let guard = StateGuard::new();
-    let catalog = if needs_tracefs(&script) {
-        let fs = guard.tracefs().context("cannot reach tracefs")?;
-        Catalog::load(&fs)?
-    } else {
-        Catalog::from_formats([])?
-    };
-    let blob = if needs_btf(&script) {
-        kscope_ftrace::read_btf()
-    } else {
-        Vec::new()
-    };
-    let btf = kscope_btf::Btf::parse(&blob).ok();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: super::trace_stream::config_hz(),
-        has_kprobes: kernel_has_kprobes(),
-        btf: btf.as_ref(),
-    };
-    let attachments = points::resolve(&script, &kernel).map_err(|d| diagnostic(&file, &d))?;
-    guard.restore()?;
+    let attachments = resolve_points(&file, &script)?;
     let mut lines: Vec<String> = attachments
         .iter()
         .map(|a| {

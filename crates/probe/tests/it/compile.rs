@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use kscope_probe::catalog::Catalog;
-use kscope_probe::codegen::Options;
-use kscope_probe::points::Kernel;
-use kscope_probe::runtime::{Ending, Session};
-use kscope_probe::{SourceFile, compile, parse};
+use kscope_probe::codegen::{Generated, Options};
+use kscope_probe::points::{Attachment, Kernel};
+use kscope_probe::runtime::{Ending, RuntimeError, Session};
+use kscope_probe::{Diagnostic, SourceFile, compile, parse};
 
 /// Format files as this machine's kernel writes them (tests/data/README.md).
 const SYS_ENTER_READ: &str = include_str!("../data/sys_enter_read.format");
@@ -22,8 +22,9 @@ fn catalog() -> Catalog {
         .expect("the formats parse")
 }
 
-/// The rendered error of compiling `text`.
-fn error(text: &str) -> String {
+/// Compiles `text` (named t.stp) against the catalog of the read
+/// syscall, with `target()` 4242.
+fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Diagnostic>) {
     let file = SourceFile::new("t.stp", text);
     let script = parse(&file).expect("the script parses");
     let catalog = catalog();
@@ -33,9 +34,27 @@ fn error(text: &str) -> String {
         has_kprobes: false,
         btf: None,
     };
-    match compile(&file, &script, &kernel, &Options::default()) {
-        Ok(_) => panic!("{text:?} compiled"),
-        Err(d) => d.render(&file),
+    let options = Options {
+        target: 4242,
+        realtime_offset_ns: kscope_probe::runtime::realtime_offset_ns(),
+        ..Options::default()
+    };
+    let result = compile(&file, &script, &kernel, &options);
+    (file, result)
+}
+
+/// A session of `text`, loaded.
+fn loaded(text: &str) -> (SourceFile, Result<Session, RuntimeError>) {
+    let (file, result) = compiled(text);
+    let (generated, attachments) = result.unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    (file, Session::load(generated, attachments))
+}
+
+/// The rendered error of compiling `text`.
+fn error(text: &str) -> String {
+    match compiled(text) {
+        (_, Ok(_)) => panic!("{text:?} compiled"),
+        (file, Err(d)) => d.render(&file),
     }
 }
 
@@ -97,24 +116,7 @@ fn run(text: &str) -> Option<String> {
     if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
         return None;
     }
-    let file = SourceFile::new("t.stp", text);
-    let script = parse(&file).expect("the script parses");
-    let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
-    let options = Options {
-        target: 4242,
-        realtime_offset_ns: kscope_probe::runtime::realtime_offset_ns(),
-        ..Options::default()
-    };
-    let (generated, attachments) = compile(&file, &script, &kernel, &options)
-        .unwrap_or_else(|d| panic!("{}", d.render(&file)));
-    let mut session =
-        Session::load(generated, attachments).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+    let mut session = loaded(text).1.unwrap_or_else(|e| panic!("{text}: {e:?}"));
     let mut out = Vec::new();
     let started = std::time::Instant::now();
     let ending = session
@@ -255,18 +257,7 @@ fn a_runtime_error_ends_the_session_and_runs_error_then_end() {
         probe error { printf("error probe\n") }
         probe end { printf("end probe\n") }
     "#;
-    let file = SourceFile::new("t.stp", text);
-    let script = parse(&file).expect("parses");
-    let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
-    let (generated, attachments) =
-        compile(&file, &script, &kernel, &Options::default()).expect("compiles");
-    let mut session = Session::load(generated, attachments).expect("loads");
+    let mut session = loaded(text).1.expect("loads");
     let mut out = Vec::new();
     let ending = session
         .run(&mut out, &mut || false, &mut || {})
@@ -287,20 +278,10 @@ fn a_loop_the_verifier_cannot_bound_is_reported_at_the_loop() {
         return;
     }
     let text = "global g\nprobe begin {\n  while (g < 10) { }\n}\n";
-    let file = SourceFile::new("t.stp", text);
-    let script = parse(&file).expect("parses");
-    let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
-    let (generated, attachments) =
-        compile(&file, &script, &kernel, &Options::default()).expect("compiles");
-    match Session::load(generated, attachments) {
+    let (file, session) = loaded(text);
+    match session {
         Ok(_) => panic!("an endless loop loaded"),
-        Err(kscope_probe::runtime::RuntimeError::Rejected { diagnostic, .. }) => {
+        Err(RuntimeError::Rejected { diagnostic, .. }) => {
             let rendered = diagnostic.render(&file);
             assert!(
                 rendered.contains("could not prove that this loop ends"),
