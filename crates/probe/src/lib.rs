@@ -1,11 +1,18 @@
-//! The front end of kscope's probe language, a subset of SystemTap's:
-//! lexer, parser, an AST whose every node carries its span, and diagnostics
-//! that show the user where a script is wrong and what was expected.
+//! kscope's probe language, a subset of SystemTap's, compiled to eBPF:
+//! the compiler behind `kscope probe`, one module per pass over one AST
+//! whose every node carries its span.
 //!
-//! It is the first pass of `kscope probe`'s compiler pipeline: [`parse`]
-//! turns a [`SourceFile`] into a [`Script`]; name resolution, type checking,
-//! probe-point resolution and BPF code generation are later passes over the
-//! same AST. Nothing here touches the kernel.
+//! 1. [`parse`] ([`lexer`], `parser`): a [`SourceFile`] to a [`Script`],
+//!    or a [`Diagnostic`] that shows where the script is wrong and what was
+//!    expected;
+//! 2. [`points`] resolves probe points against the kernel's tracepoints
+//!    ([`catalog`]) and BTF, and [`check`] resolves names and infers types;
+//! 3. [`codegen`] generates one BPF program per point;
+//! 4. and 5. [`runtime`] loads them, attaches them, and formats their
+//!    ring-buffer records with [`printf`].
+//!
+//! [`compile`] runs passes 2 and 3. Only [`runtime`] and
+//! [`catalog::Catalog::load`] touch the kernel.
 //!
 //! ```
 //! use kscope_probe::{ast::StmtKind, parse, SourceFile};
