@@ -533,6 +533,7 @@ fn record(path: &Path, wanted: u64, buffer_kb: u64) -> anyhow::Result<()> {
             })
             .collect(),
         buffer_kb: Some(buffer_kb),
+        wake_percent: 0,
         ..SessionConfig::default()
     };
 

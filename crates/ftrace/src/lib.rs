@@ -25,12 +25,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod capture;
 mod gate;
 mod kernel;
 mod merge;
+mod record;
 mod session;
 
+pub use capture::{Metadata, read_buffer};
 pub use gate::GatedCommand;
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
+pub use record::{CpuRecording, RecordError, Recorder};
 pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

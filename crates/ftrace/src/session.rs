@@ -45,6 +45,10 @@ pub struct SessionConfig {
     pub clock: Option<String>,
     /// Per-CPU buffer size.
     pub buffer_kb: Option<u64>,
+    /// How full (percent) a CPU's buffer is before its readers wake:
+    /// 0 (the default) wakes them for every event, which a stream wants;
+    /// a recording that moves whole sub-buffers wants more.
+    pub wake_percent: u32,
 }
 
 /// What went wrong in a session.
@@ -115,9 +119,12 @@ impl Session {
         if let Some(clock) = &config.clock {
             guard.set(&instance, "trace_clock", clock)?;
         }
-        // Wake readers as soon as there is anything to read.
         if instance.file("buffer_percent").exists() {
-            guard.set(&instance, "buffer_percent", "0")?;
+            guard.set(
+                &instance,
+                "buffer_percent",
+                &config.wake_percent.to_string(),
+            )?;
         }
         // kscope's own syscalls and switches (writing what it traced) would
         // feed back into the trace.
@@ -270,5 +277,15 @@ impl Session {
     /// The per-CPU fds, for a caller that polls them with other fds.
     pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
         self.cpus.iter().map(|c| c.file.as_fd())
+    }
+
+    /// Each CPU with its `trace_pipe_raw` fd (non-blocking).
+    pub fn cpu_fds(&self) -> impl Iterator<Item = (u32, std::os::fd::BorrowedFd<'_>)> {
+        self.cpus.iter().map(|c| (c.cpu, c.file.as_fd()))
+    }
+
+    /// The size of one sub-buffer.
+    pub fn subbuf_size(&self) -> usize {
+        self.subbuf_size
     }
 }

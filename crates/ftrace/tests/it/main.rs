@@ -134,6 +134,7 @@ fn compare_with_kernel(fs: &Tracefs) {
     let config = SessionConfig {
         events: selections,
         buffer_kb: Some(8192),
+        wake_percent: 0,
         ..SessionConfig::default()
     };
     let mut session = Session::start(&guard, fs, &config).expect("session");

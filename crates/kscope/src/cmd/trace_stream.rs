@@ -82,7 +82,7 @@ pub fn pair_filters(
 }
 
 /// The events `pattern` names among `available`.
-fn resolve(pattern: &str, available: &[(String, String)]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn resolve(pattern: &str, available: &[(String, String)]) -> anyhow::Result<Vec<(String, String)>> {
     let (system, event) = match pattern.split_once(':') {
         Some((s, e)) => (s, e),
         None => ("", pattern),
@@ -179,6 +179,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         follow_forks: args.follow,
         clock: args.clock.clone(),
         buffer_kb: args.buffer_kb,
+        wake_percent: 0,
     };
     // Tracing could not start: the gated command is killed unrun (drop).
     let mut session = Session::start(&guard, &fs, &config)?;
