@@ -86,6 +86,7 @@ impl KernelContext {
             types: btf,
             variables: &self.variables,
             strings: Some(&self.strings),
+            dialect: kscope_traceevent::printfmt::Dialect::Kernel,
         }
     }
 }

@@ -57,6 +57,22 @@ pub struct Env<'s> {
     /// trace_printk formats and tracepoint_string()s, which records point
     /// at with a `char *`.
     pub strings: Option<&'s crate::PrintkFormats>,
+    /// Whose printf to follow where the kernel's and libtraceevent's
+    /// differ.
+    pub dialect: Dialect,
+}
+
+/// Where the kernel's printf and libtraceevent's (which `trace-cmd
+/// report` prints with) differ, which to follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// The kernel's `trace` file: `%p` as 16 hex digits, `%pS` with the
+    /// symbol's size, `%#x` of 0 as `0x0`.
+    #[default]
+    Kernel,
+    /// libtraceevent (glibc's printf): `%p` as `0x...` or `(nil)`, `%pS`
+    /// without the size, `%#x` of 0 as `0`.
+    Libtraceevent,
 }
 
 impl Default for Env<'_> {
@@ -67,6 +83,7 @@ impl Default for Env<'_> {
             types: None,
             variables: &[],
             strings: None,
+            dialect: Dialect::Kernel,
         }
     }
 }
@@ -826,7 +843,16 @@ pub(crate) fn conversion(
     match spec.conversion {
         'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' => {
             let (bits, _) = as_int(value, "an integer conversion")?;
-            spec.integer(out, bits);
+            if env.dialect == Dialect::Libtraceevent && spec.alternate && spec.cut(bits, false).0 == 0 {
+                // glibc prints `%#x` of 0 as "0".
+                let plain = Spec {
+                    alternate: false,
+                    ..spec.clone()
+                };
+                plain.integer(out, bits);
+            } else {
+                spec.integer(out, bits);
+            }
         }
         's' => match value {
             Value::Text(text) => spec.string(out, &String::from_utf8_lossy(text)),
@@ -858,6 +884,9 @@ fn pointer(
         (Some('S' | 's' | 'B' | 'F' | 'f'), Value::Int(address, _) | Value::Ptr(address, _)) => {
             let text = match env.symbols.symbol(*address) {
                 Some(sym) if first == Some('s') || first == Some('f') => sym.name.to_string(),
+                Some(sym) if env.dialect == Dialect::Libtraceevent => {
+                    format!("{}+0x{:x}", sym.name, sym.offset)
+                }
                 Some(sym) => {
                     let mut t = format!("{}+0x{:x}/0x{:x}", sym.name, sym.offset, sym.size);
                     if let Some(module) = sym.module {
@@ -897,6 +926,15 @@ fn pointer(
             let bytes = array_bytes(value, "%ph")?;
             let len = spec.width.flatten().unwrap_or(bytes.len()).min(bytes.len());
             printf::hex_bytes(out, &bytes[..len], ext);
+        }
+        (_, Value::Int(address, _) | Value::Ptr(address, _))
+            if env.dialect == Dialect::Libtraceevent =>
+        {
+            let text = match address {
+                0 => "(nil)".to_string(),
+                a => format!("0x{a:x}"),
+            };
+            spec.string(out, &text);
         }
         (_, Value::Int(address, _) | Value::Ptr(address, _)) => {
             let _ = write!(out, "{address:016x}");
@@ -1136,6 +1174,27 @@ print fmt: \"x\"\n";
             "0a00"
         );
         assert_eq!(render(r#""%d", REC->addr[3]"#).unwrap(), "1");
+    }
+
+    #[test]
+    fn the_libtraceevent_dialect_prints_pointers_and_alternate_zeros_as_glibc_does() {
+        let text = FORMAT.replace(
+            "print fmt: \"x\"",
+            r#"print fmt: "%p %p %#x %#x", REC->state, 0, REC->mode, 0"#,
+        );
+        let format = EventFormat::parse(&text).unwrap();
+        let formatter = Formatter::new(&format).unwrap();
+        let mut kernel = String::new();
+        formatter.render(&record(), &Env::default(), &mut kernel).unwrap();
+        let env = Env {
+            dialect: Dialect::Libtraceevent,
+            ..Env::default()
+        };
+        let mut libtraceevent = String::new();
+        formatter.render(&record(), &env, &mut libtraceevent).unwrap();
+        assert!(kernel.ends_with(" 0000000000000000 0x41 0x0"), "{kernel}");
+        assert!(libtraceevent.ends_with(" (nil) 0x41 0"), "{libtraceevent}");
+        assert!(libtraceevent.starts_with("0x"), "{libtraceevent}");
     }
 
     #[test]

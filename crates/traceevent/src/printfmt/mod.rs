@@ -13,7 +13,7 @@ mod printf;
 pub use binary::{format_packed, format_packed_pointer};
 pub use ctype::{CType, is_signed_type, type_size};
 pub use eval::{
-    Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver, field_values,
+    Dialect, Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver, field_values,
     render_raw,
 };
 pub(crate) use parse::unescape;
