@@ -82,7 +82,10 @@ pub fn pair_filters(
 }
 
 /// The events `pattern` names among `available`.
-pub(crate) fn resolve(pattern: &str, available: &[(String, String)]) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn resolve(
+    pattern: &str,
+    available: &[(String, String)],
+) -> anyhow::Result<Vec<(String, String)>> {
     let (system, event) = match pattern.split_once(':') {
         Some((s, e)) => (s, e),
         None => ("", pattern),

@@ -843,7 +843,10 @@ pub(crate) fn conversion(
     match spec.conversion {
         'd' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' => {
             let (bits, _) = as_int(value, "an integer conversion")?;
-            if env.dialect == Dialect::Libtraceevent && spec.alternate && spec.cut(bits, false).0 == 0 {
+            if env.dialect == Dialect::Libtraceevent
+                && spec.alternate
+                && spec.cut(bits, false).0 == 0
+            {
                 // glibc prints `%#x` of 0 as "0".
                 let plain = Spec {
                     alternate: false,
@@ -1185,13 +1188,17 @@ print fmt: \"x\"\n";
         let format = EventFormat::parse(&text).unwrap();
         let formatter = Formatter::new(&format).unwrap();
         let mut kernel = String::new();
-        formatter.render(&record(), &Env::default(), &mut kernel).unwrap();
+        formatter
+            .render(&record(), &Env::default(), &mut kernel)
+            .unwrap();
         let env = Env {
             dialect: Dialect::Libtraceevent,
             ..Env::default()
         };
         let mut libtraceevent = String::new();
-        formatter.render(&record(), &env, &mut libtraceevent).unwrap();
+        formatter
+            .render(&record(), &env, &mut libtraceevent)
+            .unwrap();
         assert!(kernel.ends_with(" 0000000000000000 0x41 0x0"), "{kernel}");
         assert!(libtraceevent.ends_with(" (nil) 0x41 0"), "{libtraceevent}");
         assert!(libtraceevent.starts_with("0x"), "{libtraceevent}");
