@@ -2,6 +2,7 @@
 //! event is found by the record's `common_type`, its print fmt evaluated,
 //! and when that fails its raw fields are shown instead.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -11,17 +12,28 @@ use crate::printfmt::{Env, Formatter, render_raw};
 /// Formats records of a set of events.
 #[derive(Debug, Clone)]
 pub struct Renderer<'c> {
-    events: HashMap<u32, (&'c EventFormat<'c>, Option<Formatter<'c>>)>,
+    /// Each event with its print fmt, parsed the first time a record of
+    /// the event is formatted: a trace file holds the formats of every
+    /// event of the kernel (thousands), a trace a few of them.
+    events: HashMap<u32, (&'c EventFormat<'c>, OnceCell<Option<Formatter<'c>>>)>,
 }
 
 impl<'c> Renderer<'c> {
-    /// Parses the print fmt of every event once.
+    /// A renderer for `formats`; each print fmt is parsed once, when it is
+    /// first needed.
     pub fn new(formats: &'c [EventFormat<'c>]) -> Renderer<'c> {
         let events = formats
             .iter()
-            .map(|f| (f.id, (f, Formatter::new(f).ok())))
+            .map(|f| (f.id, (f, OnceCell::new())))
             .collect();
         Renderer { events }
+    }
+
+    fn formatter<'r>(
+        format: &'c EventFormat<'c>,
+        cell: &'r OnceCell<Option<Formatter<'c>>>,
+    ) -> Option<&'r Formatter<'c>> {
+        cell.get_or_init(|| Formatter::new(format).ok()).as_ref()
     }
 
     /// Events of the set whose print fmt reads identifiers `env` cannot
@@ -30,8 +42,8 @@ impl<'c> Renderer<'c> {
         let mut out: Vec<(&'c str, Vec<&'c str>)> = self
             .events
             .values()
-            .filter_map(|(format, formatter)| {
-                let names = formatter.as_ref()?.unresolved_names(env);
+            .filter_map(|(format, cell)| {
+                let names = Self::formatter(format, cell)?.unresolved_names(env);
                 (!names.is_empty()).then_some((format.name, names))
             })
             .collect();
@@ -56,13 +68,11 @@ impl<'c> Renderer<'c> {
         env: &Env<'_>,
         out: &mut String,
     ) -> Option<&'c EventFormat<'c>> {
-        let (format, formatter) = self.events.get(&record_id(data)?)?;
+        let (format, cell) = self.events.get(&record_id(data)?)?;
         if format.name == "bprint" && render_bprint(format, data, env, out).is_some() {
             return Some(format);
         }
-        let done = formatter
-            .as_ref()
-            .is_some_and(|f| f.render(data, env, out).is_ok());
+        let done = Self::formatter(format, cell).is_some_and(|f| f.render(data, env, out).is_ok());
         if !done {
             render_raw(format, data, out);
         }

@@ -13,8 +13,8 @@ mod printf;
 pub use binary::{format_packed, format_packed_pointer};
 pub use ctype::{CType, is_signed_type, type_size};
 pub use eval::{
-    Dialect, Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver, field_values,
-    render_raw,
+    Dialect, Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver,
+    field_values, render_raw,
 };
 pub(crate) use parse::unescape;
 pub use parse::{Expr, PrintFmt};
