@@ -58,6 +58,27 @@ impl GatedCommand {
             .ok_or_else(|| io::Error::other("the gated command was already handed over"))
     }
 
+    /// Lets a command that was let through the gate end: if `terminate`
+    /// and it still runs, it gets SIGTERM at once; if it still runs 2 s
+    /// later, SIGKILL. Returns once it is reaped.
+    pub fn finish(mut child: std::process::Child, terminate: bool) -> io::Result<()> {
+        if terminate
+            && child.try_wait()?.is_none()
+            && let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while child.try_wait()?.is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if child.try_wait()?.is_none() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
     fn remove_fifo(&self) {
         let _ = std::fs::remove_file(&self.fifo);
         if let Some(dir) = self.fifo.parent() {

@@ -44,8 +44,8 @@ enum Command {
     /// Ctrl-C, SIGTERM, or the -c command exiting).
     Probe(cmd::probe::Args),
 
-    /// ftrace: list what the kernel can trace (more to come: stream,
-    /// record, report).
+    /// ftrace: list events; stream them; record, extract, report and
+    /// convert trace.dat files (trace-cmd's format).
     Trace(cmd::trace::Args),
 }
 

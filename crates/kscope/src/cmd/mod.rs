@@ -3,4 +3,6 @@
 pub mod doctor;
 pub mod probe;
 pub mod trace;
+pub mod trace_record;
+pub mod trace_report;
 pub mod trace_stream;

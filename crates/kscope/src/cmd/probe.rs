@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use kscope_ftrace::GatedCommand;
@@ -239,7 +239,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(e) = gate_error {
         return Err(anyhow::Error::new(e).context("cannot start the command"));
     }
-    finish_child(child.into_inner())?;
+    if let Some(c) = child.into_inner() {
+        // Stopped while the command runs (Ctrl-C, SIGTERM, exit()): the
+        // command is stopped too.
+        GatedCommand::finish(c, true)?;
+    }
     match ending {
         Ending::Error(message) => {
             eprintln!("ERROR: {message}");
@@ -420,27 +424,6 @@ fn command_line(command: &str) -> Vec<String> {
     } else {
         command.split_whitespace().map(String::from).collect()
     }
-}
-
-/// Waits for the `-c` command. If the session was stopped by a signal
-/// while the command runs, the command gets SIGTERM first (a Ctrl-C on a
-/// terminal has reached it already); SIGKILL after 2 s.
-fn finish_child(child: Option<std::process::Child>) -> anyhow::Result<()> {
-    let Some(mut c) = child else { return Ok(()) };
-    if c.try_wait()?.is_none()
-        && let Some(pid) = rustix::process::Pid::from_raw(c.id() as i32)
-    {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while c.try_wait()?.is_none() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if c.try_wait()?.is_none() {
-        c.kill()?;
-        c.wait()?;
-    }
-    Ok(())
 }
 
 /// `-p 1`: the probes and what they hold.

@@ -1,6 +1,7 @@
-//! `kscope trace`: ftrace. Today its `list` subcommand: events (with a
-//! glob), tracers, options, and one event's fields, as `trace-cmd list`
-//! shows them plus the field layout.
+//! `kscope trace`: ftrace. `list` (events, tracers, options, one event's
+//! fields, as `trace-cmd list` shows them plus the field layout) lives
+//! here; `stream`, `record`/`extract`/`convert` and `report` have modules
+//! of their own.
 
 use std::process::ExitCode;
 
@@ -32,6 +33,28 @@ enum Action {
     /// tracefs is undone. Works where `trace-cmd record` cannot (no
     /// function tracer needed).
     Stream(super::trace_stream::StreamArgs),
+
+    /// Record events to a trace.dat that trace-cmd and KernelShark read.
+    ///
+    /// Traces in a private instance (tracefs is left as it was), one
+    /// splice(2) reader per CPU moving whole sub-buffers to disk; stops
+    /// when COMMAND (after `--`) exits, or on Ctrl-C, and writes the file
+    /// either way. Shows progress on a terminal. Works where `trace-cmd
+    /// record` cannot (no function tracer needed).
+    Record(super::trace_record::RecordArgs),
+
+    /// Write what a ring buffer holds now to a trace.dat.
+    ///
+    /// The top-level buffer, or an instance's with -B; nothing else is
+    /// changed. Reading consumes what is read, as trace-cmd extract does.
+    Extract(super::trace_record::ExtractArgs),
+
+    /// Print a trace.dat as `trace-cmd report` does, or as JSON.
+    Report(super::trace_report::ReportArgs),
+
+    /// Rewrite a trace.dat in another version or compression, as
+    /// `trace-cmd convert` does.
+    Convert(super::trace_record::ConvertArgs),
 }
 
 /// Arguments of `kscope trace list`.
@@ -65,17 +88,29 @@ pub fn run(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<Ex
     match &args.action {
         Action::List(list) => run_list(list),
         Action::Stream(stream) => {
-            let stream_matches = matches.and_then(|m| m.subcommand_matches("stream"));
-            let positions = |id: &str| -> Vec<usize> {
-                stream_matches
-                    .and_then(|m| m.indices_of(id))
-                    .map(Iterator::collect)
-                    .unwrap_or_default()
-            };
-            let (events, filters) = (positions("events"), positions("filters"));
+            let (events, filters) = event_positions(matches, "stream");
             super::trace_stream::run(stream, (&events, &filters))
         }
+        Action::Record(record) => {
+            let (events, filters) = event_positions(matches, "record");
+            super::trace_record::record(record, (&events, &filters))
+        }
+        Action::Extract(extract) => super::trace_record::extract(extract),
+        Action::Report(report) => super::trace_report::run(report),
+        Action::Convert(convert) => super::trace_record::convert(convert),
     }
+}
+
+/// Where each -e and -f of subcommand `name` sat on the command line, so
+/// that a filter goes with the event before it.
+fn event_positions(matches: Option<&clap::ArgMatches>, name: &str) -> (Vec<usize>, Vec<usize>) {
+    let sub = matches.and_then(|m| m.subcommand_matches(name));
+    let positions = |id: &str| -> Vec<usize> {
+        sub.and_then(|m| m.indices_of(id))
+            .map(Iterator::collect)
+            .unwrap_or_default()
+    };
+    (positions("events"), positions("filters"))
 }
 
 fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {

@@ -16,31 +16,62 @@ use kscope_tracefs::{StateGuard, Tracefs, control};
 
 use crate::render::trace_cmd;
 
-/// Arguments of `kscope trace stream`.
+/// The events to trace and how: the options `stream` and `record` share.
 #[derive(Debug, clap::Args)]
-pub struct StreamArgs {
+pub struct EventArgs {
     /// An event to trace: SYSTEM:EVENT, SYSTEM (all its events) or EVENT;
     /// globs work (`-e 'syscalls:sys_enter_open*'`). Repeat for more.
     #[arg(short = 'e', long = "event", value_name = "EVENT", required = true)]
     pub events: Vec<String>,
-
     /// A kernel filter for the events of the -e just before it, e.g.
     /// `-e sched:sched_switch -f 'prev_pid != 0'`.
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filters: Vec<String>,
-
     /// Only events of these pids (repeat for more).
     #[arg(short = 'P', long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
-
     /// The trace clock (see `cat /sys/kernel/tracing/trace_clock`).
     #[arg(long, value_name = "CLOCK")]
     pub clock: Option<String>,
-
     /// Per-CPU buffer size in KiB.
     #[arg(short = 'b', long = "buffer-kb", value_name = "KB")]
     pub buffer_kb: Option<u64>,
+}
 
+impl EventArgs {
+    /// The events of `available` the -e options name, each with the -f
+    /// that followed it (by their `positions` on the command line).
+    pub fn selections(
+        &self,
+        available: &[(String, String)],
+        positions: (&[usize], &[usize]),
+    ) -> anyhow::Result<Vec<EventSelection>> {
+        let mut selections: Vec<EventSelection> = Vec::new();
+        for (pattern, filter) in
+            pair_filters(&self.events, positions.0, &self.filters, positions.1)?
+        {
+            for (system, event) in resolve(&pattern, available)? {
+                if !selections
+                    .iter()
+                    .any(|s| s.system == system && s.event == event)
+                {
+                    selections.push(EventSelection {
+                        system,
+                        event,
+                        filter: filter.clone(),
+                    });
+                }
+            }
+        }
+        Ok(selections)
+    }
+}
+
+/// Arguments of `kscope trace stream`.
+#[derive(Debug, clap::Args)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub select: EventArgs,
     /// Write the lines to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
@@ -64,7 +95,7 @@ pub struct StreamArgs {
 
 /// Pairs each -f with the -e just before it, by their positions on the
 /// command line.
-pub fn pair_filters(
+fn pair_filters(
     events: &[String],
     event_positions: &[usize],
     filters: &[String],
@@ -125,22 +156,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     let guard = StateGuard::new();
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let available = fs.events()?;
-    let mut selections: Vec<EventSelection> = Vec::new();
-    for (pattern, filter) in pair_filters(&args.events, positions.0, &args.filters, positions.1)? {
-        for (system, event) in resolve(&pattern, &available)? {
-            if selections
-                .iter()
-                .any(|s| s.system == system && s.event == event)
-            {
-                continue;
-            }
-            selections.push(EventSelection {
-                system,
-                event,
-                filter: filter.clone(),
-            });
-        }
-    }
+    let selections = args.select.selections(&available, positions)?;
     let texts: Vec<String> = selections
         .iter()
         .map(|s| fs.event_format(&s.system, &s.event))
@@ -170,7 +186,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
                 .with_context(|| format!("cannot start {}", args.command[0]))?,
         ),
     };
-    let mut pids = args.pids.clone();
+    let mut pids = args.select.pids.clone();
     if args.follow
         && let Some(gated) = &gated
     {
@@ -180,8 +196,8 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         events: selections,
         pids,
         follow_forks: args.follow,
-        clock: args.clock.clone(),
-        buffer_kb: args.buffer_kb,
+        clock: args.select.clock.clone(),
+        buffer_kb: args.select.buffer_kb,
         wake_percent: 0,
     };
     // Tracing could not start: the gated command is killed unrun (drop).
@@ -229,17 +245,10 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     drop(out);
     // The per-CPU files must be closed before the instance can go.
     drop(session);
-    if let Some(mut c) = child {
+    if let Some(c) = child {
         // Stopped by a signal while the command still runs: with Ctrl-C it
         // got the same SIGINT and ends by itself; otherwise stop it.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while c.try_wait()?.is_none() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if c.try_wait()?.is_none() {
-            c.kill()?;
-            c.wait()?;
-        }
+        GatedCommand::finish(c, false)?;
     }
     guard.restore()?;
     Ok(ExitCode::SUCCESS)

@@ -59,7 +59,8 @@ pub fn latency_flags(flags: u8, preempt_count: u8) -> String {
     .collect()
 }
 
-/// Appends one record's line (without the newline).
+/// Appends one record's line (without the newline), with the latency
+/// columns.
 #[allow(clippy::too_many_arguments)]
 pub fn record_line(
     out: &mut String,
@@ -71,18 +72,45 @@ pub fn record_line(
     event: &str,
     text: &str,
 ) {
+    columns(out, comm, pid, cpu, Some(latency), ts_ns, event);
+    out.push_str(text);
+}
+
+/// Appends the columns of a record's line as `trace-cmd report` prints
+/// them (without latency columns, which it shows only with `-l`), up to
+/// where the event's text starts.
+pub fn report_columns(out: &mut String, comm: &str, pid: i32, cpu: u32, ts_ns: u64, event: &str) {
+    columns(out, comm, pid, cpu, None, ts_ns, event);
+}
+
+/// The task as `%16s-%-5d`, the CPU as `[%03d]`, the latency flags if
+/// any, the time in seconds and microseconds rounded half up, the event's
+/// name and enough spaces to fill 20 columns.
+fn columns(
+    out: &mut String,
+    comm: &str,
+    pid: i32,
+    cpu: u32,
+    latency: Option<&str>,
+    ts_ns: u64,
+    event: &str,
+) {
     let usecs = ts_ns.saturating_add(500) / 1000;
-    let _ = write!(
-        out,
-        "{comm:>16}-{pid:<5} [{cpu:03}] {latency} {:>6}.{:06}: {event}: ",
-        usecs / 1_000_000,
-        usecs % 1_000_000
-    );
+    let (secs, micros) = (usecs / 1_000_000, usecs % 1_000_000);
+    let _ = match latency {
+        Some(flags) => write!(
+            out,
+            "{comm:>16}-{pid:<5} [{cpu:03}] {flags} {secs:>6}.{micros:06}: {event}: "
+        ),
+        None => write!(
+            out,
+            "{comm:>16}-{pid:<5} [{cpu:03}] {secs:>5}.{micros:06}: {event}: "
+        ),
+    };
     out.extend(std::iter::repeat_n(
         ' ',
         20usize.saturating_sub(event.len()),
     ));
-    out.push_str(text);
 }
 
 /// Appends the line trace-cmd prints where a CPU dropped events.
@@ -96,6 +124,24 @@ pub fn lost_line(out: &mut String, cpu: u32, count: Option<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_columns_are_trace_cmd_reports() {
+        let mut out = String::new();
+        report_columns(&mut out, "sh", 17260, 0, 10_505_126_696_499, "sched_switch");
+        out.push_str("text");
+        assert_eq!(
+            out,
+            "              sh-17260 [000] 10505.126696: sched_switch:         text"
+        );
+        out.clear();
+        // Rounded half up; a name of 20 or more gets no padding.
+        report_columns(&mut out, "a", 1, 1, 5_500, "sys_exit_rt_sigprocmask");
+        assert_eq!(
+            out,
+            "               a-1     [001]     0.000006: sys_exit_rt_sigprocmask: "
+        );
+    }
 
     #[test]
     fn a_record_line_has_trace_cmds_columns() {

@@ -6,6 +6,8 @@ mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
 mod trace_list;
+mod trace_record;
+mod trace_report;
 mod trace_stream;
 
 use std::process::{Command, Output};

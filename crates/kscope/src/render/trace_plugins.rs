@@ -1,0 +1,202 @@
+//! The event texts that `trace-cmd report` takes from libtraceevent's
+//! plugins instead of the kernel's print fmt (sched_switch, sched_wakeup,
+//! sched_wakeup_new, the kmem allocation events, hrtimer_start,
+//! hrtimer_expire_entry and tlb_flush), written from the plugins' documented output:
+//! what kscope must print to match trace-cmd byte for byte. Fields are
+//! read in place from the record, by the offsets its format gives.
+
+use std::fmt::Write;
+
+use kscope_traceevent::EventFormat;
+use kscope_traceevent::printfmt::Env;
+
+use crate::cmd::trace_report::Comms;
+
+/// What trace-cmd's sched plugin learns from a record it prints: the
+/// names of the tasks a sched_switch or sched_wakeup names.
+pub fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
+    let fields = Fields { format, record };
+    match format.name {
+        "sched_switch" => {
+            comms.learn(
+                fields.int("prev_pid").unwrap_or(0) as i32,
+                fields.text("prev_comm"),
+            );
+            comms.learn(
+                fields.int("next_pid").unwrap_or(0) as i32,
+                fields.text("next_comm"),
+            );
+        }
+        "sched_wakeup" | "sched_wakeup_new" => {
+            comms.learn(fields.int("pid").unwrap_or(0) as i32, fields.text("comm"));
+        }
+        _ => {}
+    }
+}
+
+/// Renders `record` as trace-cmd's plugin for its event would, into
+/// `out`. Returns false when no plugin takes the whole event (`out` may
+/// then hold a prefix the plugin adds before the print fmt's text).
+pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut String) -> bool {
+    let fields = Fields { format, record };
+    match format.name {
+        "sched_switch" => sched_switch(&fields, out),
+        "sched_wakeup" | "sched_wakeup_new" => sched_wakeup(&fields, out),
+        "kfree"
+        | "kmalloc"
+        | "kmalloc_node"
+        | "kmem_cache_alloc"
+        | "kmem_cache_alloc_node"
+        | "kmem_cache_free" => {
+            // A prefix naming the call site, then the print fmt's text.
+            if let Some(site) = fields.int("call_site")
+                && let Some(sym) = env.symbols.symbol(site as u64)
+            {
+                let _ = write!(out, "({}+0x{:x}) ", sym.name, sym.offset);
+            }
+            false
+        }
+        "hrtimer_expire_entry" => hrtimer(&fields, env, out, false),
+        "hrtimer_start" => hrtimer(&fields, env, out, true),
+        "tlb_flush" => {
+            let reason = fields.int("reason").unwrap_or(0);
+            let text = match reason {
+                0 => "flush on task switch",
+                1 => "remote shootdown",
+                2 => "local shootdown",
+                3 => "local mm shootdown",
+                _ => "",
+            };
+            let _ = write!(
+                out,
+                "pages={} reason={text} ({reason})",
+                fields.int("pages").unwrap_or(0)
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// A record's fields by name.
+struct Fields<'a> {
+    format: &'a EventFormat<'a>,
+    record: &'a [u8],
+}
+
+impl Fields<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.format.field(name).is_some()
+    }
+
+    /// An integer field, sign-extended when the format says signed.
+    fn int(&self, name: &str) -> Option<i64> {
+        let f = self.format.field(name)?;
+        let bytes = self
+            .record
+            .get(f.offset as usize..(f.offset + f.size) as usize)?;
+        let mut raw = [0u8; 8];
+        if bytes.len() > 8 {
+            return None;
+        }
+        raw[..bytes.len()].copy_from_slice(bytes);
+        let value = u64::from_le_bytes(raw);
+        let bits = 8 * bytes.len() as u32;
+        Some(if f.signed && bits < 64 {
+            ((value << (64 - bits)) as i64) >> (64 - bits)
+        } else {
+            value as i64
+        })
+    }
+
+    /// A char-array field up to its first NUL.
+    fn text(&self, name: &str) -> &str {
+        let Some(f) = self.format.field(name) else {
+            return "";
+        };
+        let bytes = self
+            .record
+            .get(f.offset as usize..(f.offset + f.size) as usize)
+            .unwrap_or(&[]);
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        std::str::from_utf8(&bytes[..end]).unwrap_or("")
+    }
+}
+
+/// `prev_comm:prev_pid [prev_prio] STATE ==> next_comm:next_pid [next_prio]`;
+/// the state letters are libtraceevent's table over the low 8 bits, `R`
+/// when none is set.
+fn sched_switch(fields: &Fields<'_>, out: &mut String) -> bool {
+    const STATES: &[u8; 8] = b"SDTtZXxW";
+    let prev_pid = fields.int("prev_pid").unwrap_or(0);
+    let next_pid = fields.int("next_pid").unwrap_or(0);
+    let (prev, next) = (fields.text("prev_comm"), fields.text("next_comm"));
+    let _ = write!(
+        out,
+        "{prev}:{prev_pid} [{}] ",
+        fields.int("prev_prio").unwrap_or(0)
+    );
+    let state = fields.int("prev_state").unwrap_or(0) as u64;
+    let mut any = false;
+    for (bit, letter) in STATES.iter().enumerate() {
+        if state & (1 << bit) != 0 {
+            if any {
+                out.push('|');
+            }
+            out.push(char::from(*letter));
+            any = true;
+        }
+    }
+    if !any {
+        out.push('R');
+    }
+    let _ = write!(
+        out,
+        " ==> {next}:{next_pid} [{}]",
+        fields.int("next_prio").unwrap_or(0)
+    );
+    true
+}
+
+/// `comm:pid [prio] [success=N] CPU:NNN`.
+fn sched_wakeup(fields: &Fields<'_>, out: &mut String) -> bool {
+    let pid = fields.int("pid").unwrap_or(0);
+    let comm = fields.text("comm");
+    let _ = write!(out, "{comm}:{pid} [{}]", fields.int("prio").unwrap_or(0));
+    if fields.has("success") {
+        let _ = write!(out, " success={}", fields.int("success").unwrap_or(0));
+    }
+    let _ = write!(
+        out,
+        " CPU:{:03}",
+        fields.int("target_cpu").unwrap_or(0) as u64
+    );
+    true
+}
+
+/// `hrtimer=0x.. now=N function=F` (expire_entry) or
+/// `hrtimer=0x.. function=F expires=N softexpires=N` (start).
+fn hrtimer(fields: &Fields<'_>, env: &Env<'_>, out: &mut String, start: bool) -> bool {
+    let timer = fields.int("hrtimer").unwrap_or(0) as u64;
+    let function = fields.int("function").unwrap_or(0) as u64;
+    let name = match env.symbols.symbol(function) {
+        // The plugin prints the symbol's start minus the address.
+        Some(sym) => format!("{}/0x{:x}", sym.name, sym.offset.wrapping_neg()),
+        None => format!("0x{function:08x}"),
+    };
+    if start {
+        let _ = write!(
+            out,
+            "hrtimer=0x{timer:x} function={name} expires={} softexpires={}",
+            fields.int("expires").unwrap_or(0) as u64,
+            fields.int("softexpires").unwrap_or(0) as u64
+        );
+    } else {
+        let _ = write!(
+            out,
+            "hrtimer=0x{timer:x} now={} function={name}",
+            fields.int("now").unwrap_or(0) as u64
+        );
+    }
+    true
+}
