@@ -109,9 +109,6 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     })?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    if args.stat {
-        return stat(file.bytes(), &data, &mut out);
-    }
     let header_page = std::str::from_utf8(&data.header_page).unwrap_or_default();
     let layout = HeaderPage::parse(header_page)
         .map(|h| PageLayout::from_header(&h))
@@ -143,7 +140,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let renderer = Renderer::new(&formats);
     let mut merge = Merge::new(&data, &layout, &args.cpus, Some(&file));
     let mut comms = Comms::new(&cmdlines);
-    if args.json {
+    if args.stat {
+        stat(file.bytes(), &data, &mut merge, &renderer, &mut out)?;
+    } else if args.json {
         json(
             &mut merge, &renderer, &selection, &context, &mut comms, &mut out,
         )?;
@@ -680,14 +679,18 @@ impl<'a> Iterator for Merge<'a> {
     }
 }
 
-/// `--stat`, as trace-cmd prints it: the kernel's per-CPU statistics
-/// saved in the file (CPUSTAT options), then where each CPU's data of the
-/// top buffer sits in the file.
+/// `--stat`: what trace-cmd prints (the kernel's per-CPU statistics saved
+/// in the file as CPUSTAT options, then where each CPU's data of the top
+/// buffer sits in the file), then how many records of each event the
+/// file holds (per buffer with `--cpu` applied) and the lost events it
+/// marks.
 fn stat(
     file: &[u8],
     data: &kscope_tracedat::TraceData<'_>,
+    merge: &mut Merge<'_>,
+    renderer: &Renderer<'_>,
     out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<()> {
     writeln!(out, "cpus={}", data.cpus)?;
     out.write_all(
         b"\nKernel buffer statistics:\n  Note: \"entries\" are the entries left in the kernel ring buffer and are not\n        recorded in the trace data. They should all be zero.\n\n",
@@ -701,7 +704,18 @@ fn stat(
         }
         writeln!(out)?;
     }
-    if let Some(top) = data.buffers.iter().find(|b| b.name.is_empty()) {
+    let top = data.buffers.iter().find(|b| b.name.is_empty());
+    if top.is_none() && data.version == 6 {
+        // A version 6 file always has the top buffer's CPU table; trace-cmd
+        // shows its empty entries.
+        for cpu in 0..data.cpus {
+            writeln!(
+                out,
+                "CPU{cpu} data recorded at offset=0x0\n    0 bytes in size"
+            )?;
+        }
+    }
+    if let Some(top) = top {
         let base = file.as_ptr() as usize;
         for cpu in &top.cpus {
             // Borrowed data lies in the file, at its offset; data that was
@@ -720,8 +734,34 @@ fn stat(
             )?;
         }
     }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
+    let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
+    let (mut lost, mut unknown_lost) = (0u64, 0u64);
+    for event in merge {
+        let name = renderer
+            .event_of(event.data)
+            .map_or("(unknown event)", |f| f.name);
+        *counts.entry(name).or_default() += 1;
+        match event.lost {
+            Some(Some(n)) => lost += n,
+            Some(None) => unknown_lost += 1,
+            None => {}
+        }
+    }
+    writeln!(out, "\nEvents in the file:")?;
+    for (name, n) in &counts {
+        writeln!(out, "  {name:<32} {n:>12}")?;
+    }
+    writeln!(
+        out,
+        "  {:<32} {:>12}",
+        "total",
+        counts.values().sum::<u64>()
+    )?;
+    writeln!(
+        out,
+        "Events the kernel dropped: {lost} counted, in {unknown_lost} more places uncounted"
+    )?;
+    Ok(())
 }
 
 mod filter {

@@ -268,3 +268,44 @@ fn extract_takes_an_instances_buffer_and_changes_nothing() {
         guard.restore().expect("restore");
     });
 }
+
+#[test]
+fn stat_prints_trace_cmds_statistics_then_the_event_counts() {
+    if !trace_cmd_available() {
+        return;
+    }
+    for file in data_files() {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name == "v7-zlib.dat" {
+            // This trace-cmd has no zlib.
+            continue;
+        }
+        let theirs = Command::new("trace-cmd")
+            .args(["report", "--stat", "-i"])
+            .arg(&file)
+            .output()
+            .expect("trace-cmd report --stat");
+        let ours = crate::kscope(&[
+            "trace",
+            "report",
+            "--stat",
+            "-i",
+            file.to_str().expect("UTF-8"),
+        ]);
+        assert!(ours.status.success(), "{}", crate::stderr(&ours));
+        let (theirs, ours) = (
+            String::from_utf8_lossy(&theirs.stdout),
+            crate::stdout(&ours),
+        );
+        assert!(
+            ours.starts_with(theirs.as_ref()),
+            "{name}:\ntrace-cmd:\n{theirs}\nkscope:\n{ours}"
+        );
+        let counts = &ours[theirs.len()..];
+        assert!(
+            counts.contains("\nEvents in the file:\n"),
+            "{name}: {counts}"
+        );
+        assert!(counts.contains("  total "), "{name}: {counts}");
+    }
+}
