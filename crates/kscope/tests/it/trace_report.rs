@@ -309,3 +309,28 @@ fn stat_prints_trace_cmds_statistics_then_the_event_counts() {
         assert!(counts.contains("  total "), "{name}: {counts}");
     }
 }
+
+#[test]
+fn json_gives_one_object_per_record_with_the_text_trace_cmd_prints() {
+    let file = data_files()
+        .into_iter()
+        .find(|f| f.ends_with("v6.dat"))
+        .expect("v6.dat");
+    let path = file.to_str().expect("UTF-8");
+    let text = crate::stdout(&crate::kscope(&["trace", "report", "-i", path]));
+    let json = crate::kscope(&["trace", "report", "--json", "-i", path]);
+    assert!(json.status.success(), "{}", crate::stderr(&json));
+    let objects: Vec<serde_json::Value> = crate::stdout(&json)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    // The text report has the cpus= line more.
+    assert_eq!(objects.len() + 1, text.lines().count());
+    for (object, line) in objects.iter().zip(text.lines().skip(1)) {
+        let event = object["event"].as_str().expect("event");
+        let body = object["text"].as_str().expect("text");
+        assert!(line.contains(&format!(" {event}: ")), "{line} / {object}");
+        assert!(line.ends_with(body), "{line} / {object}");
+        assert!(object["ts"].as_u64().is_some() && object["pid"].as_i64().is_some());
+    }
+}
