@@ -215,6 +215,21 @@ fn files_kscope_writes_are_read_by_trace_cmd() {
                 compare(&path)
             };
             assert!(same > 10, "{}: only {same} identical lines", path.display());
+            if version == "6" {
+                // Raw fields, as libtraceevent prints them, for these events.
+                let theirs = Command::new("trace-cmd")
+                    .args(["report", "-R", "-i"])
+                    .arg(&path)
+                    .output()
+                    .expect("trace-cmd report -R");
+                let ours =
+                    crate::kscope(&["trace", "report", "-R", "-i", path.to_str().expect("UTF-8")]);
+                assert_eq!(
+                    crate::stdout(&ours),
+                    String::from_utf8_lossy(&theirs.stdout),
+                    "-R"
+                );
+            }
         }
         std::fs::remove_dir_all(&dir).expect("remove temp dir");
     });
