@@ -1,7 +1,7 @@
 //! The event texts that `trace-cmd report` takes from libtraceevent's
 //! plugins instead of the kernel's print fmt (sched_switch, sched_wakeup,
 //! sched_wakeup_new, the kmem allocation events, hrtimer_start,
-//! hrtimer_expire_entry and tlb_flush), written from the plugins' documented output:
+//! hrtimer_expire_entry, tlb_flush and sys_enter_futex), written from the plugins' documented output:
 //! what kscope must print to match trace-cmd byte for byte. Fields are
 //! read in place from the record, by the offsets its format gives.
 
@@ -58,6 +58,7 @@ pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut 
         }
         "hrtimer_expire_entry" => hrtimer(&fields, env, out, false),
         "hrtimer_start" => hrtimer(&fields, env, out, true),
+        "sys_enter_futex" => futex(&fields, out),
         "tlb_flush" => {
             let reason = fields.int("reason").unwrap_or(0);
             let text = match reason {
@@ -171,6 +172,104 @@ fn sched_wakeup(fields: &Fields<'_>, out: &mut String) -> bool {
         " CPU:{:03}",
         fields.int("target_cpu").unwrap_or(0) as u64
     );
+    true
+}
+
+/// How libtraceevent's futex plugin shows one futex command's arguments:
+/// its name, then which of val (hex or decimal), utime or val2, uaddr2
+/// and val3 it prints.
+struct FutexCommand {
+    name: &'static str,
+    val: Option<Radix>,
+    utime_is_val2: Option<bool>,
+    uaddr2: bool,
+    val3: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Radix {
+    Hex,
+    Decimal,
+}
+
+/// The futex commands by number (include/uapi/linux/futex.h), as the
+/// plugin prints them.
+const FUTEX_COMMANDS: [FutexCommand; 13] = {
+    use Radix::{Decimal as D, Hex as H};
+    const fn c(
+        name: &'static str,
+        val: Option<Radix>,
+        utime_is_val2: Option<bool>,
+        uaddr2: bool,
+        val3: bool,
+    ) -> FutexCommand {
+        FutexCommand {
+            name,
+            val,
+            utime_is_val2,
+            uaddr2,
+            val3,
+        }
+    }
+    [
+        c("FUTEX_WAIT", Some(H), Some(false), false, false),
+        c("FUTEX_WAKE", Some(D), None, false, false),
+        c("FUTEX_FD", Some(D), None, false, false),
+        c("FUTEX_REQUEUE", Some(D), Some(true), true, false),
+        c("FUTEX_CMP_REQUEUE", Some(D), Some(true), true, true),
+        c("FUTEX_WAKE_OP", Some(D), Some(true), true, true),
+        c("FUTEX_LOCK_PI", None, Some(false), false, false),
+        c("FUTEX_UNLOCK_PI", None, None, false, false),
+        c("FUTEX_TRYLOCK_PI", None, None, false, false),
+        c("FUTEX_WAIT_BITSET", Some(H), Some(false), false, true),
+        c("FUTEX_WAKE_BITSET", Some(D), None, false, true),
+        c("FUTEX_WAIT_REQUEUE_PI", Some(H), Some(false), true, true),
+        c("FUTEX_CMP_REQUEUE_PI", Some(D), Some(true), true, true),
+    ]
+};
+
+/// `op=FUTEX_WAKE|FUTEX_PRIVATE_FLAG uaddr=0x... val=N ...`; an unknown
+/// command keeps the print fmt.
+fn futex(fields: &Fields<'_>, out: &mut String) -> bool {
+    const PRIVATE: u64 = 128;
+    const CLOCK_REALTIME: u64 = 256;
+    let get = |name: &str| fields.int(name).unwrap_or(0) as u64;
+    let op = get("op");
+    let Some(command) = FUTEX_COMMANDS.get((op & !(PRIVATE | CLOCK_REALTIME)) as usize) else {
+        return false;
+    };
+    let _ = write!(out, "op={}", command.name);
+    if op & PRIVATE != 0 {
+        out.push_str("|FUTEX_PRIVATE_FLAG");
+    }
+    if op & CLOCK_REALTIME != 0 {
+        out.push_str("|FUTEX_CLOCK_REALTIME");
+    }
+    let _ = write!(out, " uaddr=0x{:08x}", get("uaddr"));
+    match command.val {
+        Some(Radix::Hex) => {
+            let _ = write!(out, " val=0x{:08x}", get("val"));
+        }
+        Some(Radix::Decimal) => {
+            let _ = write!(out, " val={}", get("val"));
+        }
+        None => {}
+    }
+    match command.utime_is_val2 {
+        Some(true) => {
+            let _ = write!(out, " val2={}", get("utime"));
+        }
+        Some(false) => {
+            let _ = write!(out, " utime=0x{:08x}", get("utime"));
+        }
+        None => {}
+    }
+    if command.uaddr2 {
+        let _ = write!(out, " uaddr2=0x{:08x}", get("uaddr2"));
+    }
+    if command.val3 {
+        let _ = write!(out, " val3=0x{:08x}", get("val3"));
+    }
     true
 }
 
