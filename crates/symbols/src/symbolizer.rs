@@ -1,0 +1,238 @@
+//! Address lookup: DWARF frames (inlined functions, then the real one)
+//! through `addr2line`, with the ELF symbol tables as the fallback.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use object::{Object, ObjectSection, SectionKind};
+
+use crate::symtab::SymbolTable;
+use crate::{Error, ObjectFile, demangle};
+
+/// The `gimli` reader over DWARF sections copied out of the file (and
+/// decompressed, for `SHF_COMPRESSED` sections).
+type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
+
+/// One frame at an address: an inlined function or the real function.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Frame {
+    /// The demangled function name.
+    pub function: Option<String>,
+    /// The address minus the start of the function's symbol; only for the
+    /// outermost (not inlined) frame, and only when a symbol covers it.
+    pub offset: Option<u64>,
+    /// The source file, as DWARF names it (joined to the compilation
+    /// directory when relative).
+    pub file: Option<String>,
+    /// The source line; for an inlined frame's caller, the call site.
+    pub line: Option<u32>,
+    /// Whether this frame was inlined into the next one.
+    pub inlined: bool,
+}
+
+impl fmt::Display for Frame {
+    /// Formats as `function+0xoffset at file:line`, with `??` for unknowns
+    /// and ` (inlined)` on inlined frames.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.function.as_deref().unwrap_or("??"))?;
+        if let Some(offset) = self.offset {
+            write!(f, "+{offset:#x}")?;
+        }
+        write!(
+            f,
+            " at {}:{}",
+            self.file.as_deref().unwrap_or("??"),
+            self.line.unwrap_or(0)
+        )?;
+        if self.inlined {
+            f.write_str(" (inlined)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves addresses of one ELF file, using its separate debug file when
+/// given.
+pub struct Symbolizer {
+    object: ObjectFile,
+    debug: Option<ObjectFile>,
+    dwarf: Option<addr2line::Context<Reader>>,
+    symbols: SymbolTable,
+}
+
+impl fmt::Debug for Symbolizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Symbolizer")
+            .field("object", &self.object)
+            .field("debug", &self.debug)
+            .field("has_dwarf", &self.dwarf.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Symbolizer {
+    /// Reads the DWARF (from `debug` if it has any, else from `object`) and
+    /// the symbol tables of both files and of `object`'s MiniDebugInfo.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Parse`] when a section cannot be read or decompressed,
+    /// [`Error::Dwarf`] when the DWARF units cannot be indexed, and
+    /// [`Error::MiniDebugInfo`] when `.gnu_debugdata` is not an xz-compressed
+    /// ELF file. A damaged debug file is better refused than trusted: the
+    /// caller can retry with `debug` set to `None`.
+    pub fn new(object: ObjectFile, debug: Option<ObjectFile>) -> Result<Symbolizer, Error> {
+        let mut symbols = SymbolTable::default();
+        let mut dwarf = None;
+        for file in debug.iter().chain(std::iter::once(&object)) {
+            let parsed = file.parse()?;
+            symbols.add_from(&parsed);
+            if dwarf.is_none() && has_dwarf(&parsed) {
+                dwarf = Some(load_dwarf(file, &parsed)?);
+            }
+        }
+        if let Some(mini) = object.mini_debug_info()? {
+            symbols.add_from(&mini.parse()?);
+        }
+        symbols.finish();
+        Ok(Symbolizer {
+            object,
+            debug,
+            dwarf,
+            symbols,
+        })
+    }
+
+    /// The object file whose addresses are resolved.
+    pub fn object(&self) -> &ObjectFile {
+        &self.object
+    }
+
+    /// The separate debug file, if one was given.
+    pub fn debug(&self) -> Option<&ObjectFile> {
+        self.debug.as_ref()
+    }
+
+    /// Whether DWARF line and function information was found.
+    pub fn has_dwarf(&self) -> bool {
+        self.dwarf.is_some()
+    }
+
+    /// The frames at `address` (relative to the load bias: an address as
+    /// the ELF's own vaddrs spell it), innermost first: inlined functions,
+    /// then the real function. Empty when nothing is known about the
+    /// address; malformed DWARF at this address falls back to the symbol
+    /// tables.
+    pub fn lookup(&self, address: u64) -> Vec<Frame> {
+        let mut frames = self.dwarf_frames(address).unwrap_or_default();
+        let symbol = self.symbols.find(address);
+        if frames.is_empty() {
+            let location = self
+                .dwarf
+                .as_ref()
+                .and_then(|context| context.find_location(address).ok().flatten());
+            let (file, line) = match location {
+                Some(location) => (location.file.map(str::to_string), location.line),
+                None => (None, None),
+            };
+            if symbol.is_none() && file.is_none() {
+                return frames;
+            }
+            frames.push(Frame {
+                file,
+                line,
+                ..Frame::default()
+            });
+        }
+        if let (Some(outer), Some(symbol)) = (frames.last_mut(), symbol) {
+            outer.offset = Some(address - symbol.address);
+            if outer.function.is_none() {
+                outer.function = Some(demangle(&symbol.name));
+            }
+        }
+        frames
+    }
+
+    fn dwarf_frames(&self, address: u64) -> Option<Vec<Frame>> {
+        let context = self.dwarf.as_ref()?;
+        let mut iter = context.find_frames(address).skip_all_loads().ok()?;
+        let mut frames = Vec::new();
+        while let Ok(Some(frame)) = iter.next() {
+            let function = frame
+                .function
+                .as_ref()
+                .and_then(|name| name.raw_name().ok())
+                .map(|name| demangle(name.as_ref()));
+            let (file, line) = match frame.location {
+                Some(location) => (location.file.map(str::to_string), location.line),
+                None => (None, None),
+            };
+            frames.push(Frame {
+                function,
+                offset: None,
+                file,
+                line,
+                inlined: true,
+            });
+        }
+        if let Some(outer) = frames.last_mut() {
+            outer.inlined = false;
+        }
+        Some(frames)
+    }
+}
+
+/// Whether `file` holds DWARF info (a separate debug file keeps it; a
+/// stripped object has no `.debug_info`).
+fn has_dwarf(file: &object::File<'_>) -> bool {
+    file.section_by_name(".debug_info")
+        .is_some_and(|s| s.kind() != SectionKind::UninitializedData && s.size() > 0)
+}
+
+fn load_dwarf(
+    object: &ObjectFile,
+    file: &object::File<'_>,
+) -> Result<addr2line::Context<Reader>, Error> {
+    let endian = if file.is_little_endian() {
+        gimli::RunTimeEndian::Little
+    } else {
+        gimli::RunTimeEndian::Big
+    };
+    let load = |id: gimli::SectionId| -> Result<Reader, Error> {
+        let data = match file.section_by_name(id.name()) {
+            Some(section) if section.kind() != SectionKind::UninitializedData => section
+                .uncompressed_data()
+                .map_err(|e| object.parse_error(&format!("section {}", id.name()), e))?,
+            _ => Cow::Borrowed(&[][..]),
+        };
+        Ok(gimli::EndianArcSlice::new(Arc::from(&*data), endian))
+    };
+    let dwarf = gimli::Dwarf::load(load)?;
+    addr2line::Context::from_dwarf(dwarf).map_err(|source| Error::Dwarf {
+        path: object.name(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Frame;
+
+    #[test]
+    fn frame_display() {
+        let frame = Frame {
+            function: Some("main".into()),
+            offset: Some(0x10),
+            file: Some("/src/a.c".into()),
+            line: Some(7),
+            inlined: false,
+        };
+        assert_eq!(frame.to_string(), "main+0x10 at /src/a.c:7");
+        let inlined = Frame {
+            inlined: true,
+            ..Frame::default()
+        };
+        assert_eq!(inlined.to_string(), "?? at ??:0 (inlined)");
+    }
+}
