@@ -11,8 +11,13 @@
 //! ELF headers. x86-64 registers are decoded; aarch64 cores are recognised
 //! and their registers kept raw ([`Registers::Unsupported`]).
 //!
-//! This crate sits under the unwinder and `kscope core info`: it says what
-//! is in the core; symbolization and unwinding are theirs.
+//! [`Unwinder`] walks each thread's stack from its registers, with the
+//! `.eh_frame` CFI of the files on disk (the core holds no code or unwind
+//! tables of file mappings) and the frame-pointer chain where there is no
+//! CFI (x86-64 only for now).
+//!
+//! This crate sits under `kscope core info`: it says what is in the core
+//! and where the frames are; symbolization is `kscope-symbols`'.
 //!
 //! Every parse error carries the byte offset and what was expected there;
 //! hostile input gives errors, never panics or allocations beyond the size
@@ -30,6 +35,10 @@
 //! for module in core.modules() {
 //!     println!("{:#x} {}", module.start, module.path.display());
 //! }
+//! let mut unwinder = kscope_coredump::Unwinder::new(&core);
+//! for frame in unwinder.backtrace(&core.threads()[0].registers) {
+//!     println!("{:#x}", frame.pc);
+//! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -38,6 +47,7 @@ mod error;
 mod notes;
 mod reader;
 mod siginfo;
+mod unwind;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,6 +60,7 @@ pub use notes::{
     NT_X86_XSTATE, Note, NoteData, Notes, ProcessInfo, Thread, parse_notes,
 };
 pub use siginfo::{SI_KERNEL, SigInfo, code_text, signal_name};
+pub use unwind::{FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
 use reader::Reader;
 

@@ -6,9 +6,9 @@ use super::*;
 use crate::notes::tests::{NoteBuilder, file_note, prpsinfo, prstatus};
 
 /// Program header fields: type, flags, offset, vaddr, filesz, memsz, align.
-type Phdr = (u32, u32, u64, u64, u64, u64, u64);
+pub(crate) type Phdr = (u32, u32, u64, u64, u64, u64, u64);
 
-fn elf_header(e_type: u16, machine: u16, phoff: u64, phnum: u16) -> Vec<u8> {
+pub(crate) fn elf_header(e_type: u16, machine: u16, phoff: u64, phnum: u16) -> Vec<u8> {
     let mut h = vec![0u8; 64];
     h[..4].copy_from_slice(b"\x7fELF");
     h[4] = 2;
@@ -23,7 +23,7 @@ fn elf_header(e_type: u16, machine: u16, phoff: u64, phnum: u16) -> Vec<u8> {
     h
 }
 
-fn phdr(p: Phdr) -> Vec<u8> {
+pub(crate) fn phdr(p: Phdr) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&p.0.to_le_bytes());
     b.extend_from_slice(&p.1.to_le_bytes());

@@ -22,6 +22,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Read a user-space core dump: the process, the signal, and a
+    /// symbolized backtrace of every thread.
+    ///
+    /// The stacks are unwound with the .eh_frame call-frame information of
+    /// the executable and libraries on disk (the frame-pointer chain where
+    /// there is none), and symbolized with their DWARF or symbol tables;
+    /// a frame whose file is missing keeps its address and module.
+    Core(cmd::core::Args),
+
     /// Tell what this kernel lets a debugger do, and why not.
     ///
     /// One line per capability (tracefs, tracepoints, uprobes, kprobes, the
@@ -60,6 +69,7 @@ fn main() -> ExitCode {
         );
     }
     let outcome = match cli.command {
+        Command::Core(args) => cmd::core::run(&args),
         Command::Doctor(args) => cmd::doctor::run(&args),
         Command::Probe(args) => cmd::probe::run(&args),
         Command::Trace(args) => cmd::trace::run(&args, matches.subcommand_matches("trace")),

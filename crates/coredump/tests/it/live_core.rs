@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kscope_coredump::Core;
+use kscope_coredump::{Core, FrameSource, Unwinder};
 use object::Object;
 
 const NULL_WRITE: &str = r#"
@@ -178,6 +178,30 @@ fn null_write() {
     check_common(&core, &exe);
     let rsp = core.threads()[0].registers.sp().unwrap();
     assert!(core.read_u64(rsp).is_some(), "the stack is dumped");
+    check_backtrace(&core, &exe);
+}
+
+/// main crashed: its caller's frames are libc's __libc_start_call_main
+/// and __libc_start_main, then the executable's _start, all found by the
+/// CFI of the files on disk, the stack pointer rising at each.
+fn check_backtrace(core: &Core<'_>, exe: &Path) {
+    let mut unwinder = Unwinder::new(core);
+    let frames = unwinder.backtrace(&core.threads()[0].registers);
+    let paths: Vec<PathBuf> = frames
+        .iter()
+        .map(|f| unwinder.module_at(f.pc).unwrap().path.to_path_buf())
+        .collect();
+    assert_eq!(paths.len(), 4, "{frames:x?} in {paths:?}");
+    assert_eq!(paths[0], exe);
+    assert!(paths[1].to_string_lossy().contains("libc.so"), "{paths:?}");
+    assert_eq!(paths[1], paths[2]);
+    assert_eq!(paths[3], exe);
+    assert_eq!(frames[0].source, FrameSource::Registers);
+    assert!(
+        frames[1..].iter().all(|f| f.source == FrameSource::Cfi),
+        "{frames:x?}"
+    );
+    assert!(frames.windows(2).all(|w| w[0].sp < w[1].sp), "{frames:x?}");
 }
 
 #[test]

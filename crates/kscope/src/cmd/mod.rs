@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments and its `run`.
 
+pub mod core;
 pub mod doctor;
 pub mod probe;
 pub mod trace;

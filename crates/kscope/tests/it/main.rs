@@ -1,6 +1,7 @@
 //! End-to-end tests of the kscope binary.
 
 mod cli;
+mod core;
 mod doctor;
 mod probe_bpftrace;
 mod probe_cleanup;
