@@ -3,9 +3,6 @@
 //! saved cmdlines and the per-CPU statistics, read from tracefs as they
 //! are; and reading what a buffer holds now (`trace extract`).
 
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
-
 use kscope_tracefs::{Instance, Tracefs, control};
 
 use crate::session::{RawPage, SessionError};
@@ -107,42 +104,8 @@ impl Metadata {
 /// `trace-cmd extract` does.
 pub fn read_buffer(instance: &Instance, subbuf_size: usize) -> Result<Vec<RawPage>, SessionError> {
     let mut pages = Vec::new();
-    let per_cpu = instance.file("per_cpu");
-    let entries = std::fs::read_dir(&per_cpu).map_err(|source| SessionError::Read {
-        path: per_cpu.clone(),
-        source,
-    })?;
-    let mut cpus: Vec<(u32, std::path::PathBuf)> = entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let cpu = name.strip_prefix("cpu")?.parse().ok()?;
-            Some((cpu, e.path().join("trace_pipe_raw")))
-        })
-        .collect();
-    cpus.sort();
-    for (cpu, path) in cpus {
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-            .map_err(|source| SessionError::Read {
-                path: path.clone(),
-                source,
-            })?;
-        loop {
-            let mut bytes = vec![0u8; subbuf_size];
-            match file.read(&mut bytes) {
-                Ok(0) => break,
-                Ok(n) => {
-                    bytes.truncate(n);
-                    pages.push(RawPage { cpu, bytes });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => return Err(SessionError::Read { path, source }),
-            }
-        }
+    for mut cpu in crate::session::open_cpu_buffers(instance)? {
+        cpu.read_pages(subbuf_size, usize::MAX, &mut pages)?;
     }
     Ok(pages)
 }

@@ -83,10 +83,73 @@ pub struct RawPage {
 /// Sub-buffers read from one CPU per [`Session::drain`].
 pub const PAGES_PER_CPU: usize = 256;
 
-struct CpuBuffer {
+pub(crate) struct CpuBuffer {
     cpu: u32,
     path: PathBuf,
     file: File,
+}
+
+/// Opens every CPU's `trace_pipe_raw` of `instance`, non-blocking, in CPU
+/// order.
+pub(crate) fn open_cpu_buffers(instance: &Instance) -> Result<Vec<CpuBuffer>, SessionError> {
+    let per_cpu = instance.file("per_cpu");
+    let entries = std::fs::read_dir(&per_cpu).map_err(|source| SessionError::Read {
+        path: per_cpu.clone(),
+        source,
+    })?;
+    let mut cpus = Vec::new();
+    for entry in entries.filter_map(|e| e.ok()) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(cpu) = name.strip_prefix("cpu").and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        let path = entry.path().join("trace_pipe_raw");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .map_err(|source| SessionError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        cpus.push(CpuBuffer { cpu, path, file });
+    }
+    cpus.sort_by_key(|c| c.cpu);
+    Ok(cpus)
+}
+
+impl CpuBuffer {
+    /// Reads up to `max` sub-buffers that are ready into `pages`, without
+    /// waiting.
+    pub(crate) fn read_pages(
+        &mut self,
+        subbuf_size: usize,
+        max: usize,
+        pages: &mut Vec<RawPage>,
+    ) -> Result<(), SessionError> {
+        for _ in 0..max {
+            let mut bytes = vec![0u8; subbuf_size];
+            match self.file.read(&mut bytes) {
+                Ok(0) => break,
+                Ok(n) => {
+                    bytes.truncate(n);
+                    pages.push(RawPage {
+                        cpu: self.cpu,
+                        bytes,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(SessionError::Read {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A tracing session in a private instance. It holds the per-CPU
@@ -161,29 +224,7 @@ impl Session {
             .ok()
             .and_then(|t| t.trim().parse::<usize>().ok())
             .map_or(4096, |kb| kb * 1024);
-        let mut cpus = Vec::new();
-        let per_cpu = instance.file("per_cpu");
-        let entries = std::fs::read_dir(&per_cpu).map_err(|source| SessionError::Read {
-            path: per_cpu.clone(),
-            source,
-        })?;
-        for entry in entries.filter_map(|e| e.ok()) {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(cpu) = name.strip_prefix("cpu").and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let path = entry.path().join("trace_pipe_raw");
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path)
-                .map_err(|source| SessionError::Read {
-                    path: path.clone(),
-                    source,
-                })?;
-            cpus.push(CpuBuffer { cpu, path, file });
-        }
-        cpus.sort_by_key(|c| c.cpu);
+        let cpus = open_cpu_buffers(&instance)?;
         guard.set_tracing_on(&instance, true)?;
         Ok(Session {
             instance,
@@ -231,27 +272,7 @@ impl Session {
     pub fn drain(&mut self) -> Result<Vec<RawPage>, SessionError> {
         let mut pages = Vec::new();
         for cpu in &mut self.cpus {
-            for _ in 0..PAGES_PER_CPU {
-                let mut bytes = vec![0u8; self.subbuf_size];
-                match cpu.file.read(&mut bytes) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        bytes.truncate(n);
-                        pages.push(RawPage {
-                            cpu: cpu.cpu,
-                            bytes,
-                        });
-                    }
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(source) => {
-                        return Err(SessionError::Read {
-                            path: cpu.path.clone(),
-                            source,
-                        });
-                    }
-                }
-            }
+            cpu.read_pages(self.subbuf_size, PAGES_PER_CPU, &mut pages)?;
         }
         Ok(pages)
     }

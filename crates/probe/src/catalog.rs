@@ -398,108 +398,25 @@ mod tests {
     use super::*;
 
     // Format files copied from /sys/kernel/tracing on the development
-    // machine (kernel 6.18.44).
+    // machine (kernel 6.18.44), in tests/data.
 
     /// events/sched/sched_switch/format
-    const SCHED_SWITCH: &str = "\
-name: sched_switch\n\
-ID: 372\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:char prev_comm[16];\toffset:8;\tsize:16;\tsigned:0;\n\
-\tfield:pid_t prev_pid;\toffset:24;\tsize:4;\tsigned:1;\n\
-\tfield:int prev_prio;\toffset:28;\tsize:4;\tsigned:1;\n\
-\tfield:long prev_state;\toffset:32;\tsize:8;\tsigned:1;\n\
-\tfield:char next_comm[16];\toffset:40;\tsize:16;\tsigned:0;\n\
-\tfield:pid_t next_pid;\toffset:56;\tsize:4;\tsigned:1;\n\
-\tfield:int next_prio;\toffset:60;\tsize:4;\tsigned:1;\n\
-\n\
-print fmt: \"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d\", REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1)) ? __print_flags(REC->prev_state & ((((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) - 1), \"|\", { 0x00000001, \"S\" }, { 0x00000002, \"D\" }, { 0x00000004, \"T\" }, { 0x00000008, \"t\" }, { 0x00000010, \"X\" }, { 0x00000020, \"Z\" }, { 0x00000040, \"P\" }, { 0x00000080, \"I\" }) : \"R\", REC->prev_state & (((0x00000000 | 0x00000001 | 0x00000002 | 0x00000004 | 0x00000008 | 0x00000010 | 0x00000020 | 0x00000040) + 1) << 1) ? \"+\" : \"\", REC->next_comm, REC->next_pid, REC->next_prio\n";
+    const SCHED_SWITCH: &str = include_str!("../tests/data/sched_switch.format");
 
     /// events/syscalls/sys_enter_openat/format
-    const SYS_ENTER_OPENAT: &str = "\
-name: sys_enter_openat\n\
-ID: 782\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
-\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n\
-\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\
-\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;\n\
-\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;\n\
-\n\
-print fmt: \"dfd: 0x%08lx, filename: 0x%08lx, flags: 0x%08lx, mode: 0x%08lx\", ((unsigned long)(REC->dfd)), ((unsigned long)(REC->filename)), ((unsigned long)(REC->flags)), ((unsigned long)(REC->mode))\n";
+    const SYS_ENTER_OPENAT: &str = include_str!("../tests/data/sys_enter_openat.format");
 
     /// events/syscalls/sys_exit_openat/format
-    const SYS_EXIT_OPENAT: &str = "\
-name: sys_exit_openat\n\
-ID: 781\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\
-\tfield:long ret;\toffset:16;\tsize:8;\tsigned:1;\n\
-\n\
-print fmt: \"0x%lx\", REC->ret\n";
+    const SYS_EXIT_OPENAT: &str = include_str!("../tests/data/sys_exit_openat.format");
 
     /// events/sched/sched_process_exec/format
-    const SCHED_PROCESS_EXEC: &str = "\
-name: sched_process_exec\n\
-ID: 365\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:__data_loc char[] filename;\toffset:8;\tsize:4;\tsigned:0;\n\
-\tfield:pid_t pid;\toffset:12;\tsize:4;\tsigned:1;\n\
-\tfield:pid_t old_pid;\toffset:16;\tsize:4;\tsigned:1;\n\
-\n\
-print fmt: \"filename=%s pid=%d old_pid=%d\", __get_str(filename), REC->pid, REC->old_pid\n";
+    const SCHED_PROCESS_EXEC: &str = include_str!("../tests/data/sched_process_exec.format");
 
     /// events/dma/dma_sync_sg_for_cpu/format: `__data_loc` arrays that are not strings.
-    const DMA_SYNC_SG_FOR_CPU: &str = "\
-name: dma_sync_sg_for_cpu\n\
-ID: 426\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:__data_loc char[] device;\toffset:8;\tsize:4;\tsigned:0;\n\
-\tfield:__data_loc u64[] dma_addrs;\toffset:12;\tsize:4;\tsigned:0;\n\
-\tfield:__data_loc unsigned int[] lengths;\toffset:16;\tsize:4;\tsigned:0;\n\
-\tfield:enum dma_data_direction dir;\toffset:20;\tsize:4;\tsigned:0;\n\
-\n\
-print fmt: \"%s dir=%s dma_addrs=%s sizes=%s\", __get_str(device), __print_symbolic(REC->dir, { 0, \"BIDIRECTIONAL\" }, { 1, \"TO_DEVICE\" }, { 2, \"FROM_DEVICE\" }, { 3, \"NONE\" }), __print_array(__get_dynamic_array(dma_addrs), __get_dynamic_array_len(dma_addrs) / sizeof(u64), sizeof(u64)), __print_array(__get_dynamic_array(lengths), __get_dynamic_array_len(lengths) / sizeof(unsigned int), sizeof(unsigned int))\n";
+    const DMA_SYNC_SG_FOR_CPU: &str = include_str!("../tests/data/dma_sync_sg_for_cpu.format");
 
     /// events/btrfs/btrfs_sync_fs/format: a `u8` array that is bytes, not text.
-    const BTRFS_SYNC_FS: &str = "\
-name: btrfs_sync_fs\n\
-ID: 1998\n\
-format:\n\
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;\n\
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;\n\
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\
-\n\
-\tfield:u8 fsid[16];\toffset:8;\tsize:16;\tsigned:0;\n\
-\tfield:int wait;\toffset:24;\tsize:4;\tsigned:1;\n\
-\n\
-print fmt: \"%pU: wait=%d\", REC->fsid, REC->wait\n";
+    const BTRFS_SYNC_FS: &str = include_str!("../tests/data/btrfs_sync_fs.format");
 
     /// Kinds that no format on the development machine shows, written the
     /// way the kernel writes them: a `__rel_loc` string (`__rel_string()`,

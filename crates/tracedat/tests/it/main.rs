@@ -7,5 +7,4 @@ mod build;
 mod fixtures;
 mod malformed;
 mod round_trip;
-mod seeds;
 mod util;

@@ -130,12 +130,26 @@ fn without_instance_names(report: &str) -> Vec<String> {
         .collect()
 }
 
+/// Also writes the small traces (2-3 KiB each) as fuzz seeds into the
+/// directory `KSCOPE_FUZZ_SEEDS` names, if set (fuzz/README.md): the
+/// fuzzer mutates them much faster than the fixtures.
 #[test]
 fn a_small_trace_survives_every_write_in_both_byte_orders() {
+    let seeds = std::env::var_os("KSCOPE_FUZZ_SEEDS").map(std::path::PathBuf::from);
     for big_endian in [false, true] {
         let data = build::small_in(big_endian);
         for options in WRITE_OPTIONS {
             let out = written(&data, &options);
+            if let Some(dir) = &seeds {
+                let name = format!(
+                    "small-v{}-{:?}-{}.dat",
+                    options.version,
+                    options.compression,
+                    if big_endian { "be" } else { "le" }
+                );
+                std::fs::create_dir_all(dir).expect("the seed directory");
+                std::fs::write(dir.join(name), &out).expect("a seed");
+            }
             let back = kscope_tracedat::parse(&out).unwrap_or_else(|e| panic!("{options:?}: {e}"));
             let differ = differences(&data, &back);
             assert!(
