@@ -28,7 +28,9 @@
 
 mod debug_files;
 mod demangle;
+mod dwarf;
 mod error;
+mod names;
 mod object_file;
 mod symbolizer;
 mod symtab;

@@ -1,24 +1,26 @@
 //! Address lookup: DWARF frames (inlined functions, then the real one)
 //! through `addr2line`, with the ELF symbol tables as the fallback.
 
-use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use object::{Object, ObjectSection, SectionKind};
 
+use crate::dwarf::{LazyDwarf, Reader};
+use crate::names::Scopes;
 use crate::symtab::SymbolTable;
 use crate::{Error, ObjectFile, demangle};
-
-/// The `gimli` reader over DWARF sections copied out of the file (and
-/// decompressed, for `SHF_COMPRESSED` sections).
-type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
 
 /// One frame at an address: an inlined function or the real function.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Frame {
-    /// The demangled function name.
+    /// The function's name as its source spells it: qualified by its
+    /// namespaces and types, without parameters, for C++ and Rust (as gdb
+    /// prints it); the symbol name for C and where DWARF has no name.
     pub function: Option<String>,
+    /// The demangled symbol (linkage) name, as `addr2line -C` and `nm -C`
+    /// print it: with C++ parameter lists, Rust's emitting crate.
+    pub symbol: Option<String>,
     /// The address minus the start of the function's symbol; only for the
     /// outermost (not inlined) frame, and only when a symbol covers it.
     pub offset: Option<u64>,
@@ -57,7 +59,8 @@ impl fmt::Display for Frame {
 pub struct Symbolizer {
     object: ObjectFile,
     debug: Option<ObjectFile>,
-    dwarf: Option<addr2line::Context<Reader>>,
+    /// The DWARF, and whether it came from `debug` (else from `object`).
+    dwarf: Option<(Mutex<LazyDwarf>, bool)>,
     symbols: SymbolTable,
 }
 
@@ -89,7 +92,10 @@ impl Symbolizer {
             let parsed = file.parse()?;
             symbols.add_from(&parsed);
             if dwarf.is_none() && has_dwarf(&parsed) {
-                dwarf = Some(load_dwarf(file, &parsed)?);
+                let from_debug = debug
+                    .as_ref()
+                    .is_some_and(|debug| std::ptr::eq(debug, file));
+                dwarf = Some((Mutex::new(LazyDwarf::load(file, &parsed)?), from_debug));
             }
         }
         if let Some(mini) = object.mini_debug_info()? {
@@ -125,13 +131,24 @@ impl Symbolizer {
     /// address; malformed DWARF at this address falls back to the symbol
     /// tables.
     pub fn lookup(&self, address: u64) -> Vec<Frame> {
-        let mut frames = self.dwarf_frames(address).unwrap_or_default();
+        let mut dwarf = self.dwarf.as_ref().map(|(dwarf, from_debug)| {
+            let file = match (&self.debug, from_debug) {
+                (Some(debug), true) => debug.bytes(),
+                _ => self.object.bytes(),
+            };
+            (dwarf.lock().unwrap_or_else(|e| e.into_inner()), file)
+        });
+        let mut context = dwarf
+            .as_mut()
+            .and_then(|(dwarf, file)| dwarf.context_for(file, address));
+        let mut frames = context
+            .as_mut()
+            .and_then(|(context, scopes)| dwarf_frames(context, scopes, address))
+            .unwrap_or_default();
         let symbol = self.symbols.find(address);
         if frames.is_empty() {
-            let location = self
-                .dwarf
-                .as_ref()
-                .and_then(|context| context.find_location(address).ok().flatten());
+            let location =
+                context.and_then(|(context, _)| context.find_location(address).ok().flatten());
             let (file, line) = match location {
                 Some(location) => (location.file.map(str::to_string), location.line),
                 None => (None, None),
@@ -147,40 +164,74 @@ impl Symbolizer {
         }
         if let (Some(outer), Some(symbol)) = (frames.last_mut(), symbol) {
             outer.offset = Some(address - symbol.address);
+            let name = demangle(&symbol.name);
             if outer.function.is_none() {
-                outer.function = Some(demangle(&symbol.name));
+                outer.function = Some(name.clone());
+            }
+            if outer.symbol.is_none() {
+                outer.symbol = Some(name);
             }
         }
         frames
     }
+}
 
-    fn dwarf_frames(&self, address: u64) -> Option<Vec<Frame>> {
-        let context = self.dwarf.as_ref()?;
-        let mut iter = context.find_frames(address).skip_all_loads().ok()?;
-        let mut frames = Vec::new();
-        while let Ok(Some(frame)) = iter.next() {
-            let function = frame
-                .function
-                .as_ref()
-                .and_then(|name| name.raw_name().ok())
-                .map(|name| demangle(name.as_ref()));
-            let (file, line) = match frame.location {
-                Some(location) => (location.file.map(str::to_string), location.line),
-                None => (None, None),
-            };
-            frames.push(Frame {
-                function,
-                offset: None,
-                file,
-                line,
-                inlined: true,
+/// The DWARF frames at `address`, innermost first; `None` when the DWARF
+/// at the address is malformed.
+fn dwarf_frames(
+    context: &addr2line::Context<Reader>,
+    scopes: &mut Scopes,
+    address: u64,
+) -> Option<Vec<Frame>> {
+    let unit = context.find_dwarf_and_unit(address).skip_all_loads();
+    let mut iter = context.find_frames(address).skip_all_loads().ok()?;
+    let mut frames = Vec::new();
+    while let Ok(Some(frame)) = iter.next() {
+        let symbol = frame
+            .function
+            .as_ref()
+            .and_then(|name| name.raw_name().ok())
+            .map(|name| demangle(name.as_ref()));
+        // C++ and Rust functions by their qualified source names, as
+        // debuggers print them; C ones by their linkage names, which are
+        // what glibc's aliases (`__GI_raise`) say.
+        let qualify = frame
+            .function
+            .as_ref()
+            .and_then(|name| name.language)
+            .is_some_and(|language| {
+                matches!(
+                    language,
+                    gimli::DW_LANG_C_plus_plus
+                        | gimli::DW_LANG_C_plus_plus_03
+                        | gimli::DW_LANG_C_plus_plus_11
+                        | gimli::DW_LANG_C_plus_plus_14
+                        | gimli::DW_LANG_Rust
+                )
             });
-        }
-        if let Some(outer) = frames.last_mut() {
-            outer.inlined = false;
-        }
-        Some(frames)
+        let qualified = frame
+            .dw_die_offset
+            .zip(unit)
+            .filter(|_| qualify)
+            .and_then(|(die, unit)| scopes.qualified_name(unit, die));
+        let function = qualified.or_else(|| symbol.clone());
+        let (file, line) = match frame.location {
+            Some(location) => (location.file.map(str::to_string), location.line),
+            None => (None, None),
+        };
+        frames.push(Frame {
+            function,
+            symbol,
+            offset: None,
+            file,
+            line,
+            inlined: true,
+        });
     }
+    if let Some(outer) = frames.last_mut() {
+        outer.inlined = false;
+    }
+    Some(frames)
 }
 
 /// Whether `file` holds DWARF info (a separate debug file keeps it; a
@@ -188,31 +239,6 @@ impl Symbolizer {
 fn has_dwarf(file: &object::File<'_>) -> bool {
     file.section_by_name(".debug_info")
         .is_some_and(|s| s.kind() != SectionKind::UninitializedData && s.size() > 0)
-}
-
-fn load_dwarf(
-    object: &ObjectFile,
-    file: &object::File<'_>,
-) -> Result<addr2line::Context<Reader>, Error> {
-    let endian = if file.is_little_endian() {
-        gimli::RunTimeEndian::Little
-    } else {
-        gimli::RunTimeEndian::Big
-    };
-    let load = |id: gimli::SectionId| -> Result<Reader, Error> {
-        let data = match file.section_by_name(id.name()) {
-            Some(section) if section.kind() != SectionKind::UninitializedData => section
-                .uncompressed_data()
-                .map_err(|e| object.parse_error(&format!("section {}", id.name()), e))?,
-            _ => Cow::Borrowed(&[][..]),
-        };
-        Ok(gimli::EndianArcSlice::new(Arc::from(&*data), endian))
-    };
-    let dwarf = gimli::Dwarf::load(load)?;
-    addr2line::Context::from_dwarf(dwarf).map_err(|source| Error::Dwarf {
-        path: object.name(),
-        source,
-    })
 }
 
 #[cfg(test)]
@@ -223,6 +249,7 @@ mod tests {
     fn frame_display() {
         let frame = Frame {
             function: Some("main".into()),
+            symbol: Some("main".into()),
             offset: Some(0x10),
             file: Some("/src/a.c".into()),
             line: Some(7),
