@@ -11,15 +11,17 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use gimli::{
-    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, LittleEndian, Register, RegisterRule,
-    UnwindContext, UnwindSection,
+    BaseAddresses, CfaRule, EhFrame, EhFrameHdr, EndianSlice, EvaluationResult, LittleEndian,
+    Register, RegisterRule, UnwindContext, UnwindSection,
 };
 use object::{Object, ObjectSection, ObjectSegment};
 
 use crate::{Core, Module, Registers};
 
-/// The most frames one backtrace holds.
-pub const MAX_FRAMES: usize = 256;
+/// The most frames one backtrace holds: enough for the deepest recursion
+/// an 8 MiB stack allows at the usual frame sizes (a stack overflow in a
+/// function with a 256-byte frame is about 30,000 frames deep).
+pub const MAX_FRAMES: usize = 100_000;
 
 /// DWARF register numbers of x86-64 (System V psABI, figure 3.36).
 const RBP: usize = 6;
@@ -38,6 +40,19 @@ pub enum FrameSource {
     Cfi,
     /// Recovered by following the saved frame pointer.
     FramePointer,
+    /// Recovered from the signal frame the kernel pushed (the CFI of a
+    /// signal trampoline such as `__restore_rt`): the registers at the
+    /// interruption, so the pc is the interrupted instruction, not a
+    /// return address.
+    Signal,
+}
+
+impl FrameSource {
+    /// Whether the frame's pc is a return address (the call is the
+    /// instruction before it) rather than the instruction it was at.
+    pub fn is_return_address(self) -> bool {
+        matches!(self, FrameSource::Cfi | FrameSource::FramePointer)
+    }
 }
 
 /// One frame of a backtrace.
@@ -88,15 +103,16 @@ impl Tables {
     }
 
     /// The caller's registers given this frame's, at the file-relative
-    /// `address`, from CFI; `None` when no CFI covers it or a rule cannot
-    /// be evaluated.
+    /// `address`, from CFI, and whether this frame is a signal frame (its
+    /// caller's pc is the interrupted instruction, not a return address);
+    /// `None` when no CFI covers it or a rule cannot be evaluated.
     fn unwind(
         &self,
         core: &Core<'_>,
         ctx: &mut UnwindContext<usize>,
         address: u64,
         regs: &[Option<u64>; REGISTER_COUNT],
-    ) -> Option<[Option<u64>; REGISTER_COUNT]> {
+    ) -> Option<([Option<u64>; REGISTER_COUNT], bool)> {
         let (eh_addr, eh_range) = self.eh_frame.clone()?;
         let eh_frame = EhFrame::new(self.bytes.get(eh_range)?, LittleEndian);
         let mut bases = BaseAddresses::default()
@@ -123,12 +139,17 @@ impl Tables {
         let row = fde
             .unwind_info_for_address(&eh_frame, &bases, ctx, address)
             .ok()?;
+        let encoding = fde.cie().encoding();
+        let evaluate = |expression: &gimli::UnwindExpression<usize>, cfa: Option<u64>| {
+            let expression = expression.get(&eh_frame).ok()?;
+            evaluate(core, expression, encoding, regs, cfa)
+        };
         let cfa = match row.cfa() {
             CfaRule::RegisterAndOffset { register, offset } => regs
                 .get(usize::from(register.0))?
                 .as_ref()?
                 .checked_add_signed(*offset)?,
-            CfaRule::Expression(_) => return None,
+            CfaRule::Expression(expression) => evaluate(expression, None)?,
         };
         let mut caller = [None; REGISTER_COUNT];
         for (n, slot) in caller.iter_mut().enumerate() {
@@ -142,12 +163,65 @@ impl Tables {
                 Some(RegisterRule::Offset(off)) => core.read_u64(cfa.checked_add_signed(off)?),
                 Some(RegisterRule::ValOffset(off)) => cfa.checked_add_signed(off),
                 Some(RegisterRule::Register(r)) => regs.get(usize::from(r.0)).copied().flatten(),
+                Some(RegisterRule::Expression(e)) => core.read_u64(evaluate(&e, Some(cfa))?),
+                Some(RegisterRule::ValExpression(e)) => evaluate(&e, Some(cfa)),
                 Some(RegisterRule::Constant(v)) => Some(v),
                 Some(_) => None,
             };
         }
-        caller[RSP] = Some(cfa);
-        Some(caller)
+        // A signal frame's rules restore every register, rsp included.
+        if caller[RSP].is_none() || !fde.cie().is_signal_trampoline() {
+            caller[RSP] = Some(cfa);
+        }
+        Some((caller, fde.cie().is_signal_trampoline()))
+    }
+}
+
+/// The most operations one CFI expression may run; real ones run a few.
+const MAX_EXPRESSION_STEPS: u32 = 1000;
+
+/// Evaluates a CFI expression (`cfa` pushed first for register rules) to
+/// the address or value it computes, reading registers from `regs` and
+/// memory from the core; `None` for what a core cannot answer.
+fn evaluate(
+    core: &Core<'_>,
+    expression: gimli::Expression<EndianSlice<'_, LittleEndian>>,
+    encoding: gimli::Encoding,
+    regs: &[Option<u64>; REGISTER_COUNT],
+    cfa: Option<u64>,
+) -> Option<u64> {
+    let mut evaluation = expression.evaluation(encoding);
+    evaluation.set_max_iterations(MAX_EXPRESSION_STEPS);
+    if let Some(cfa) = cfa {
+        evaluation.set_initial_value(cfa);
+    }
+    let mut result = evaluation.evaluate().ok()?;
+    loop {
+        result = match result {
+            EvaluationResult::Complete => break,
+            EvaluationResult::RequiresMemory {
+                address, size: 8, ..
+            } => {
+                let value = core.read_u64(address)?;
+                evaluation
+                    .resume_with_memory(gimli::Value::Generic(value))
+                    .ok()?
+            }
+            EvaluationResult::RequiresRegister { register, .. } => {
+                let value = regs.get(usize::from(register.0)).copied().flatten()?;
+                evaluation
+                    .resume_with_register(gimli::Value::Generic(value))
+                    .ok()?
+            }
+            _ => return None,
+        };
+    }
+    match evaluation.result().first()?.location {
+        gimli::Location::Address { address } => Some(address),
+        gimli::Location::Value {
+            value: gimli::Value::Generic(value),
+        } => Some(value),
+        _ => None,
     }
 }
 
@@ -158,6 +232,7 @@ pub struct Unwinder<'c, 'a> {
     replacements: HashMap<PathBuf, PathBuf>,
     tables: HashMap<usize, Option<Tables>>,
     ctx: UnwindContext<usize>,
+    max_frames: usize,
 }
 
 impl<'c, 'a> Unwinder<'c, 'a> {
@@ -169,7 +244,14 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             replacements: HashMap::new(),
             tables: HashMap::new(),
             ctx: UnwindContext::new(),
+            max_frames: MAX_FRAMES,
         }
+    }
+
+    /// Cuts backtraces at `max_frames` frames (at least one) instead of
+    /// [`MAX_FRAMES`].
+    pub fn set_max_frames(&mut self, max_frames: usize) {
+        self.max_frames = max_frames.max(1);
     }
 
     /// Reads the module mapped from `original` from `replacement` instead
@@ -195,7 +277,7 @@ impl<'c, 'a> Unwinder<'c, 'a> {
 
     /// The frames of the thread whose registers are `registers`, innermost
     /// first; empty when they are not decoded. It stops after
-    /// [`MAX_FRAMES`], at a zero or unmapped return address, or when the
+    /// [`MAX_FRAMES`] (or [`Unwinder::set_max_frames`]), at a zero or unmapped return address, or when the
     /// stack pointer stops increasing.
     pub fn backtrace(&mut self, registers: &Registers<'_>) -> Vec<UnwoundFrame> {
         let Registers::X86_64(r) = registers else {
@@ -216,19 +298,20 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             sp: r.rsp,
             source: FrameSource::Registers,
         }];
-        while frames.len() < MAX_FRAMES {
+        while frames.len() < self.max_frames {
             let Some(frame) = frames.last() else { break };
             let pc = frame.pc;
             let sp = frame.sp;
             // A return address points after the call; the call itself is
             // what the CFI of the caller's row must cover.
-            let lookup = if frame.source == FrameSource::Registers {
-                pc
-            } else {
+            let lookup = if frame.source.is_return_address() {
                 pc.wrapping_sub(1)
+            } else {
+                pc
             };
             let (caller, source) = match self.unwind_cfi(lookup, &regs) {
-                Some(caller) => (caller, FrameSource::Cfi),
+                Some((caller, false)) => (caller, FrameSource::Cfi),
+                Some((caller, true)) => (caller, FrameSource::Signal),
                 None => match self.unwind_frame_pointer(&regs) {
                     Some(caller) => (caller, FrameSource::FramePointer),
                     None => break,
@@ -237,7 +320,10 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             let (Some(ra), Some(caller_sp)) = (caller[RA], caller[RSP]) else {
                 break;
             };
-            if ra == 0 || self.module_at(ra).is_none() || caller_sp <= sp {
+            // Below a signal frame the stack may be another one (an
+            // alternate signal stack), so only the pc must be known.
+            let returns = source != FrameSource::Signal;
+            if ra == 0 || self.module_at(ra).is_none() || (returns && caller_sp <= sp) {
                 break;
             }
             regs = caller;
@@ -283,7 +369,7 @@ impl<'c, 'a> Unwinder<'c, 'a> {
         &mut self,
         pc: u64,
         regs: &[Option<u64>; REGISTER_COUNT],
-    ) -> Option<[Option<u64>; REGISTER_COUNT]> {
+    ) -> Option<([Option<u64>; REGISTER_COUNT], bool)> {
         let (_, address) = self.relative_address(pc)?;
         let index = self.load(pc)?;
         let tables = self.tables.get(&index)?.as_ref()?;
@@ -435,8 +521,12 @@ mod tests {
                 [(rbp, rbp + 0x10), (rbp + 8, 0x400100 + i)]
             })
             .collect();
-        let core = core_with_stack(0x400100, STACK, STACK, &words);
-        assert_eq!(walk(&core).len(), MAX_FRAMES);
+        let bytes = core_with_stack(0x400100, STACK, STACK, &words);
+        let core = Core::parse(&bytes).expect("the core parses");
+        let mut unwinder = Unwinder::new(&core);
+        unwinder.set_max_frames(256);
+        let frames = unwinder.backtrace(&core.threads()[0].registers);
+        assert_eq!(frames.len(), 256);
     }
 
     #[test]

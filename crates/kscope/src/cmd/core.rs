@@ -40,9 +40,20 @@ struct InfoArgs {
     #[arg(long, value_name = "PATH")]
     exe: Option<PathBuf>,
 
+    /// Read the libraries (and their debug files, under usr/lib/debug) from
+    /// DIR instead of /: a core from another machine, with a copy of its
+    /// files in DIR.
+    #[arg(long, value_name = "DIR")]
+    sysroot: Option<PathBuf>,
+
     /// Also print each thread's registers.
     #[arg(long)]
     full: bool,
+
+    /// Cut each backtrace after N frames (a runaway recursion is about
+    /// 30,000 deep; the text report folds repeated frames into one line).
+    #[arg(long, value_name = "N", default_value_t = kscope_coredump::MAX_FRAMES)]
+    max_frames: usize,
 
     /// Print the report as one JSON document.
     #[arg(long)]
@@ -80,6 +91,9 @@ struct Signal {
     name: String,
     description: String,
     fault_address: Option<u64>,
+    /// Set when the fault is next to the crashing thread's stack pointer:
+    /// the stack ran out (runaway recursion, or a large local array).
+    stack_overflow: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -89,6 +103,8 @@ struct ThreadReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     registers: Option<Vec<(&'static str, u64)>>,
     frames: Vec<FrameReport>,
+    /// Set when the backtrace was cut at `--max-frames`.
+    truncated: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,10 +112,14 @@ struct FrameReport {
     index: usize,
     pc: u64,
     function: Option<String>,
+    symbol: Option<String>,
     offset: Option<u64>,
     file: Option<String>,
     line: Option<u32>,
     inlined: bool,
+    /// This frame is the signal trampoline (`__restore_rt`): the frames
+    /// below it were interrupted by a signal, whose handler is above.
+    signal_trampoline: bool,
     module: Option<String>,
     source: &'static str,
 }
@@ -120,6 +140,13 @@ fn run_info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
 
 fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
     let mut unwinder = Unwinder::new(core);
+    unwinder.set_max_frames(args.max_frames);
+    if let Some(sysroot) = &args.sysroot {
+        for module in core.modules() {
+            let relative = module.path.strip_prefix("/").unwrap_or(module.path);
+            unwinder.replace_path(module.path, &sysroot.join(relative));
+        }
+    }
     if let Some(exe) = &args.exe
         && let Some(entry) = core.aux_value(AT_ENTRY)
         && let Some(module) = unwinder.module_at(entry)
@@ -134,13 +161,25 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
         gid: p.gid,
         command: String::from_utf8_lossy(p.psargs).trim_end().to_string(),
     });
-    let signal = core.siginfo().map(|s| Signal {
-        number: s.signo,
-        name: s.signal_name(),
-        description: s.describe(),
-        fault_address: s.fault_address,
+    let crashed_sp = core.threads().first().and_then(|t| t.registers.sp());
+    let signal = core.siginfo().map(|s| {
+        let overflow = stack_overflow(s.signo, s.fault_address, crashed_sp);
+        let mut description = s.describe();
+        if let Some(text) = &overflow {
+            description.push_str(&format!(" ({text})"));
+        }
+        Signal {
+            number: s.signo,
+            name: s.signal_name(),
+            description,
+            fault_address: s.fault_address,
+            stack_overflow: overflow.is_some(),
+        }
     });
-    let mut symbolizers = Symbolizers::default();
+    let mut symbolizers = Symbolizers {
+        sysroot: args.sysroot.clone(),
+        by_file: HashMap::new(),
+    };
     // The kernel writes the dumping thread's NT_PRSTATUS first
     // (fs/binfmt_elf.c, fill_note_info): that is the crashing thread.
     let threads = core
@@ -149,13 +188,20 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
         .enumerate()
         .map(|(i, thread)| {
             let frames = unwinder.backtrace(&thread.registers);
+            let truncated = frames.len() >= args.max_frames;
             let mut reports = Vec::new();
-            for frame in frames {
-                let caller = frame.source != FrameSource::Registers;
+            for (n, frame) in frames.iter().enumerate() {
+                let signal_trampoline = frames
+                    .get(n + 1)
+                    .is_some_and(|next| next.source == FrameSource::Signal);
+                // A signal trampoline's pc is where the handler returns to:
+                // the trampoline's first instruction, not after a call.
+                let caller = frame.source.is_return_address() && !signal_trampoline;
                 let source = match frame.source {
                     FrameSource::Registers => "registers",
                     FrameSource::Cfi => "cfi",
                     FrameSource::FramePointer => "frame-pointer",
+                    FrameSource::Signal => "signal",
                 };
                 let located = unwinder
                     .relative_address(frame.pc)
@@ -183,10 +229,12 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                         index: reports.len(),
                         pc: frame.pc,
                         function: None,
+                        symbol: None,
                         offset: None,
                         file: None,
                         line: None,
                         inlined: false,
+                        signal_trampoline,
                         module: module.clone(),
                         source,
                     });
@@ -196,12 +244,14 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                         index: reports.len(),
                         pc: frame.pc,
                         function: symbol.function,
+                        symbol: symbol.symbol,
                         // The offset of the return address itself, as gdb
                         // shows it.
                         offset: symbol.offset.map(|o| if caller { o + 1 } else { o }),
                         file: symbol.file,
                         line: symbol.line,
                         inlined: symbol.inlined,
+                        signal_trampoline: signal_trampoline && !symbol.inlined,
                         module: module.clone(),
                         source,
                     });
@@ -212,6 +262,7 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                 crashed: i == 0,
                 registers: args.full.then(|| thread.registers.list()),
                 frames: reports,
+                truncated,
             }
         })
         .collect();
@@ -223,6 +274,21 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
     }
 }
 
+/// How far a fault may be from the stack pointer and still be the stack
+/// running out: a function's frame (locals included) rarely spans more.
+const STACK_OVERFLOW_REACH: u64 = 64 << 10;
+
+/// Says "stack overflow" when a SIGSEGV's fault address is within
+/// [`STACK_OVERFLOW_REACH`] of the crashing thread's stack pointer.
+fn stack_overflow(signo: i32, fault: Option<u64>, sp: Option<u64>) -> Option<String> {
+    const SIGSEGV: i32 = 11;
+    let (fault, sp) = (fault?, sp?);
+    if signo != SIGSEGV || fault.abs_diff(sp) > STACK_OVERFLOW_REACH {
+        return None;
+    }
+    Some(format!("stack overflow: the stack pointer is {sp:#x}"))
+}
+
 fn module_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),
@@ -230,9 +296,10 @@ fn module_name(path: &Path) -> String {
     )
 }
 
-/// One symbolizer per file, `None` for a file that cannot be read.
-#[derive(Default)]
+/// One symbolizer per file, `None` for a file that cannot be read; debug
+/// files are looked for under the sysroot.
 struct Symbolizers {
+    sysroot: Option<PathBuf>,
     by_file: HashMap<PathBuf, Option<Symbolizer>>,
 }
 
@@ -242,11 +309,44 @@ impl Symbolizers {
             .entry(file.to_path_buf())
             .or_insert_with(|| {
                 let object = ObjectFile::open(file).ok()?;
-                let debug = DebugFiles::find(&object, None);
+                let debug = DebugFiles::find(&object, self.sysroot.as_deref());
                 Symbolizer::new(object, debug).ok()
             })
             .as_ref()
     }
+}
+
+/// `#N  0xPC in function+0xoff at file:line [inlined] (module)`.
+fn frame_line(frame: &FrameReport) -> String {
+    let mut line = format!("#{:<2} {:#018x} in ", frame.index, frame.pc);
+    line.push_str(frame.function.as_deref().unwrap_or("??"));
+    if let Some(offset) = frame.offset {
+        line.push_str(&format!("+{offset:#x}"));
+    }
+    if let Some(file) = &frame.file {
+        line.push_str(&format!(" at {file}:{}", frame.line.unwrap_or(0)));
+    }
+    if frame.inlined {
+        line.push_str(" [inlined]");
+    }
+    if frame.signal_trampoline {
+        line.push_str(" [signal handler called]");
+    }
+    if let Some(module) = &frame.module {
+        line.push_str(&format!(" ({module})"));
+    }
+    line
+}
+
+/// Whether two frames are the same code: same pc and the same function
+/// at the same line (an inlined chain repeats as a whole or not at all).
+fn same_place(a: &FrameReport, b: &FrameReport) -> bool {
+    a.pc == b.pc
+        && a.function == b.function
+        && a.file == b.file
+        && a.line == b.line
+        && a.inlined == b.inlined
+        && a.signal_trampoline == b.signal_trampoline
 }
 
 fn print_text(report: &Report) -> anyhow::Result<()> {
@@ -271,22 +371,29 @@ fn print_text(report: &Report) -> anyhow::Result<()> {
         } else {
             writeln!(out, "Thread {}", thread.tid)?;
         }
-        for frame in &thread.frames {
-            let mut line = format!("#{:<2} {:#018x} in ", frame.index, frame.pc);
-            line.push_str(frame.function.as_deref().unwrap_or("??"));
-            if let Some(offset) = frame.offset {
-                line.push_str(&format!("+{offset:#x}"));
+        let mut frames = thread.frames.iter().peekable();
+        while let Some(frame) = frames.next() {
+            writeln!(out, "{}", frame_line(frame))?;
+            // A run of the same frame (a runaway recursion) is one line.
+            let mut last = frame.index;
+            while let Some(next) = frames.next_if(|next| same_place(next, frame)) {
+                last = next.index;
             }
-            if let Some(file) = &frame.file {
-                line.push_str(&format!(" at {file}:{}", frame.line.unwrap_or(0)));
+            if last > frame.index {
+                writeln!(
+                    out,
+                    "    ... the same frame {} more times, #{} to #{last}",
+                    last - frame.index,
+                    frame.index + 1
+                )?;
             }
-            if frame.inlined {
-                line.push_str(" [inlined]");
-            }
-            if let Some(module) = &frame.module {
-                line.push_str(&format!(" ({module})"));
-            }
-            writeln!(out, "{line}")?;
+        }
+        if thread.truncated {
+            writeln!(
+                out,
+                "    ... cut at {} frames (--max-frames)",
+                thread.frames.last().map_or(0, |f| f.index + 1)
+            )?;
         }
         if let Some(registers) = &thread.registers {
             for row in registers.chunks(3) {

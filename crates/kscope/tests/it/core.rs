@@ -1,8 +1,10 @@
-//! `kscope core info` on cores of small C programs crashed here, checked
-//! against gdb: each program is compiled with gcc, crashed with core dumps
-//! on, and kscope's backtraces must name the same functions, files and
-//! lines as `gdb -batch -ex 'thread apply all bt'` on the same core. gdb is
-//! the oracle; there are no stored snapshots.
+//! `kscope core info` on cores of small C, C++ and Rust programs crashed
+//! here, checked against gdb: each program is compiled (gcc, g++, rustc),
+//! crashed with core dumps on, and kscope's backtraces must name the same
+//! functions, files and lines as gdb's backtraces of every thread of the
+//! same core (read through gdb's Python API, which also says which frames
+//! are gdb's guessed tail-call frames). gdb is the oracle; there are no
+//! stored snapshots.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -102,17 +104,185 @@ int main(void) {
 }
 "#;
 
+/// C++: an exception nobody catches; std::terminate aborts (SIGABRT).
+const UNCAUGHT_EXCEPTION: &str = r#"
+#include <stdexcept>
+
+volatile int calls;
+
+__attribute__((noinline)) void fail(int value) {
+    if (value > 0)
+        throw std::runtime_error("no one catches this");
+    calls++;
+}
+
+int main() {
+    fail(3);
+    return calls;
+}
+"#;
+
+/// Rust: an index out of bounds, with `panic=abort` (SIGABRT).
+const RUST_PANIC: &str = r#"
+#[inline(never)]
+fn element(values: &[u32], index: usize) -> u32 {
+    values[index]
+}
+
+fn main() {
+    let values = vec![1, 2, 3];
+    let index = std::env::args().count() + 5;
+    println!("{}", element(&values, index));
+}
+"#;
+
+/// Unbounded recursion: the stack runs out (SIGSEGV near the stack
+/// pointer).
+const STACK_OVERFLOW: &str = r#"
+volatile int calls;
+
+int recurse(int n) {
+    volatile char pad[256];
+    pad[0] = n;
+    calls++;
+    return recurse(n + 1) + pad[0];
+}
+
+int main(void) {
+    return recurse(0);
+}
+"#;
+
+/// SIGBUS: a read of a shared mapping past the end of its (empty) file.
+const BUS_ERROR: &str = r#"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+volatile int calls;
+
+__attribute__((noinline)) int crash(volatile char *p) { return p[0]; }
+
+int main(void) {
+    FILE *empty = tmpfile();
+    volatile char *p = mmap(0, 4096, PROT_READ, MAP_SHARED, fileno(empty), 0);
+    if (p == MAP_FAILED)
+        return 2;
+    return crash(p);
+}
+"#;
+
+/// A crash inside libc: strlen of a bad pointer.
+const BAD_STRLEN: &str = r#"
+#include <string.h>
+
+volatile int calls;
+
+__attribute__((noinline)) size_t crash(const char *s) {
+    size_t n = strlen(s);
+    calls++;
+    return n;
+}
+
+int main(void) {
+    return (int)crash((const char *)16);
+}
+"#;
+
+/// A crash in a signal handler: the backtrace goes through the signal
+/// frame (`__restore_rt`) into the interrupted loop.
+const IN_SIGNAL_HANDLER: &str = r#"
+#include <signal.h>
+#include <sys/time.h>
+
+int *volatile target;
+volatile int calls;
+
+__attribute__((noinline)) void crash(void) {
+    *target = 1;
+    calls++;
+}
+
+void handler(int sig) {
+    crash();
+    calls += sig;
+}
+
+__attribute__((noinline)) void interrupted(void) {
+    for (;;)
+        calls++;
+}
+
+int main(void) {
+    struct itimerval once = {{0, 0}, {0, 10000}};
+    signal(SIGALRM, handler);
+    setitimer(ITIMER_REAL, &once, 0);
+    interrupted();
+    return calls;
+}
+"#;
+
+/// The language of a test program, which says its compiler.
+#[derive(Debug, Clone, Copy)]
+enum Lang {
+    C,
+    Cpp,
+    Rust,
+}
+
+impl Lang {
+    fn compiler(self) -> &'static str {
+        match self {
+            Lang::C => "gcc",
+            Lang::Cpp => "g++",
+            Lang::Rust => "rustc",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            Lang::C => "c",
+            Lang::Cpp => "cc",
+            Lang::Rust => "rs",
+        }
+    }
+}
+
+/// gdb's frames of every thread, printed by its Python API one per line:
+/// `CURRENT lwp`, then per thread `THREAD lwp` and
+/// `FRAME type function file line` (tab-separated; the type tells inline,
+/// tail-call and signal frames apart). gdb stops at main, as `bt` does.
+const GDB_FRAMES: &str = r#"
+import gdb
+print("CURRENT\t%d" % gdb.selected_thread().ptid[1])
+for thread in gdb.selected_inferior().threads():
+    thread.switch()
+    print("THREAD\t%d" % thread.ptid[1])
+    frame = gdb.newest_frame()
+    while frame is not None:
+        sal = frame.find_sal()
+        name = frame.name() or "??"
+        if frame.type() == gdb.SIGTRAMP_FRAME:
+            name = SIGNAL_FRAME
+        path = sal.symtab.filename if sal.symtab else ""
+        print("FRAME\t%d\t%s\t%s\t%d" % (frame.type(), name, path, sal.line))
+        frame = frame.older()
+"#;
+
+/// The name both sides give a signal trampoline's frame.
+const SIGNAL_FRAME: &str = "<signal handler called>";
+
 /// A program crashed in a temporary directory, with its core.
 struct Crash {
     _dir: tempfile::TempDir,
     program: PathBuf,
     core: PathBuf,
-    source_name: String,
 }
 
 /// Why gcc, gdb or core dumps are not available, if they are not.
-fn missing_tools() -> Option<String> {
-    for tool in ["gcc", "gdb"] {
+fn missing_tools(lang: Lang) -> Option<String> {
+    for tool in [lang.compiler(), "gdb"] {
         let found = Command::new(tool)
             .arg("--version")
             .output()
@@ -131,27 +301,39 @@ fn missing_tools() -> Option<String> {
     None
 }
 
-/// Compiles `source` with `flags`, runs it with core dumps on, and returns
-/// it with its core; `None` (after `live` said why) when that cannot be
-/// done here.
+/// Compiles the C `source` with `flags`, runs it with core dumps on, and
+/// returns it with its core; `None` (after `live` said why) when that
+/// cannot be done here.
 fn crash(name: &str, source: &str, flags: &[&str]) -> Option<Crash> {
-    if !live(&format!("core info on {name}"), missing_tools()) {
+    crash_in(Lang::C, name, source, flags)
+}
+
+/// [`crash`] for a program in `lang`.
+fn crash_in(lang: Lang, name: &str, source: &str, flags: &[&str]) -> Option<Crash> {
+    if !live(&format!("core info on {name}"), missing_tools(lang)) {
         return None;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let source_name = format!("{name}.c");
+    let source_name = format!("{name}.{}", lang.extension());
     let source_path = dir.path().join(&source_name);
     std::fs::write(&source_path, source).expect("write the program");
     let program = dir.path().join(name);
-    let gcc = Command::new("gcc")
+    let mut compile = Command::new(lang.compiler());
+    compile
         .args(flags)
         .arg(&source_path)
         .arg("-o")
-        .arg(&program)
-        .arg("-pthread")
-        .output()
-        .expect("run gcc");
-    assert!(gcc.status.success(), "gcc: {}", stderr(&gcc));
+        .arg(&program);
+    if !matches!(lang, Lang::Rust) {
+        compile.arg("-pthread");
+    }
+    let compiled = compile.output().expect("run the compiler");
+    assert!(
+        compiled.status.success(),
+        "{}: {}",
+        lang.compiler(),
+        stderr(&compiled)
+    );
     let run = Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit -c unlimited; exec ./{name}"))
@@ -182,7 +364,6 @@ fn crash(name: &str, source: &str, flags: &[&str]) -> Option<Crash> {
         _dir: dir,
         program,
         core,
-        source_name,
     })
 }
 
@@ -194,17 +375,29 @@ struct Named {
     location: Option<(String, u32)>,
 }
 
-/// gdb's backtraces by LWP, and the LWP of the current (crashing) thread.
+/// gdb's backtraces by LWP (without its guessed tail-call frames), and the
+/// LWP of the current (crashing) thread.
 struct GdbView {
     threads: HashMap<i64, Vec<Named>>,
     current: i64,
 }
 
+/// gdb's frame type for a frame it guessed from DWARF call sites
+/// (`gdb.TAILCALL_FRAME`): a function that tail-called, so it is not on
+/// the stack; kscope shows what is on the stack.
+const GDB_TAILCALL_FRAME: &str = "3";
+
 fn gdb(crash: &Crash) -> GdbView {
+    let script = crash.program.with_extension("gdb.py");
+    std::fs::write(
+        &script,
+        GDB_FRAMES.replace("SIGNAL_FRAME", &format!("{SIGNAL_FRAME:?}")),
+    )
+    .expect("write the gdb script");
     let output = Command::new("gdb")
         .arg("-batch")
-        .args(["-ex", "set width 0", "-ex", "set pagination off"])
-        .args(["-ex", "thread", "-ex", "thread apply all bt"])
+        .arg("-x")
+        .arg(&script)
         .arg(&crash.program)
         .arg(&crash.core)
         .output()
@@ -214,48 +407,37 @@ fn gdb(crash: &Crash) -> GdbView {
     let mut current = None;
     let mut lwp = None;
     for line in text.lines() {
-        if let Some(rest) = line.split("(LWP ").nth(1) {
-            let id: i64 = rest
-                .split(')')
-                .next()
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or_else(|| panic!("gdb thread line {line:?}"));
-            if line.starts_with("[Current thread is") {
-                current = Some(id);
-            } else if line.starts_with("Thread ") {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            ["CURRENT", id] => current = id.parse().ok(),
+            ["THREAD", id] => {
+                let id: i64 = id.parse().expect("gdb's thread id");
                 lwp = Some(id);
                 threads.insert(id, Vec::new());
             }
-            continue;
-        }
-        if let (Some(id), Some(frame)) = (lwp, gdb_frame(line)) {
-            threads.entry(id).or_insert_with(Vec::new).push(frame);
+            ["FRAME", kind, function, file, line] if *kind != GDB_TAILCALL_FRAME => {
+                let id = lwp.expect("a frame after a thread");
+                let location = Path::new(file)
+                    .file_name()
+                    .map(|name| name.to_string_lossy().into_owned())
+                    .zip(line.parse().ok().filter(|line| *line != 0));
+                threads.entry(id).or_insert_with(Vec::new).push(Named {
+                    function: (*function).to_string(),
+                    location,
+                });
+            }
+            _ => {}
         }
     }
     GdbView {
         threads,
-        current: current.unwrap_or_else(|| panic!("no current thread in gdb's output:\n{text}")),
+        current: current.unwrap_or_else(|| {
+            panic!(
+                "no current thread in gdb's output:\n{text}\n{}",
+                stderr(&output)
+            )
+        }),
     }
-}
-
-/// `#N  0x... in FUNC (ARGS) at FILE:LINE`, the address absent on inlined
-/// frames and `at FILE:LINE` absent (or `from LIB`) without line info.
-fn gdb_frame(line: &str) -> Option<Named> {
-    let rest = line.strip_prefix('#')?;
-    let rest = rest
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .trim_start();
-    let rest = match rest.strip_prefix("0x") {
-        Some(after) => after.split_once(" in ")?.1,
-        None => rest,
-    };
-    let function = rest.split(" (").next()?.to_string();
-    let location = rest.rsplit_once(") at ").and_then(|(_, at)| {
-        let (file, line) = at.rsplit_once(':')?;
-        let name = Path::new(file).file_name()?.to_string_lossy().into_owned();
-        Some((name, line.trim().parse().ok()?))
-    });
-    Some(Named { function, location })
 }
 
 /// kscope's JSON report of the core.
@@ -271,7 +453,11 @@ fn kscope_frames(thread: &Value) -> Vec<Named> {
         .expect("frames")
         .iter()
         .map(|f| Named {
-            function: f["function"].as_str().unwrap_or("??").to_string(),
+            function: if f["signal_trampoline"] == true {
+                SIGNAL_FRAME.to_string()
+            } else {
+                f["function"].as_str().unwrap_or("??").to_string()
+            },
             location: f["file"].as_str().and_then(|file| {
                 let name = Path::new(file).file_name()?.to_string_lossy().into_owned();
                 Some((name, u32::try_from(f["line"].as_u64()?).ok()?))
@@ -280,29 +466,10 @@ fn kscope_frames(thread: &Value) -> Vec<Named> {
         .collect()
 }
 
-/// The frames up to and including `main`, or all when main is not one.
-fn up_to_main(frames: &[Named]) -> &[Named] {
-    let end = frames
-        .iter()
-        .position(|f| f.function == "main")
-        .map_or(frames.len(), |i| i + 1);
-    &frames[..end]
-}
-
-/// The frames in the test program's own source file.
-fn in_program<'a>(frames: &'a [Named], source: &str) -> Vec<&'a Named> {
-    frames
-        .iter()
-        .filter(|f| f.location.as_ref().is_some_and(|(file, _)| file == source))
-        .collect()
-}
-
 /// kscope and gdb agree on `crash`: the crashing thread is the one gdb
-/// calls current, its frames name the same functions up to main with the
-/// same file:line where gdb has one, and every other thread has the same
-/// frames in the program's source. (Only those: in libc, gdb adds "tail
-/// call frames" guessed from DWARF call sites, which are not on the
-/// stack.) Returns kscope's report.
+/// calls current, and in every thread kscope's frames begin with gdb's
+/// (gdb stops at main; kscope goes on to `_start`): the same functions,
+/// and the same file:line wherever gdb has one. Returns kscope's report.
 fn assert_matches_gdb(crash: &Crash) -> Value {
     let report = kscope_report(crash);
     let gdb = gdb(crash);
@@ -322,30 +489,20 @@ fn assert_matches_gdb(crash: &Crash) -> Value {
             .get(&tid)
             .unwrap_or_else(|| panic!("gdb has no thread {tid}"));
         let ours = kscope_frames(thread);
-        if tid == gdb.current {
-            // A thread other than main's ends in start_thread and clone3.
-            let theirs = up_to_main(theirs);
-            let ours = up_to_main(&ours);
-            let names = |frames: &[Named]| -> Vec<String> {
-                frames.iter().map(|f| f.function.clone()).collect()
-            };
-            assert_eq!(names(ours), names(theirs), "functions of thread {tid}");
-            for (our, their) in ours.iter().zip(theirs) {
-                if their.location.is_some() {
-                    assert_eq!(
-                        our.location, their.location,
-                        "{} in thread {tid}",
-                        their.function
-                    );
-                }
+        let names = |frames: &[Named]| -> Vec<String> {
+            frames.iter().map(|f| f.function.clone()).collect()
+        };
+        let ours = &ours[..theirs.len().min(ours.len())];
+        assert_eq!(names(ours), names(theirs), "functions of thread {tid}");
+        for (our, their) in ours.iter().zip(theirs) {
+            if their.location.is_some() {
+                assert_eq!(
+                    our.location, their.location,
+                    "{} in thread {tid}",
+                    their.function
+                );
             }
         }
-        assert_eq!(
-            in_program(&ours, &crash.source_name),
-            in_program(theirs, &crash.source_name),
-            "frames in {} of thread {tid}",
-            crash.source_name
-        );
     }
     report
 }
@@ -443,6 +600,124 @@ fn a_division_by_zero_matches_gdb() {
 }
 
 #[test]
+fn an_uncaught_cpp_exception_matches_gdb() {
+    let Some(crash) = crash_in(Lang::Cpp, "exception", UNCAUGHT_EXCEPTION, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    assert_eq!(report["signal"]["name"], "SIGABRT");
+    let frames = kscope_frames(&report["threads"][0]);
+    let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+    let throw = names.iter().position(|n| *n == "__cxa_throw");
+    let fail = names.iter().position(|n| *n == "fail");
+    assert!(throw.is_some() && fail == throw.map(|i| i + 1), "{names:?}");
+    // The symbol keeps what the name leaves out: the parameter list.
+    let fail = &report["threads"][0]["frames"][fail.unwrap_or_default()];
+    assert_eq!(fail["symbol"], "fail(int)");
+}
+
+#[test]
+fn a_rust_panic_with_panic_abort_matches_gdb() {
+    let flags = ["-g", "-C", "panic=abort"];
+    let Some(crash) = crash_in(Lang::Rust, "panic", RUST_PANIC, &flags) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    assert_eq!(report["signal"]["name"], "SIGABRT");
+    let frames = kscope_frames(&report["threads"][0]);
+    let names: Vec<&str> = frames.iter().map(|f| f.function.as_str()).collect();
+    assert!(
+        names.contains(&"core::panicking::panic_bounds_check"),
+        "{names:?}"
+    );
+    let element = frames
+        .iter()
+        .find(|f| f.function == "panic::element")
+        .unwrap_or_else(|| panic!("no panic::element in {names:?}"));
+    assert_eq!(element.location, Some(("panic.rs".to_string(), 4)));
+}
+
+#[test]
+fn a_stack_overflow_matches_gdb_and_is_named() {
+    let Some(crash) = crash("overflow", STACK_OVERFLOW, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    assert_eq!(report["signal"]["stack_overflow"], true);
+    let description = report["signal"]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("(stack overflow: the stack pointer is 0x"),
+        "{description}"
+    );
+    let frames = report["threads"][0]["frames"].as_array().expect("frames");
+    assert!(frames.len() > 1000, "{} frames", frames.len());
+    assert_eq!(report["threads"][0]["truncated"], false);
+    // The text report folds the recursion into one line.
+    let core = crash.core.to_str().expect("utf-8 path");
+    let text = stdout(&kscope_ok(&["core", "info", core]));
+    assert!(text.lines().count() < 20, "{text}");
+    assert!(text.contains("    ... the same frame "), "{text}");
+    assert!(text.contains(" in main+0x"), "{text}");
+    // --max-frames cuts, and says so.
+    let text = stdout(&kscope_ok(&["core", "info", "--max-frames", "5", core]));
+    assert!(
+        text.contains("    ... cut at 5 frames (--max-frames)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bus_error_matches_gdb() {
+    let Some(crash) = crash("bus", BUS_ERROR, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    assert_eq!(report["signal"]["name"], "SIGBUS");
+    let description = report["signal"]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.starts_with("SIGBUS: nonexistent physical address, at 0x"),
+        "{description}"
+    );
+    assert_reaches_main(&report);
+}
+
+#[test]
+fn a_crash_inside_strlen_matches_gdb() {
+    let Some(crash) = crash("strlen", BAD_STRLEN, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    assert_eq!(
+        report["signal"]["description"],
+        "SIGSEGV: address not mapped, at 0x10"
+    );
+    let frames = kscope_frames(&report["threads"][0]);
+    assert!(frames[0].function.starts_with("__strlen_"), "{frames:?}");
+    assert_eq!(report["threads"][0]["frames"][0]["module"], "libc.so.6");
+    assert_eq!(frames[1].function, "crash");
+}
+
+#[test]
+fn a_crash_in_a_signal_handler_unwinds_through_the_signal_frame() {
+    let Some(crash) = crash("handler", IN_SIGNAL_HANDLER, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    let names: Vec<String> = kscope_frames(&report["threads"][0])
+        .into_iter()
+        .map(|f| f.function)
+        .collect();
+    assert_eq!(
+        names[..5],
+        ["crash", "handler", SIGNAL_FRAME, "interrupted", "main"],
+        "{names:?}"
+    );
+    let frames = report["threads"][0]["frames"].as_array().expect("frames");
+    assert_eq!(frames[2]["function"], "__restore_rt");
+    assert_eq!(frames[3]["source"], "signal");
+}
+
+#[test]
 fn the_text_report_names_the_process_signal_and_frames() {
     let Some(crash) = crash("text_report", NULL_WRITE, &["-O0", "-g"]) else {
         return;
@@ -478,6 +753,26 @@ fn a_moved_executable_is_found_with_exe() {
     let with = stdout(&kscope_ok(&["core", "info", "--exe", exe, core]));
     assert!(with.contains(" in crash+0x"), "{with}");
     assert!(with.contains(" in main+0x"), "{with}");
+}
+
+#[test]
+fn files_are_read_under_the_sysroot() {
+    let Some(crash) = crash("sysroot", NULL_WRITE, &["-O0", "-g"]) else {
+        return;
+    };
+    // The program exists only in the sysroot, at the path the core names.
+    let sysroot = tempfile::tempdir().expect("temp dir");
+    let relative = crash.program.strip_prefix("/").expect("an absolute path");
+    let copy = sysroot.path().join(relative);
+    std::fs::create_dir_all(copy.parent().expect("a parent")).expect("mkdir");
+    std::fs::rename(&crash.program, &copy).expect("move the program");
+    let core = crash.core.to_str().expect("utf-8 path");
+    let root = sysroot.path().to_str().expect("utf-8 path");
+    let without = stdout(&kscope_ok(&["core", "info", core]));
+    assert!(!without.contains(" in crash+0x"), "{without}");
+    let with = stdout(&kscope_ok(&["core", "info", "--sysroot", root, core]));
+    assert!(with.contains(" in crash+0x"), "{with}");
+    assert!(with.contains("sysroot.c:5 (sysroot)"), "{with}");
 }
 
 #[test]
