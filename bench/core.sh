@@ -6,7 +6,9 @@
 # (core_pattern must be `core`), then times the three tools on each core,
 # output to /dev/null, RUNS times each, interleaved, and prints each
 # tool's median wall time and largest max RSS and the time ratios
-# kscope/eu-stack and kscope/gdb.
+# kscope/eu-stack and kscope/gdb. kscope runs twice each time: with an
+# empty DWARF cache (cold: the first look at a program) and then with the
+# cache that run left (warm); the cache lives in the temp dir.
 #
 #   bench/core.sh                    # RUNS=7, root
 #   RUNS=15 bench/core.sh
@@ -89,23 +91,30 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 bench() { # name
     local name=$1 prog="$work/$1.d/$1" core
     core=$(make_core "$1")
-    "$KSCOPE" core info "$core" >"$work/$name.kscope.txt" 2>&1 || die "kscope core info $core failed: $(head -c 500 "$work/$name.kscope.txt")"
-    : >"$work/$name.k"; : >"$work/$name.e"; : >"$work/$name.g"
+    KSCOPE_CACHE_DIR="$work/cache" "$KSCOPE" core info "$core" >"$work/$name.kscope.txt" 2>&1 ||
+        die "kscope core info $core failed: $(head -c 500 "$work/$name.kscope.txt")"
+    : >"$work/$name.c"; : >"$work/$name.k"; : >"$work/$name.e"; : >"$work/$name.g"
     for _ in $(seq "$RUNS"); do
-        measure "$work/$name.k" "$KSCOPE" core info "$core"
+        # Cold: an empty DWARF cache, as on the first look at a program.
+        rm -rf "$work/cache"
+        KSCOPE_CACHE_DIR="$work/cache" measure "$work/$name.c" "$KSCOPE" core info "$core"
+        # Warm: the cache as that first look (or the previous run) left it.
+        KSCOPE_CACHE_DIR="$work/cache" measure "$work/$name.k" "$KSCOPE" core info "$core"
         measure "$work/$name.e" eu-stack --core "$core" --executable "$prog"
         measure "$work/$name.g" gdb -batch -ex 'thread apply all bt' "$prog" "$core"
     done
-    local k e g kr er gr
+    local c cr k e g kr er gr
+    c=$(cut -d' ' -f1 "$work/$name.c" | median); cr=$(cut -d' ' -f2 "$work/$name.c" | sort -n | tail -1)
     k=$(cut -d' ' -f1 "$work/$name.k" | median); kr=$(cut -d' ' -f2 "$work/$name.k" | sort -n | tail -1)
     e=$(cut -d' ' -f1 "$work/$name.e" | median); er=$(cut -d' ' -f2 "$work/$name.e" | sort -n | tail -1)
     g=$(cut -d' ' -f1 "$work/$name.g" | median); gr=$(cut -d' ' -f2 "$work/$name.g" | sort -n | tail -1)
     echo "== $name: core $(( $(stat -c %s "$core") / 1024 )) KiB, $RUNS runs each, medians"
     printf '%-36s %10s %14s\n' tool "time (ms)" "max RSS (MB)"
-    awk -v t="$k" -v r="$kr" 'BEGIN { printf "%-36s %10.1f %14.1f\n", "kscope core info", t/1000, r/1024 }'
+    awk -v t="$c" -v r="$cr" 'BEGIN { printf "%-36s %10.1f %14.1f\n", "kscope core info (cold cache)", t/1000, r/1024 }'
+    awk -v t="$k" -v r="$kr" 'BEGIN { printf "%-36s %10.1f %14.1f\n", "kscope core info (warm cache)", t/1000, r/1024 }'
     awk -v t="$e" -v r="$er" 'BEGIN { printf "%-36s %10.1f %14.1f\n", "eu-stack --core", t/1000, r/1024 }'
     awk -v t="$g" -v r="$gr" 'BEGIN { printf "%-36s %10.1f %14.1f\n", "gdb -batch thread apply all bt", t/1000, r/1024 }'
-    awk -v k="$k" -v e="$e" -v g="$g" 'BEGIN { printf "time ratio kscope/eu-stack: %.2f   kscope/gdb: %.2f\n", k/e, k/g }'
+    awk -v c="$c" -v k="$k" -v e="$e" -v g="$g" 'BEGIN { printf "time ratio kscope/eu-stack: cold %.2f, warm %.2f   kscope/gdb: cold %.2f, warm %.2f\n", c/e, k/e, c/g, k/g }'
 }
 
 bench single

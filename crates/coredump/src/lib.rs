@@ -47,6 +47,7 @@ mod error;
 mod notes;
 mod reader;
 mod siginfo;
+mod sys;
 mod unwind;
 
 use std::collections::HashMap;

@@ -69,7 +69,7 @@ pub struct UnwoundFrame {
 
 /// The unwind tables of one module's file, kept as byte ranges of it.
 struct Tables {
-    bytes: Vec<u8>,
+    bytes: memmap2::Mmap,
     /// The file's link-time address of its lowest `PT_LOAD`, page aligned.
     lowest_vaddr: u64,
     eh_frame: Option<(u64, Range<usize>)>,
@@ -79,7 +79,7 @@ struct Tables {
 
 impl Tables {
     fn load(path: &Path) -> Option<Tables> {
-        let bytes = std::fs::read(path).ok()?;
+        let bytes = crate::sys::map(&std::fs::File::open(path).ok()?).ok()?;
         let file = object::File::parse(&*bytes).ok()?;
         let range = |name: &str| {
             let s = file.section_by_name(name)?;

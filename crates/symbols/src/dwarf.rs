@@ -1,26 +1,36 @@
-//! DWARF for address lookups, decompressed only as far as lookups need.
+//! DWARF for address lookups, decompressed and parsed only as far as the
+//! lookups need.
 //!
 //! Separate debug files compress every section with zlib, and `.debug_info`
-//! is the largest: libc's is 2.3 MB compressed, 5.8 MB inflated, and
-//! inflating it is most of the time a backtrace takes. A backtrace needs a
-//! few compilation units, and `.debug_aranges` (small) says which: so
-//! `.debug_info` is inflated as a stream, only up to the end of the last
-//! unit a lookup needs, and the `addr2line` context is rebuilt over that
-//! prefix, which is itself well-formed DWARF (whole units). Most crashes
-//! look up libc's startup code, whose unit comes first. The other sections
-//! are inflated whole, on a second thread while the first unit inflates.
+//! is the largest: libc's is 2.3 MB compressed, 5.8 MB inflated, in 8,000
+//! units. Inflating it all, and then having `addr2line` parse every unit's
+//! abbreviations, was most of the time a backtrace took. A backtrace needs
+//! a few units, and `.debug_aranges` (small) says which. So `.debug_info`
+//! is inflated as a stream, only up to the end of the last unit a lookup
+//! needs, and each needed unit gets an `addr2line` context of its own over
+//! a copy of `.debug_info` that holds only that unit, at its own offset:
+//! everything before it is one placeholder type unit (`addr2line` skips
+//! type units without parsing them), so unit-relative references and the
+//! other sections' offsets stay right. Addresses no arange covers go to a
+//! context over all of `.debug_info`. The other sections are inflated
+//! whole, on a second thread while the first units inflate; with a
+//! [`DwarfCache`], all of them come inflated from the cache instead.
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
 
 use object::{CompressionFormat, Object, ObjectSection, SectionKind};
 
 use crate::names::Scopes;
-use crate::{Error, ObjectFile};
+use crate::sys::SharedBytes;
+use crate::{DwarfCache, Error, ObjectFile};
 
 /// The `gimli` reader over sections copied out of the file (and
 /// decompressed, for `SHF_COMPRESSED` sections).
-pub(crate) type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
+pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, SharedBytes>;
+
+/// The size of the placeholder unit header: a DWARF 5 type unit.
+const PLACEHOLDER_HEADER: usize = 24;
 
 /// The DWARF sections address lookups read. The rest (location lists,
 /// call frames, macros) can be as large as these and are left unread.
@@ -50,21 +60,37 @@ const MAX_INFO: usize = 1 << 31;
 /// The DWARF of one file, with `.debug_info` possibly inflated only in part.
 pub(crate) struct LazyDwarf {
     endian: gimli::RunTimeEndian,
-    sections: Vec<(gimli::SectionId, Arc<[u8]>)>,
+    sections: Vec<(gimli::SectionId, SharedBytes)>,
     info: Info,
     /// From `.debug_aranges`: address ranges and the offset of the unit
     /// that covers each, sorted by start address.
     aranges: Vec<(Range<u64>, usize)>,
-    /// The context and the length of the `.debug_info` prefix it was built
-    /// over.
-    context: Option<(usize, addr2line::Context<Reader>)>,
+    /// A context per unit looked up, by the unit's offset; `None` for a
+    /// unit that cannot be read.
+    units: HashMap<usize, Option<addr2line::Context<Reader>>>,
+    /// The context over all of `.debug_info`, for addresses no arange
+    /// covers.
+    whole: Option<Option<addr2line::Context<Reader>>>,
     scopes: Scopes,
+    /// Where to keep the inflated sections once lookups have needed most
+    /// of `.debug_info`, and the build-id that names them.
+    store_to: Option<(DwarfCache, Vec<u8>)>,
 }
 
 /// `.debug_info`: whole, or a zlib stream being inflated.
 enum Info {
-    Whole(Arc<[u8]>),
+    Whole(SharedBytes),
     Inflating(Inflating),
+}
+
+impl Info {
+    /// The bytes of `.debug_info` there are so far.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Info::Whole(data) => data,
+            Info::Inflating(inflating) => &inflating.output,
+        }
+    }
 }
 
 /// A zlib-compressed section inflated on demand.
@@ -109,28 +135,35 @@ impl Inflating {
             }
         }
     }
-
-    fn complete(&self) -> bool {
-        self.done || self.output.len() >= self.size
-    }
 }
 
 impl LazyDwarf {
-    /// Reads the lookup sections of `file` (`object`, parsed); `.debug_info`
-    /// is set up to inflate on demand when zlib-compressed.
-    pub(crate) fn load(object: &ObjectFile, file: &object::File<'_>) -> Result<LazyDwarf, Error> {
+    /// Reads the lookup sections of `file` (`object`, parsed), from
+    /// `cache` when it holds them; `.debug_info` is set up to inflate on
+    /// demand when zlib-compressed.
+    pub(crate) fn load(
+        object: &ObjectFile,
+        file: &object::File<'_>,
+        cache: Option<&DwarfCache>,
+    ) -> Result<LazyDwarf, Error> {
         let endian = if file.is_little_endian() {
             gimli::RunTimeEndian::Little
         } else {
             gimli::RunTimeEndian::Big
         };
-        let load = |id: gimli::SectionId| -> Result<Option<Arc<[u8]>>, Error> {
+        let build_id = object.build_id().filter(|id| !id.is_empty());
+        if let (Some(cache), Some(build_id)) = (cache, build_id)
+            && let Some(dwarf) = Self::cached(cache, build_id, file, endian)
+        {
+            return Ok(dwarf);
+        }
+        let load = |id: gimli::SectionId| -> Result<Option<SharedBytes>, Error> {
             match file.section_by_name(id.name()) {
                 Some(section) if section.kind() != SectionKind::UninitializedData => {
                     let data = section
                         .uncompressed_data()
                         .map_err(|e| object.parse_error(&format!("section {}", id.name()), e))?;
-                    Ok(Some(Arc::from(&*data)))
+                    Ok(Some(SharedBytes::new(data.into_owned())))
                 }
                 _ => Ok(None),
             }
@@ -163,20 +196,99 @@ impl LazyDwarf {
             .find(|(id, _)| *id == gimli::SectionId::DebugAranges)
             .map(|(_, data)| read_aranges(data, endian))
             .unwrap_or_default();
+        let store_to = match (&info, cache, build_id) {
+            (Info::Inflating(_), Some(cache), Some(build_id)) => {
+                Some((cache.clone(), build_id.to_vec()))
+            }
+            _ => None,
+        };
         Ok(LazyDwarf {
             endian,
             sections,
             info,
             aranges,
-            context: None,
+            units: HashMap::new(),
+            whole: None,
             scopes: Scopes::default(),
+            store_to,
         })
+    }
+
+    /// The DWARF from `cache`, if it holds this build's sections and their
+    /// `.debug_info` is as long as the file's says.
+    fn cached(
+        cache: &DwarfCache,
+        build_id: &[u8],
+        file: &object::File<'_>,
+        endian: gimli::RunTimeEndian,
+    ) -> Option<LazyDwarf> {
+        let mut sections = Vec::new();
+        let mut info = None;
+        for (name, data) in cache.load(build_id)? {
+            let id = LOOKUP_SECTIONS
+                .iter()
+                .chain([&gimli::SectionId::DebugInfo])
+                .find(|id| id.name() == name)?;
+            if *id == gimli::SectionId::DebugInfo {
+                info = Some(data);
+            } else {
+                sections.push((*id, data));
+            }
+        }
+        let info = info?;
+        let expected = file
+            .section_by_name(gimli::SectionId::DebugInfo.name())?
+            .compressed_file_range()
+            .ok()?
+            .uncompressed_size;
+        if u64::try_from(info.len()).ok()? != expected {
+            return None;
+        }
+        let aranges = sections
+            .iter()
+            .find(|(id, _)| *id == gimli::SectionId::DebugAranges)
+            .map(|(_, data)| read_aranges(data, endian))
+            .unwrap_or_default();
+        Some(LazyDwarf {
+            endian,
+            sections,
+            info: Info::Whole(info),
+            aranges,
+            units: HashMap::new(),
+            whole: None,
+            scopes: Scopes::default(),
+            store_to: None,
+        })
+    }
+
+    /// Once lookups have inflated half of `.debug_info`, inflates the rest
+    /// and stores every section in the cache, so the next run skips the
+    /// inflation.
+    fn store_if_worth_it(&mut self, file: &[u8]) {
+        let Info::Inflating(inflating) = &mut self.info else {
+            return;
+        };
+        if self.store_to.is_none() || inflating.output.len().saturating_mul(2) < inflating.size {
+            return;
+        }
+        inflating.ensure(file, usize::MAX);
+        if let Some((cache, build_id)) = self.store_to.take()
+            && inflating.output.len() == inflating.size
+        {
+            let mut sections: Vec<(&str, &[u8])> = self
+                .sections
+                .iter()
+                .map(|(id, data)| (id.name(), &data[..]))
+                .collect();
+            sections.push((gimli::SectionId::DebugInfo.name(), &inflating.output));
+            cache.store(&build_id, &sections);
+        }
     }
 
     fn info(
         object: &ObjectFile,
         file: &object::File<'_>,
-        load: &dyn Fn(gimli::SectionId) -> Result<Option<Arc<[u8]>>, Error>,
+        load: &dyn Fn(gimli::SectionId) -> Result<Option<SharedBytes>, Error>,
     ) -> Result<Info, Error> {
         let id = gimli::SectionId::DebugInfo;
         let range = file
@@ -200,80 +312,130 @@ impl LazyDwarf {
                 done: false,
             }));
         }
-        Ok(Info::Whole(load(id)?.unwrap_or_else(|| Arc::from(&[][..]))))
+        Ok(Info::Whole(
+            load(id)?.unwrap_or_else(|| SharedBytes::new(Vec::new())),
+        ))
     }
 
-    /// The context for a lookup of `address`, after inflating `.debug_info`
-    /// far enough to hold its unit, with the scopes that qualify function
-    /// names. `file` is the bytes of the file the DWARF came from. `None`
-    /// when the DWARF cannot be indexed.
+    /// The context for a lookup of `address` (its unit's, after inflating
+    /// `.debug_info` far enough to hold it), with the scopes that qualify
+    /// function names. `file` is the bytes of the file the DWARF came
+    /// from. `None` when no unit covers the address or the DWARF cannot be
+    /// indexed.
     pub(crate) fn context_for(
         &mut self,
         file: &[u8],
         address: u64,
     ) -> Option<(&addr2line::Context<Reader>, &mut Scopes)> {
-        if let Info::Inflating(inflating) = &mut self.info
-            && !inflating.complete()
-        {
-            match unit_at(&self.aranges, address) {
-                Some(offset) => {
-                    // The unit header's length field, then the whole unit;
-                    // at least doubling what is out, so that a backtrace
-                    // rebuilds the context a few times, not once a frame.
-                    inflating.ensure(file, offset.saturating_add(12));
-                    let end =
-                        unit_end(&inflating.output, offset, self.endian).unwrap_or(usize::MAX);
-                    if end > inflating.output.len() {
-                        inflating.ensure(file, end.max(inflating.output.len() * 2));
-                    }
-                }
-                // `.debug_aranges` lists the units of this file, and none
-                // covers the address: no unit will (assembly without
-                // debug info, a PLT stub).
-                None if !self.aranges.is_empty() => {}
-                None => inflating.ensure(file, usize::MAX),
-            }
+        let unit = unit_at(&self.aranges, address);
+        if unit.is_none() && !self.aranges.is_empty() {
+            // `.debug_aranges` lists the units of this file, and none
+            // covers the address: no unit will (assembly without debug
+            // info, a PLT stub).
+            return None;
         }
-        let (len, info) = match &self.info {
-            Info::Whole(data) => (data.len(), None),
-            Info::Inflating(inflating) => {
-                let len = whole_units(&inflating.output, self.endian);
-                (len, Some(&inflating.output[..len]))
+        let context = match unit {
+            Some(offset) => {
+                if !self.units.contains_key(&offset) {
+                    let context = self.unit_context(file, offset);
+                    self.units.insert(offset, context);
+                }
+                self.units.get(&offset)?.as_ref()
+            }
+            None => {
+                if self.whole.is_none() {
+                    if let Info::Inflating(inflating) = &mut self.info {
+                        inflating.ensure(file, usize::MAX);
+                    }
+                    let info = match &self.info {
+                        Info::Whole(data) => data.clone(),
+                        Info::Inflating(inflating) => SharedBytes::new(inflating.output.clone()),
+                    };
+                    self.whole = Some(self.context_over(info));
+                }
+                self.whole.as_ref()?.as_ref()
             }
         };
-        if self.context.as_ref().is_none_or(|(built, _)| *built != len) {
-            let info: Arc<[u8]> = match (&self.info, info) {
-                (Info::Whole(data), _) => Arc::clone(data),
-                (_, Some(prefix)) => Arc::from(prefix),
-                (_, None) => Arc::from(&[][..]),
-            };
-            let endian = self.endian;
-            let sections = &self.sections;
-            let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
-                let data = if id == gimli::SectionId::DebugInfo {
-                    Arc::clone(&info)
-                } else {
-                    sections
-                        .iter()
-                        .find(|(section, _)| *section == id)
-                        .map_or_else(|| Arc::from(&[][..]), |(_, data)| Arc::clone(data))
-                };
-                Ok(gimli::EndianArcSlice::new(data, endian))
-            };
-            let dwarf = gimli::Dwarf::load(load).ok()?;
-            let context = addr2line::Context::from_dwarf(dwarf).ok()?;
-            self.context = Some((len, context));
-        }
-        let scopes = &mut self.scopes;
-        self.context
-            .as_ref()
-            .map(move |(_, context)| (context, scopes))
+        Some((context?, &mut self.scopes))
     }
+
+    /// The context of the unit at `offset` alone.
+    fn unit_context(&mut self, file: &[u8], offset: usize) -> Option<addr2line::Context<Reader>> {
+        if let Info::Inflating(inflating) = &mut self.info {
+            // The unit header's length field, then the whole unit.
+            inflating.ensure(file, offset.saturating_add(12));
+            let end = unit_end(&inflating.output, offset, self.endian)?;
+            inflating.ensure(file, end);
+        }
+        self.store_if_worth_it(file);
+        let info = self.info.bytes();
+        let end = unit_end(info, offset, self.endian).filter(|end| *end <= info.len())?;
+        let buffer = unit_alone(info, offset, end, self.endian)?;
+        self.context_over(SharedBytes::new(buffer))
+    }
+
+    /// An `addr2line` context over `info` and the other sections.
+    fn context_over(&self, info: SharedBytes) -> Option<addr2line::Context<Reader>> {
+        let endian = self.endian;
+        let sections = &self.sections;
+        let load = |id: gimli::SectionId| -> Result<Reader, gimli::Error> {
+            let data = if id == gimli::SectionId::DebugInfo {
+                info.clone()
+            } else {
+                sections
+                    .iter()
+                    .find(|(section, _)| *section == id)
+                    .map_or_else(|| SharedBytes::new(Vec::new()), |(_, data)| data.clone())
+            };
+            Ok(gimli::EndianReader::new(data, endian))
+        };
+        let dwarf = gimli::Dwarf::load(load).ok()?;
+        addr2line::Context::from_dwarf(dwarf).ok()
+    }
+}
+
+/// A `.debug_info` of `end` bytes that holds only the unit at
+/// `offset..end` of `info`: before it one placeholder type unit (zeros
+/// that are never touched, so the allocation costs no more than the
+/// unit), or the real bytes where there is no room for a placeholder
+/// header.
+fn unit_alone(
+    info: &[u8],
+    offset: usize,
+    end: usize,
+    endian: gimli::RunTimeEndian,
+) -> Option<Vec<u8>> {
+    let mut buffer = vec![0u8; end];
+    buffer
+        .get_mut(offset..end)?
+        .copy_from_slice(info.get(offset..end)?);
+    if offset >= PLACEHOLDER_HEADER {
+        let length = u32::try_from(offset - 4).ok()?;
+        let mut header = Vec::with_capacity(PLACEHOLDER_HEADER);
+        let u32_bytes = |v: u32| match endian {
+            gimli::RunTimeEndian::Little => v.to_le_bytes(),
+            gimli::RunTimeEndian::Big => v.to_be_bytes(),
+        };
+        header.extend(u32_bytes(length));
+        header.extend(match endian {
+            gimli::RunTimeEndian::Little => 5u16.to_le_bytes(),
+            gimli::RunTimeEndian::Big => 5u16.to_be_bytes(),
+        });
+        header.push(gimli::DW_UT_type.0);
+        header.push(8);
+        header.extend(u32_bytes(0)); // abbreviations: never read
+        header.extend([0; 8]); // type signature
+        header.extend(u32_bytes(u32::try_from(PLACEHOLDER_HEADER).ok()?));
+        buffer[..PLACEHOLDER_HEADER].copy_from_slice(&header);
+    } else {
+        buffer[..offset].copy_from_slice(info.get(..offset)?);
+    }
+    Some(buffer)
 }
 
 /// The ranges of `.debug_aranges`, sorted by start; malformed sets end the
 /// reading (lookups then inflate all of `.debug_info`).
-fn read_aranges(data: &Arc<[u8]>, endian: gimli::RunTimeEndian) -> Vec<(Range<u64>, usize)> {
+fn read_aranges(data: &[u8], endian: gimli::RunTimeEndian) -> Vec<(Range<u64>, usize)> {
     let section = gimli::DebugAranges::new(data, endian);
     let mut ranges = Vec::new();
     let mut headers = section.headers();
@@ -329,21 +491,9 @@ fn unit_end(info: &[u8], offset: usize, endian: gimli::RunTimeEndian) -> Option<
         .checked_add(usize::try_from(length).ok()?)
 }
 
-/// The length of the longest prefix of `info` made of whole units.
-fn whole_units(info: &[u8], endian: gimli::RunTimeEndian) -> usize {
-    let mut offset = 0;
-    while let Some(end) = unit_end(info, offset, endian) {
-        if end > info.len() || end == offset {
-            break;
-        }
-        offset = end;
-    }
-    offset
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{unit_at, unit_end, whole_units};
+    use super::{PLACEHOLDER_HEADER, unit_alone, unit_at, unit_end};
 
     const LE: gimli::RunTimeEndian = gimli::RunTimeEndian::Little;
 
@@ -364,14 +514,29 @@ mod tests {
         info.extend([0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(unit_end(&info, 0, LE), Some(12));
         assert_eq!(unit_end(&info, 12, LE), Some(26));
-        assert_eq!(whole_units(&info, LE), 26);
-        // A unit cut off at the end is not whole.
-        assert_eq!(whole_units(&info[..20], LE), 12);
-        assert_eq!(whole_units(&[], LE), 0);
-        // A huge claimed length neither overflows nor counts.
-        let huge = [
-            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-        ];
-        assert_eq!(whole_units(&huge, LE), 0);
+        assert_eq!(unit_end(&info, 26, LE), None);
+        // A huge claimed length does not overflow.
+        let huge = [0xff; 12];
+        assert_eq!(unit_end(&huge, usize::MAX - 8, LE), None);
+    }
+
+    #[test]
+    fn a_unit_alone_keeps_its_offset_behind_a_placeholder() {
+        let mut info = vec![0xaa; 40];
+        info.extend([8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]);
+        let alone = unit_alone(&info, 40, 52, LE).unwrap();
+        assert_eq!(alone.len(), 52);
+        assert_eq!(&alone[40..], &info[40..]);
+        // A DWARF 5 type unit covering 0..40.
+        assert_eq!(&alone[..4], &36u32.to_le_bytes());
+        assert_eq!(&alone[4..7], &[5, 0, gimli::DW_UT_type.0]);
+        assert_eq!(&alone[20..24], &(PLACEHOLDER_HEADER as u32).to_le_bytes());
+        assert!(alone[24..40].iter().all(|b| *b == 0));
+        let mut units = gimli::DebugInfo::new(&alone, gimli::LittleEndian).units();
+        let first = units.next().unwrap().unwrap();
+        assert!(matches!(first.type_(), gimli::UnitType::Type { .. }));
+        // Too little room for a placeholder: the real bytes stay.
+        let short = unit_alone(&info[28..], 12, 24, LE).unwrap();
+        assert_eq!(short, &info[28..52]);
     }
 }

@@ -26,6 +26,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod debug_files;
 mod demangle;
 mod dwarf;
@@ -36,6 +37,7 @@ mod symbolizer;
 mod symtab;
 mod sys;
 
+pub use cache::DwarfCache;
 pub use debug_files::{Candidate, DebugFiles};
 pub use demangle::demangle;
 pub use error::Error;

@@ -9,7 +9,7 @@ use object::{Object, ObjectSection, SectionKind};
 use crate::dwarf::{LazyDwarf, Reader};
 use crate::names::Scopes;
 use crate::symtab::SymbolTable;
-use crate::{Error, ObjectFile, demangle};
+use crate::{DwarfCache, Error, ObjectFile, demangle};
 
 /// One frame at an address: an inlined function or the real function.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -86,6 +86,21 @@ impl Symbolizer {
     /// ELF file. A damaged debug file is better refused than trusted: the
     /// caller can retry with `debug` set to `None`.
     pub fn new(object: ObjectFile, debug: Option<ObjectFile>) -> Result<Symbolizer, Error> {
+        Symbolizer::with_cache(object, debug, None)
+    }
+
+    /// [`Symbolizer::new`], keeping inflated debug sections in `cache`:
+    /// read from it when it has this build's, and stored in it once
+    /// lookups have needed most of them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Symbolizer::new`].
+    pub fn with_cache(
+        object: ObjectFile,
+        debug: Option<ObjectFile>,
+        cache: Option<&DwarfCache>,
+    ) -> Result<Symbolizer, Error> {
         let mut symbols = SymbolTable::default();
         let mut dwarf = None;
         for file in debug.iter().chain(std::iter::once(&object)) {
@@ -95,7 +110,10 @@ impl Symbolizer {
                 let from_debug = debug
                     .as_ref()
                     .is_some_and(|debug| std::ptr::eq(debug, file));
-                dwarf = Some((Mutex::new(LazyDwarf::load(file, &parsed)?), from_debug));
+                dwarf = Some((
+                    Mutex::new(LazyDwarf::load(file, &parsed, cache)?),
+                    from_debug,
+                ));
             }
         }
         if let Some(mini) = object.mini_debug_info()? {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use kscope_coredump::{Core, FrameSource, Unwinder};
-use kscope_symbols::{DebugFiles, ObjectFile, Symbolizer};
+use kscope_symbols::{DebugFiles, DwarfCache, ObjectFile, Symbolizer};
 use serde::Serialize;
 
 use crate::render;
@@ -45,6 +45,12 @@ struct InfoArgs {
     /// files in DIR.
     #[arg(long, value_name = "DIR")]
     sysroot: Option<PathBuf>,
+
+    /// Neither read nor write the cache of inflated debug sections
+    /// ($KSCOPE_CACHE_DIR/dwarf, else ~/.cache/kscope/dwarf), which spares
+    /// the next look at a program using the same libraries the inflation.
+    #[arg(long)]
+    no_cache: bool,
 
     /// Also print each thread's registers.
     #[arg(long)]
@@ -178,6 +184,11 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
     });
     let mut symbolizers = Symbolizers {
         sysroot: args.sysroot.clone(),
+        cache: if args.no_cache {
+            None
+        } else {
+            DwarfCache::user()
+        },
         by_file: HashMap::new(),
     };
     // The kernel writes the dumping thread's NT_PRSTATUS first
@@ -300,6 +311,7 @@ fn module_name(path: &Path) -> String {
 /// files are looked for under the sysroot.
 struct Symbolizers {
     sysroot: Option<PathBuf>,
+    cache: Option<DwarfCache>,
     by_file: HashMap<PathBuf, Option<Symbolizer>>,
 }
 
@@ -310,7 +322,7 @@ impl Symbolizers {
             .or_insert_with(|| {
                 let object = ObjectFile::open(file).ok()?;
                 let debug = DebugFiles::find(&object, self.sysroot.as_deref());
-                Symbolizer::new(object, debug).ok()
+                Symbolizer::with_cache(object, debug, self.cache.as_ref()).ok()
             })
             .as_ref()
     }

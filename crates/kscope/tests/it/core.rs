@@ -776,6 +776,60 @@ fn files_are_read_under_the_sysroot() {
 }
 
 #[test]
+fn the_dwarf_cache_is_written_once_and_changes_nothing() {
+    let Some(crash) = crash("cached", THREADS, &["-O0", "-g"]) else {
+        return;
+    };
+    let cache = tempfile::tempdir().expect("temp dir");
+    let core = crash.core.to_str().expect("utf-8 path");
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(["core", "info"])
+            .args(extra)
+            .arg(core)
+            .env("KSCOPE_CACHE_DIR", cache.path())
+            .output()
+            .expect("run kscope");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let files = || {
+        std::fs::read_dir(cache.path().join("dwarf"))
+            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let uncached = run(&["--no-cache"]);
+    assert!(files().is_empty(), "--no-cache wrote {:?}", files());
+    // The threads' frames in libc need most of its .debug_info: the first
+    // run stores it, the second reads it.
+    let first = run(&[]);
+    let stored = files();
+    assert!(
+        has_compressed_libc_debug_info(),
+        "libc6-dbg is not installed (scripts/setup installs it)"
+    );
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].to_string_lossy().ends_with(".dwarf"));
+    let second = run(&[]);
+    assert_eq!(first, uncached);
+    assert_eq!(second, uncached);
+}
+
+/// Whether libc's debug file (libc6-dbg, which scripts/setup installs) is
+/// there with compressed sections, the case the cache is for.
+fn has_compressed_libc_debug_info() -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(
+            "id=$(readelf -n /lib/x86_64-linux-gnu/libc.so.6 | sed -n 's/.*Build ID: //p'); \
+             readelf -SW /usr/lib/debug/.build-id/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-).debug \
+             | grep -q 'debug_info.* C '",
+        )
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
 fn a_file_that_is_not_a_core_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("not-a-core");

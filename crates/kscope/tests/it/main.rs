@@ -11,13 +11,19 @@ mod trace_record;
 mod trace_report;
 mod trace_stream;
 
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The kscope binary built for these tests.
+/// The kscope binary built for these tests, its caches under the build
+/// tree's temporary directory rather than the user's home.
 pub fn kscope(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kscope"))
         .args(args)
         .env("NO_COLOR", "1")
+        .env(
+            "KSCOPE_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kscope-cache"),
+        )
         .output()
         .expect("run kscope")
 }
