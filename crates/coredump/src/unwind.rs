@@ -40,6 +40,10 @@ pub enum FrameSource {
     Cfi,
     /// Recovered by following the saved frame pointer.
     FramePointer,
+    /// Recovered from the return address on top of the stack: the
+    /// innermost pc is outside every module (a call through a NULL or
+    /// stray function pointer), so nothing was pushed since the call.
+    CallThroughBadPointer,
     /// Recovered from the signal frame the kernel pushed (the CFI of a
     /// signal trampoline such as `__restore_rt`): the registers at the
     /// interruption, so the pc is the interrupted instruction, not a
@@ -51,7 +55,10 @@ impl FrameSource {
     /// Whether the frame's pc is a return address (the call is the
     /// instruction before it) rather than the instruction it was at.
     pub fn is_return_address(self) -> bool {
-        matches!(self, FrameSource::Cfi | FrameSource::FramePointer)
+        matches!(
+            self,
+            FrameSource::Cfi | FrameSource::FramePointer | FrameSource::CallThroughBadPointer
+        )
     }
 }
 
@@ -309,12 +316,22 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             } else {
                 pc
             };
-            let (caller, source) = match self.unwind_cfi(lookup, &regs) {
-                Some((caller, false)) => (caller, FrameSource::Cfi),
-                Some((caller, true)) => (caller, FrameSource::Signal),
-                None => match self.unwind_frame_pointer(&regs) {
-                    Some(caller) => (caller, FrameSource::FramePointer),
-                    None => break,
+            let bad_call = frame.source == FrameSource::Registers && self.module_at(pc).is_none();
+            let found = if bad_call {
+                self.unwind_bad_call(&regs)
+                    .map(|caller| (caller, FrameSource::CallThroughBadPointer))
+            } else {
+                None
+            };
+            let (caller, source) = match found {
+                Some(found) => found,
+                None => match self.unwind_cfi(lookup, &regs) {
+                    Some((caller, false)) => (caller, FrameSource::Cfi),
+                    Some((caller, true)) => (caller, FrameSource::Signal),
+                    None => match self.unwind_frame_pointer(&regs) {
+                        Some(caller) => (caller, FrameSource::FramePointer),
+                        None => break,
+                    },
                 },
             };
             let (Some(ra), Some(caller_sp)) = (caller[RA], caller[RSP]) else {
@@ -374,6 +391,22 @@ impl<'c, 'a> Unwinder<'c, 'a> {
         let index = self.load(pc)?;
         let tables = self.tables.get(&index)?.as_ref()?;
         tables.unwind(self.core, &mut self.ctx, address, regs)
+    }
+
+    /// The caller of a function entered through a bad pointer: the call
+    /// left the return address at the stack pointer, and the callee ran
+    /// no instruction, so every other register is the caller's.
+    fn unwind_bad_call(
+        &self,
+        regs: &[Option<u64>; REGISTER_COUNT],
+    ) -> Option<[Option<u64>; REGISTER_COUNT]> {
+        let rsp = regs[RSP]?;
+        let ra = self.core.read_u64(rsp)?;
+        self.module_at(ra)?;
+        let mut caller = *regs;
+        caller[RA] = Some(ra);
+        caller[RSP] = Some(rsp.checked_add(8)?);
+        Some(caller)
     }
 
     /// The caller by the frame-pointer chain: `[rbp]` is the caller's rbp

@@ -213,6 +213,7 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                     FrameSource::Cfi => "cfi",
                     FrameSource::FramePointer => "frame-pointer",
                     FrameSource::Signal => "signal",
+                    FrameSource::CallThroughBadPointer => "return-address",
                 };
                 let located = unwinder
                     .relative_address(frame.pc)

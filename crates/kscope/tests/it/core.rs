@@ -223,6 +223,23 @@ int main(void) {
 }
 "#;
 
+/// A call through a NULL function pointer: pc 0, with the caller's return
+/// address on top of the stack (eu-stack loses the caller here).
+const NULL_FUNCTION_POINTER: &str = r#"
+void (*volatile handler)(int);
+volatile int calls;
+
+__attribute__((noinline)) void dispatch(int value) {
+    handler(value);
+    calls++;
+}
+
+int main(void) {
+    dispatch(1);
+    return calls;
+}
+"#;
+
 /// The language of a test program, which says its compiler.
 #[derive(Debug, Clone, Copy)]
 enum Lang {
@@ -718,6 +735,19 @@ fn a_crash_in_a_signal_handler_unwinds_through_the_signal_frame() {
 }
 
 #[test]
+fn a_call_through_a_null_function_pointer_matches_gdb() {
+    let Some(crash) = crash("nullfn", NULL_FUNCTION_POINTER, &["-O0", "-g"]) else {
+        return;
+    };
+    let report = assert_matches_gdb(&crash);
+    let frames = report["threads"][0]["frames"].as_array().expect("frames");
+    assert_eq!(frames[0]["pc"], 0);
+    assert_eq!(frames[1]["function"], "dispatch");
+    assert_eq!(frames[1]["source"], "return-address");
+    assert_eq!(frames[2]["function"], "main");
+}
+
+#[test]
 fn the_text_report_names_the_process_signal_and_frames() {
     let Some(crash) = crash("text_report", NULL_WRITE, &["-O0", "-g"]) else {
         return;
@@ -795,7 +825,11 @@ fn the_dwarf_cache_is_written_once_and_changes_nothing() {
     };
     let files = || {
         std::fs::read_dir(cache.path().join("dwarf"))
-            .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>())
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default()
     };
     let uncached = run(&["--no-cache"]);
