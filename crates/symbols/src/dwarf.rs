@@ -261,14 +261,15 @@ impl LazyDwarf {
         })
     }
 
-    /// Once lookups have inflated half of `.debug_info`, inflates the rest
-    /// and stores every section in the cache, so the next run skips the
-    /// inflation.
+    /// At the first lookup, inflates all of `.debug_info` and stores every
+    /// section in the cache, so that later runs (on any program using
+    /// this library) skip the inflation: the first costs more, a few tens
+    /// of ms for libc, and every later one reads its units at once.
     fn store_if_worth_it(&mut self, file: &[u8]) {
         let Info::Inflating(inflating) = &mut self.info else {
             return;
         };
-        if self.store_to.is_none() || inflating.output.len().saturating_mul(2) < inflating.size {
+        if self.store_to.is_none() {
             return;
         }
         inflating.ensure(file, usize::MAX);

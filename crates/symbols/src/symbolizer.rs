@@ -90,8 +90,8 @@ impl Symbolizer {
     }
 
     /// [`Symbolizer::new`], keeping inflated debug sections in `cache`:
-    /// read from it when it has this build's, and stored in it once
-    /// lookups have needed most of them.
+    /// read from it when it has this build's, else stored in it at the
+    /// first lookup.
     ///
     /// # Errors
     ///

@@ -834,8 +834,8 @@ fn the_dwarf_cache_is_written_once_and_changes_nothing() {
     };
     let uncached = run(&["--no-cache"]);
     assert!(files().is_empty(), "--no-cache wrote {:?}", files());
-    // The threads' frames in libc need most of its .debug_info: the first
-    // run stores it, the second reads it.
+    // The first run stores libc's inflated debug sections, the second
+    // reads them.
     let first = run(&[]);
     let stored = files();
     assert!(
