@@ -5,7 +5,7 @@
 //! that. Every form of a variant must give the same VMCOREINFO, CPUs and
 //! page bytes; kernel addresses must translate the same way through the
 //! image mapping, the direct map and the page tables, checked against the
-//! variant's `variant.env` and the kernel package's System.map.
+//! variant's `variant.env` and the guest's own `/proc/kallsyms`.
 //! `KSCOPE_VMCORES` names another directory of variants.
 
 use std::collections::HashMap;
@@ -45,45 +45,44 @@ impl Variant {
         forms
     }
 
-    /// The link-time addresses of the kernel's System.map, or why there
-    /// is none. Debian's linux-image package ships a one-line stub; the
-    /// real one is in the -dbg package, which scripts/make-vmcore unpacks
-    /// under `target/vmcores/dbg`.
+    /// The run-time addresses of the kernel's symbols, from the guest's
+    /// own `/proc/kallsyms` that scripts/make-vmcore saves beside the dump
+    /// (KASLR applied; the linux-image package's System.map is a stub), or
+    /// why there are none.
     fn system_map(&self) -> Result<HashMap<String, u64>, String> {
-        let name = format!("System.map-{}", self.var("KERNEL_RELEASE"));
-        let candidates = [
-            Path::new(self.var("KERNEL_DIR")).join("boot").join(&name),
-            vmcores_dir().join("dbg/usr/lib/debug/boot").join(&name),
-        ];
-        for path in &candidates {
-            let Ok(text) = std::fs::read_to_string(path) else {
+        let path = self.dir.join("kallsyms.gz");
+        let output = std::process::Command::new("gzip")
+            .arg("-dc")
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("gzip -dc {}: {e}", path.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "no readable {} (run scripts/make-vmcore)",
+                path.display()
+            ));
+        }
+        let mut map = HashMap::new();
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let mut f = line.split_whitespace();
+            let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
                 continue;
             };
-            let map: HashMap<String, u64> = text
-                .lines()
-                .filter_map(|l| {
-                    let mut f = l.split_whitespace();
-                    let addr = u64::from_str_radix(f.next()?, 16).ok()?;
-                    let _kind = f.next()?;
-                    Some((f.next()?.to_string(), addr))
-                })
-                .collect();
-            if map.len() > 1000 {
-                return Ok(map);
+            if let Ok(addr) = u64::from_str_radix(addr, 16) {
+                map.entry(name.to_string()).or_insert(addr);
             }
         }
-        Err(format!(
-            "no System.map of {} with symbols at {candidates:?}",
-            self.var("KERNEL_RELEASE")
-        ))
+        if map.len() > 1000 {
+            Ok(map)
+        } else {
+            Err(format!("{} holds {} symbols", path.display(), map.len()))
+        }
     }
 
-    /// The run-time address of a System.map symbol.
+    /// The run-time address of a kernel symbol.
     fn symbol(&self, map: &HashMap<String, u64>, name: &str) -> u64 {
-        let offset = u64::from_str_radix(self.var("KERNELOFFSET"), 16).unwrap();
-        map.get(name)
-            .unwrap_or_else(|| panic!("no {name} in System.map"))
-            .wrapping_add(offset)
+        *map.get(name)
+            .unwrap_or_else(|| panic!("no {name} in the guest's kallsyms"))
     }
 }
 
@@ -342,7 +341,7 @@ fn kernel_addresses_translate_in_every_form() {
             let map = match &map {
                 Ok(map) => map,
                 Err(reason) => {
-                    live("System.map checks of real vmcores", Some(reason.clone()));
+                    live("kallsyms checks of real vmcores", Some(reason.clone()));
                     continue;
                 }
             };
