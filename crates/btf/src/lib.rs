@@ -1,10 +1,14 @@
 //! The kernel's BTF (BPF Type Format), as `/sys/kernel/btf/vmlinux` holds
-//! it: every C type of the kernel, compactly. kscope reads three things
-//! from it today: the value of every enum constant (trace events name enum
+//! it (and as a crashed kernel holds it in memory, between `__start_BTF`
+//! and `__stop_BTF`): every C type of the kernel, compactly. kscope reads
+//! from it the value of every enum constant (trace events name enum
 //! constants in their print fmt that the kernel does not export to
 //! tracefs), the size of types by name (`sizeof(struct page)` for pointer
-//! arithmetic in print fmts), and struct members' offsets (for probes that
-//! read `task_struct` fields, such as `ppid()`).
+//! arithmetic in print fmts), struct members' offsets (for probes that
+//! read `task_struct` fields, such as `ppid()`, and for every kernel
+//! structure a crash dump is read through), and, through the type graph
+//! of [`Kind`], [`Member`] and [`Btf::type_name`], whole structs to print
+//! as C declares them.
 //!
 //! The layout is documented in the kernel's Documentation/bpf/btf.rst: a
 //! header, a type section of `btf_type` records each followed by data that
@@ -22,6 +26,10 @@
 //! ```
 
 use std::collections::HashMap;
+
+mod types;
+
+pub use types::{Array, Enumerator, IntEncoding, Kind, Member, TypeId};
 
 /// BTF that does not have the documented shape.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -257,44 +265,17 @@ impl<'a> Btf<'a> {
     /// The size of a named type: `struct page`, `union x`, `enum y`, a
     /// typedef (`pid_t`) or a base type (`unsigned int`).
     pub fn type_size(&self, name: &str) -> Option<u64> {
-        let id = *self.names.get(name.trim())?;
-        self.size_of(id, 0)
+        self.size_of(self.find(name)?, 0)
     }
 
     /// The byte offset of `member` in a struct or union (`struct
     /// task_struct`, `tgid`), looking into anonymous struct and union
-    /// members as C does. None for bitfields and unknown names.
+    /// members as C does; `member` may be a dotted path through nested
+    /// structs (`thread.sp`). None for a bitfield that does not start a
+    /// byte, and for unknown names.
     pub fn member_offset(&self, type_name: &str, member: &str) -> Option<u64> {
-        let id = *self.names.get(type_name.trim())?;
-        self.member_in(id, member, 0)
-    }
-
-    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<u64> {
-        if depth > 8 {
-            return None;
-        }
-        let t = self.types.get(id as usize)?;
-        if !matches!(t.kind, KIND_STRUCT | KIND_UNION) {
-            return None;
-        }
-        let (data, vlen, kind_flag) = (t.data, t.vlen, t.kind_flag);
-        for i in 0..vlen {
-            let entry = data + i * 12;
-            let name = string(self.strings, read_u32(self.blob, entry).ok()?);
-            let ty = read_u32(self.blob, entry + 4).ok()?;
-            let raw = read_u32(self.blob, entry + 8).ok()?;
-            let bits = if kind_flag { raw & 0x00ff_ffff } else { raw };
-            if name == member {
-                return (bits % 8 == 0).then_some(u64::from(bits / 8));
-            }
-            if name.is_empty() {
-                let inner = self.strip(ty, 0)?;
-                if let Some(off) = self.member_in(inner, member, depth + 1) {
-                    return Some(u64::from(bits / 8) + off);
-                }
-            }
-        }
-        None
+        let member = self.member_path(self.find(type_name)?, member)?;
+        (member.bit_offset % 8 == 0).then_some(member.bit_offset / 8)
     }
 
     /// A kernel function's parameters, in order, from its BTF prototype;
@@ -361,45 +342,11 @@ impl<'a> Btf<'a> {
         };
         Value {
             name,
-            type_name: self.type_name(ty, 0),
+            type_name: self.type_name(ty),
             size,
             signed,
             kind,
         }
-    }
-
-    /// A C spelling of type `id`: `int`, `struct file *`, `const char *`.
-    fn type_name(&self, id: u32, depth: u32) -> String {
-        let Some(t) = self.types.get(id as usize) else {
-            return "?".into();
-        };
-        if depth > 16 {
-            return "?".into();
-        }
-        let name = || self.name_of(id);
-        match t.kind {
-            0 => "void".into(),
-            KIND_PTR => format!("{} *", self.type_name(t.size_or_type, depth + 1)),
-            KIND_CONST => format!("const {}", self.type_name(t.size_or_type, depth + 1)),
-            KIND_VOLATILE => format!("volatile {}", self.type_name(t.size_or_type, depth + 1)),
-            KIND_RESTRICT | KIND_TYPE_TAG => self.type_name(t.size_or_type, depth + 1),
-            KIND_STRUCT => format!("struct {}", name()),
-            KIND_UNION => format!("union {}", name()),
-            KIND_ENUM | KIND_ENUM64 => format!("enum {}", name()),
-            KIND_FUNC_PROTO => "function".into(),
-            _ => name(),
-        }
-    }
-
-    fn name_of(&self, id: u32) -> String {
-        let Some(t) = self.types.get(id as usize) else {
-            return String::new();
-        };
-        // The record's first word is its name's offset.
-        let record = t.data.saturating_sub(12);
-        read_u32(self.blob, record)
-            .map(|off| string(self.strings, off).to_string())
-            .unwrap_or_default()
     }
 
     /// `id` without typedefs and qualifiers.
@@ -555,6 +502,18 @@ mod tests {
         );
         assert!(btf.has_function("do_sys_openat2"));
         assert!(!btf.has_function("no_such_function"));
+        let task = btf.find("struct task_struct").unwrap();
+        let comm = btf.member_path(task, "comm").unwrap();
+        assert_eq!(btf.type_name(comm.type_id), "char [16]");
+        let next = btf.member_path(task, "tasks.next").unwrap();
+        assert_eq!(btf.type_name(next.type_id), "struct list_head *");
+        assert_eq!(
+            btf.member_offset("struct task_struct", "tasks.next"),
+            btf.member_offset("struct task_struct", "tasks")
+        );
+        let flat = btf.flat_members(task).unwrap();
+        assert!(flat.iter().all(|m| !m.name.is_empty()));
+        assert!(flat.iter().any(|m| m.name == "pid"));
         let tgid = btf.member_offset("struct task_struct", "tgid").unwrap();
         let pid = btf.member_offset("struct task_struct", "pid").unwrap();
         assert_eq!(tgid, pid + 4);

@@ -31,6 +31,14 @@ enum Command {
     /// a frame whose file is missing keeps its address and module.
     Core(cmd::core::Args),
 
+    /// Read a kernel crash dump (vmcore) with nothing but the dump.
+    ///
+    /// The dump's own VMCOREINFO, kallsyms and BTF give the kernel's
+    /// symbols and types, so no vmlinux or debuginfo package is needed (a
+    /// System.map can be given with -s). With a command, runs it and exits
+    /// (--json for scripts); without one, opens a shell.
+    Crash(cmd::crash::Args),
+
     /// Tell what this kernel lets a debugger do, and why not.
     ///
     /// One line per capability (tracefs, tracepoints, uprobes, kprobes, the
@@ -70,6 +78,7 @@ fn main() -> ExitCode {
     }
     let outcome = match cli.command {
         Command::Core(args) => cmd::core::run(&args),
+        Command::Crash(args) => cmd::crash::run(&args),
         Command::Doctor(args) => cmd::doctor::run(&args),
         Command::Probe(args) => cmd::probe::run(&args),
         Command::Trace(args) => cmd::trace::run(&args, matches.subcommand_matches("trace")),

@@ -1,6 +1,7 @@
 //! One module per subcommand: its arguments and its `run`.
 
 pub mod core;
+pub mod crash;
 pub mod doctor;
 pub mod probe;
 pub mod trace;

@@ -2,6 +2,7 @@
 
 mod cli;
 mod core;
+mod crash;
 mod doctor;
 mod probe_bpftrace;
 mod probe_cleanup;

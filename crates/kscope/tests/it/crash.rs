@@ -1,0 +1,462 @@
+//! `kscope crash` on the real dumps `scripts/make-vmcore` makes (Debian's
+//! 6.1 kernel panicked with sysrq under QEMU: 4- and 5-level paging, with
+//! and without KASLR, in ELF, flattened and kdump-compressed forms). The
+//! oracles are the dumps' own: the kernel's VMCOREINFO names the addresses
+//! of some of its symbols, with KASLR applied, and its banner.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use kscope_testkit::live;
+use serde_json::Value;
+
+use crate::{kscope, kscope_ok, stderr, stdout};
+
+/// The variants `scripts/make-vmcore` makes.
+const VARIANTS: [&str; 4] = [
+    "4level-nokaslr",
+    "4level-kaslr",
+    "5level-nokaslr",
+    "5level-kaslr",
+];
+
+/// The forms of one dump.
+const FORMS: [&str; 3] = ["vmcore.elf", "vmcore-zlib.flat", "vmcore-zlib.kdump"];
+
+/// The dumps' directory: `$KSCOPE_VMCORES`, else the workspace's
+/// `target/vmcores`.
+fn vmcores() -> PathBuf {
+    std::env::var_os("KSCOPE_VMCORES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
+        PathBuf::from,
+    )
+}
+
+/// Every dump file, by variant; `None` (after `live` said why) when they
+/// have not been made.
+fn dumps(what: &str) -> Option<Vec<(&'static str, PathBuf)>> {
+    let root = vmcores();
+    let mut all = Vec::new();
+    for variant in VARIANTS {
+        for form in FORMS {
+            let path = root.join(variant).join(form);
+            if !path.exists() {
+                live(
+                    what,
+                    Some(format!(
+                        "{} is missing: run scripts/make-vmcore",
+                        path.display()
+                    )),
+                );
+                return None;
+            }
+            all.push((variant, path));
+        }
+    }
+    Some(all)
+}
+
+/// `kscope crash DUMP --json ARGS`, parsed.
+fn crash_json(dump: &Path, args: &[&str]) -> Value {
+    let dump = dump.to_str().expect("utf-8 path");
+    let mut all = vec!["crash", dump, "--json"];
+    all.extend(args);
+    let output = kscope_ok(&all);
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// The `SYMBOL(name)=hex` entries of a dump's VMCOREINFO, from the text
+/// `scripts/make-vmcore` saved beside it. `mem_section` is left out: the
+/// kernel writes the pointer's value there, not the variable's address.
+fn vmcoreinfo_symbols(variant: &str) -> HashMap<String, u64> {
+    let text = std::fs::read_to_string(vmcores().join(variant).join("vmcoreinfo.txt"))
+        .expect("vmcoreinfo.txt beside the dump");
+    text.lines()
+        .filter_map(|line| {
+            let (name, value) = line.strip_prefix("SYMBOL(")?.split_once(")=")?;
+            Some((name.to_string(), u64::from_str_radix(value, 16).ok()?))
+        })
+        .filter(|(name, _)| name != "mem_section")
+        .collect()
+}
+
+/// Runs `commands` (one a line) in the shell of `kscope crash DUMP`, and
+/// returns what it printed.
+fn shell(dump: &Path, commands: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+        .arg("crash")
+        .arg(dump)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kscope crash");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin
+            .write_all(commands.as_bytes())
+            .expect("write commands");
+    }
+    let output = child.wait_with_output().expect("wait");
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output)
+}
+
+#[test]
+fn sym_gives_the_addresses_vmcoreinfo_names_in_every_dump() {
+    let Some(dumps) = dumps("kscope crash sym") else {
+        return;
+    };
+    for (variant, dump) in &dumps {
+        let expected = vmcoreinfo_symbols(variant);
+        assert!(expected.len() >= 15, "{variant}: {expected:?}");
+        // By name, then one byte in by address: `ADDRESS (KIND) NAME` and
+        // `ADDRESS (KIND) SYMBOL+0x1`.
+        let mut commands = String::new();
+        let mut wanted = Vec::new();
+        for (name, address) in &expected {
+            commands.push_str(&format!("sym {name}\nsym {:x}\n", address + 1));
+            wanted.push(format!("{address:016x} "));
+            wanted.push(format!(" {name}"));
+            // Another symbol may share the address (init_top_pgt is
+            // swapper_pg_dir): the offset is what must be right.
+            wanted.push(format!("{:016x} ", address + 1));
+            wanted.push("+0x1".to_string());
+        }
+        let text = shell(dump, &commands);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 * expected.len(), "{text}");
+        for (line, pair) in lines.iter().zip(wanted.chunks(2)) {
+            assert!(
+                line.starts_with(&pair[0]) && line.ends_with(&pair[1]),
+                "{} in {}: {line:?}, expected {pair:?}",
+                variant,
+                dump.display()
+            );
+        }
+        let sys = crash_json(dump, &["sys"]);
+        assert_eq!(sys["release"], "6.1.0-56-amd64");
+        assert_eq!(sys["cpus"], 2);
+        assert!(sys["symbols"].as_u64() > Some(90_000), "{sys}");
+    }
+}
+
+/// The guest's own `/proc/kallsyms` (saved by `scripts/make-vmcore` before
+/// the panic): (address, name) of the core kernel's symbols whose name is
+/// unique, module symbols left out.
+fn guest_kallsyms(variant: &str) -> Vec<(u64, String)> {
+    let path = vmcores().join(variant).join("kallsyms.gz");
+    let output = Command::new("gzip")
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .expect("run gzip");
+    assert!(output.status.success(), "gzip -dc {}", path.display());
+    let text = stdout(&output);
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    let mut symbols = Vec::new();
+    for line in text.lines().filter(|line| !line.contains('[')) {
+        let mut fields = line.split_whitespace();
+        let (Some(address), Some(_), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        *count.entry(name).or_default() += 1;
+        if let Ok(address) = u64::from_str_radix(address, 16) {
+            symbols.push((address, name.to_string()));
+        }
+    }
+    symbols.retain(|(_, name)| count[name.as_str()] == 1);
+    symbols
+}
+
+#[test]
+fn sym_agrees_with_the_guests_own_kallsyms() {
+    let Some(dumps) = dumps("kscope crash sym against the guest's kallsyms") else {
+        return;
+    };
+    for (variant, dump) in dumps.iter().step_by(FORMS.len()) {
+        let symbols = guest_kallsyms(variant);
+        assert!(
+            symbols.len() > 80_000,
+            "{variant}: {} symbols",
+            symbols.len()
+        );
+        // Every 40th, by name: about 2,300 a dump.
+        let sample: Vec<&(u64, String)> = symbols.iter().step_by(40).collect();
+        let commands: String = sample
+            .iter()
+            .map(|(_, name)| format!("sym {name}\n"))
+            .collect();
+        let text = shell(dump, &commands);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), sample.len(), "{variant}");
+        for (line, (address, name)) in lines.iter().zip(&sample) {
+            let expected = format!("{address:016x} ");
+            assert!(
+                line.starts_with(&expected) && line.ends_with(&format!(" {name}")),
+                "{variant}: {line:?}, the guest says {address:016x} {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rd_and_dis_read_the_kernel_through_its_symbols() {
+    let Some(dumps) = dumps("kscope crash rd and dis") else {
+        return;
+    };
+    for (_, dump) in &dumps {
+        let text = shell(dump, "rd linux_banner 4\ndis sysrq_handle_crash\n");
+        let (banner, dis) = text.split_at(text.find("0xffffffff").unwrap_or(0));
+        assert!(banner.contains("Linux version 6."), "{text}");
+        assert_eq!(banner.lines().count(), 2, "{text}");
+        assert!(dis.contains(" <sysrq_handle_crash>:"), "{dis}");
+        assert!(dis.contains("call   0xffffffff"), "{dis}");
+        assert!(dis.contains(" <panic>"), "{dis}");
+    }
+    let json = crash_json(&dumps[0].1, &["dis", "sysrq_handle_crash", "2"]);
+    assert_eq!(json["instructions"].as_array().map(Vec::len), Some(2));
+}
+
+/// A `KEY='value'` of the variant's `variant.env`.
+fn variant_var(variant: &str, key: &str) -> String {
+    let text = std::fs::read_to_string(vmcores().join(variant).join("variant.env"))
+        .expect("variant.env beside the dump");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}=")))
+        .map(|value| value.trim_matches('\'').to_string())
+        .unwrap_or_else(|| panic!("{variant}: no {key} in variant.env"))
+}
+
+#[test]
+fn log_holds_the_console_and_equals_makedumpfile() {
+    let Some(dumps) = dumps("kscope crash log") else {
+        return;
+    };
+    for (variant, dump) in &dumps {
+        let log = stdout(&kscope_ok(&[
+            "crash",
+            dump.to_str().expect("utf-8 path"),
+            "log",
+        ]));
+        // Every line the kernel printed on the serial console (the lines
+        // with a timestamp; /init's own have none), in order.
+        let console = std::fs::read_to_string(vmcores().join(variant).join("console.log"))
+            .expect("console.log");
+        let mut rest = log.as_str();
+        for line in console.lines().map(|l| l.trim_end_matches('\r')) {
+            if !line.starts_with('[') || !line.contains("] ") {
+                continue;
+            }
+            // A continuation line repeats its record's timestamp on the
+            // console; in the log it is indented under the first.
+            let text = line.split_once("] ").map_or(line, |(_, text)| text);
+            let at = rest.find(text).unwrap_or_else(|| {
+                panic!("{}: console line {line:?} not in the log", dump.display())
+            });
+            rest = &rest[at + text.len()..];
+        }
+        // makedumpfile, where it could read the dump, prints the same.
+        let oracle = vmcores()
+            .join(variant)
+            .join("dmesg.makedumpfile.zlib.kdump.txt");
+        if let Ok(expected) = std::fs::read_to_string(&oracle) {
+            assert_eq!(
+                log,
+                expected,
+                "{} against {}",
+                dump.display(),
+                oracle.display()
+            );
+        }
+    }
+    // The variants makedumpfile reads (no KASLR) are compared above.
+    assert!(
+        vmcores()
+            .join("4level-nokaslr/dmesg.makedumpfile.zlib.kdump.txt")
+            .exists()
+    );
+}
+
+#[test]
+fn sys_names_the_kernel_the_panic_and_its_cpu() {
+    let Some(dumps) = dumps("kscope crash sys") else {
+        return;
+    };
+    for (variant, dump) in &dumps {
+        let sys = crash_json(dump, &["sys"]);
+        assert_eq!(
+            sys["release"],
+            variant_var(variant, "KERNEL_RELEASE"),
+            "{sys}"
+        );
+        assert_eq!(sys["machine"], "x86_64");
+        assert_eq!(
+            sys["panic"], "Kernel panic - not syncing: sysrq triggered crash",
+            "{sys}"
+        );
+        let panic_cpu: u64 = variant_var(variant, "PANIC_CPU").parse().expect("a CPU");
+        assert_eq!(sys["panic_cpu"].as_u64(), Some(panic_cpu), "{sys}");
+        assert_eq!(sys["cpus"], 2);
+        let memory = sys["memory_bytes"].as_u64().expect("memory");
+        assert!((120 << 20..=128 << 20).contains(&memory), "{memory}");
+        let offset = u64::from_str_radix(&variant_var(variant, "KERNELOFFSET"), 16).expect("hex");
+        assert_eq!(sys["kaslr_offset"].as_u64(), Some(offset));
+    }
+}
+
+#[test]
+fn struct_shows_types_and_values_from_the_dumps_btf() {
+    let Some(dumps) = dumps("kscope crash struct") else {
+        return;
+    };
+    let dump = &dumps[0].1;
+    let layout = crash_json(dump, &["struct", "list_head"]);
+    assert_eq!(layout["size"], 16);
+    assert_eq!(layout["fields"][1]["name"], "prev");
+    assert_eq!(layout["fields"][1]["offset"], 8);
+    let text = shell(dump, "struct task_struct init_task\n");
+    assert!(
+        text.contains("comm = \"swapper/0"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+    assert!(
+        text.contains("pid = 0,"),
+        "{}",
+        &text[..text.len().min(2000)]
+    );
+}
+
+#[test]
+fn ps_bt_and_mod_show_the_panicking_task_and_its_sysrq_path() {
+    let Some(dumps) = dumps("kscope crash ps, bt and mod") else {
+        return;
+    };
+    for (variant, dump) in dumps.iter().step_by(FORMS.len()) {
+        let ps = crash_json(dump, &["ps"]);
+        let tasks = ps["tasks"].as_array().expect("tasks");
+        assert!(tasks.len() > 40, "{variant}: {} tasks", tasks.len());
+        let pid: i64 = variant_var(variant, "PANIC_PID").parse().expect("a pid");
+        let cpu: u64 = variant_var(variant, "PANIC_CPU").parse().expect("a CPU");
+        let panicking = tasks
+            .iter()
+            .find(|t| t["pid"] == pid)
+            .unwrap_or_else(|| panic!("{variant}: no pid {pid} in {tasks:?}"));
+        assert_eq!(panicking["comm"], "sh");
+        assert_eq!(panicking["current"], true);
+        assert_eq!(panicking["cpu"].as_u64(), Some(cpu));
+        for comm in [
+            "swapper/0",
+            "swapper/1",
+            "kthreadd",
+            "ksoftirqd/0",
+            "ksoftirqd/1",
+        ] {
+            assert!(
+                tasks.iter().any(|t| t["comm"] == comm),
+                "{variant}: no {comm}"
+            );
+        }
+        // bt with no argument: the task that panicked, down the sysrq path.
+        let bt = crash_json(dump, &["bt"]);
+        let trace = &bt["backtraces"][0];
+        assert_eq!(trace["pid"], pid);
+        let names: Vec<&str> = trace["frames"]
+            .as_array()
+            .expect("frames")
+            .iter()
+            .filter_map(|f| f["symbol"].as_str())
+            .collect();
+        let path = [
+            "panic",
+            "sysrq_handle_crash",
+            "__handle_sysrq",
+            "write_sysrq_trigger",
+            "proc_reg_write",
+            "vfs_write",
+            "ksys_write",
+            "do_syscall_64",
+            "entry_SYSCALL_64",
+        ];
+        let mut at = 0;
+        for step in path {
+            let found = names[at..]
+                .iter()
+                .position(|n| n.starts_with(step))
+                .unwrap_or_else(|| panic!("{variant}: no {step} after #{at} in {names:?}"));
+            at += found + 1;
+        }
+        assert!(trace["user_rip"].is_u64(), "{variant}: {trace}");
+        let modules = crash_json(dump, &["mod"]);
+        assert_eq!(modules["modules"][0]["name"], "qemu_fw_cfg", "{modules}");
+        assert_eq!(modules["modules"][0]["size"], 20480, "{modules}");
+    }
+}
+
+#[test]
+fn the_shell_reads_commands_from_a_pipe() {
+    let Some(dumps) = dumps("kscope crash shell") else {
+        return;
+    };
+    let text = shell(
+        &dumps[0].1,
+        "sym panic\n\nnot-a-command\nhelp\nquit\nsym panic\n",
+    );
+    // One answer before quit, none after; an unknown command says so and
+    // the shell goes on.
+    assert_eq!(text.matches(" (T) panic").count(), 1, "{text}");
+    assert!(text.contains("not-a-command: no command"), "{text}");
+    assert!(text.contains("Commands:"), "{text}");
+}
+
+#[test]
+fn bad_input_is_refused_in_one_sentence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, vec![0x5a; 4096]).expect("write");
+    let output = kscope(&["crash", garbage.to_str().expect("utf-8"), "sys"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot read the dump"),
+        "{}",
+        stderr(&output)
+    );
+    let output = kscope(&["crash", "/nonexistent/vmcore", "sys"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("/nonexistent/vmcore"),
+        "{}",
+        stderr(&output)
+    );
+    let Some(dumps) = dumps("kscope crash errors") else {
+        return;
+    };
+    let dump = dumps[0].1.to_str().expect("utf-8 path");
+    let output = kscope(&["crash", dump, "frobnicate"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no command \"frobnicate\""),
+        "{}",
+        stderr(&output)
+    );
+    let output = kscope(&["crash", dump, "sym", "no_such_symbol_here"]);
+    assert!(!output.status.success());
+    let output = kscope(&["crash", dump, "--json"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--json needs a command"),
+        "{}",
+        stderr(&output)
+    );
+    // A dump cut short: its header still opens or is refused, but nothing
+    // panics.
+    let cut = dir.path().join("cut");
+    let bytes = std::fs::read(&dumps[0].1).expect("read the dump");
+    std::fs::write(&cut, &bytes[..bytes.len().min(64 << 10)]).expect("write");
+    let output = kscope(&["crash", cut.to_str().expect("utf-8"), "sys"]);
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+}
