@@ -220,6 +220,15 @@ fn abbreviate(text: &str) -> String {
     }
 }
 
+/// Where the tests find the kernel crash dumps `scripts/make-vmcore`
+/// makes: `$KSCOPE_VMCORES`, else the workspace's `target/vmcores`.
+pub fn vmcores_dir() -> std::path::PathBuf {
+    std::env::var_os("KSCOPE_VMCORES").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
+        std::path::PathBuf::from,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! of crash, drgn and makedumpfile.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kscope_kernel::SymbolTable;
 use kscope_vmcore::Vmcore;
@@ -73,10 +73,7 @@ impl Variant {
 }
 
 pub fn vmcores_dir() -> PathBuf {
-    std::env::var_os("KSCOPE_VMCORES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
-        PathBuf::from,
-    )
+    kscope_testkit::vmcores_dir()
 }
 
 fn find_variants() -> Result<Vec<Variant>, String> {

@@ -5,7 +5,7 @@
 //! another directory of variants.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use kscope_btf::Btf;
@@ -39,10 +39,7 @@ impl Variant {
 }
 
 fn vmcores_dir() -> PathBuf {
-    std::env::var_os("KSCOPE_VMCORES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
-        PathBuf::from,
-    )
+    kscope_testkit::vmcores_dir()
 }
 
 fn system_map_path(release: &str) -> PathBuf {

@@ -38,7 +38,11 @@ fn drgn_section(variant: &Variant, marker: &str) -> (Vec<String>, Option<u64>) {
     for line in section.lines().skip(1) {
         let what = line.split_whitespace().nth(1).unwrap();
         if let Some(hex) = what.strip_prefix("0x") {
-            user = Some(u64::from_str_radix(hex, 16).unwrap());
+            // The first address past the kernel frames is the user RIP;
+            // drgn may go on through user frames it cannot unwind (0x0).
+            if user.is_none() {
+                user = Some(u64::from_str_radix(hex, 16).unwrap());
+            }
         } else {
             names.push(what.split('+').next().unwrap().to_string());
         }

@@ -106,9 +106,16 @@ struct Session<'a> {
     dump: &'a Vmcore,
     info: &'a VmcoreInfo,
     memory: KernelMemory<'a>,
-    symbols: SymbolTable,
-    /// Where the symbols came from, for `sys`.
+    /// The System.map given with -s, else kallsyms is decoded.
+    system_map: Option<PathBuf>,
+    /// The kernel's symbols, read at the first command that needs them
+    /// (`log` does not); the error says why there are none.
+    symbols: OnceCell<Result<SymbolTable, String>>,
+    /// Where the symbols come from, for `sys`.
     symbols_from: String,
+    /// Whether replies are printed as JSON: `log` then reads the BTF for
+    /// the records' levels, which the text does not show.
+    json: bool,
     /// The kernel's BTF blob, read at the first command that needs types;
     /// the error says why there is none.
     btf: OnceCell<Result<Vec<u8>, String>>,
@@ -121,34 +128,52 @@ impl<'a> Session<'a> {
         )?;
         let memory =
             KernelMemory::new(dump).context("cannot translate the dump's kernel addresses")?;
-        let offset = info.kernel_offset().unwrap_or(0);
-        let (symbols, symbols_from) = match &args.system_map {
-            Some(path) => (
-                SymbolTable::read_system_map(path, offset)?,
-                path.display().to_string(),
-            ),
-            None => (
-                read_kallsyms(&memory, info).context(
-                    "cannot decode the kernel's symbols from the dump (give a System.map with -s)",
-                )?,
-                "kallsyms in the dump".to_string(),
-            ),
+        let symbols_from = match &args.system_map {
+            Some(path) => path.display().to_string(),
+            None => "kallsyms in the dump".to_string(),
         };
-        let symbols = with_vmcoreinfo_symbols(symbols, Some(info));
         Ok(Session {
             dump,
             info,
             memory,
-            symbols,
+            system_map: args.system_map.clone(),
+            symbols: OnceCell::new(),
             symbols_from,
+            json: args.json,
             btf: OnceCell::new(),
         })
+    }
+
+    /// The kernel's symbols, read once: from the System.map (moved by the
+    /// KASLR offset), else decoded from kallsyms; with VMCOREINFO's
+    /// `SYMBOL()`s added.
+    fn symbols(&self) -> anyhow::Result<&SymbolTable> {
+        self.symbols
+            .get_or_init(|| {
+                let table = match &self.system_map {
+                    Some(path) => {
+                        let offset = self.info.kernel_offset().unwrap_or(0);
+                        SymbolTable::read_system_map(path, offset).map_err(|e| e.to_string())
+                    }
+                    None => read_kallsyms(&self.memory, self.info).map_err(|e| {
+                        format!(
+                            "cannot decode the kernel's symbols from the dump ({e}); give a System.map with -s"
+                        )
+                    }),
+                };
+                table.map(|table| with_vmcoreinfo_symbols(table, Some(self.info)))
+            })
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 
     /// The kernel's BTF blob, read once.
     fn btf_blob(&self) -> Result<&[u8], String> {
         self.btf
-            .get_or_init(|| read_btf(&self.memory, &self.symbols).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                let symbols = self.symbols().map_err(|e| e.to_string())?;
+                read_btf(&self.memory, symbols).map_err(|e| e.to_string())
+            })
             .as_deref()
             .map_err(Clone::clone)
     }
@@ -252,9 +277,15 @@ impl<'a> Session<'a> {
         log.context("cannot read the kernel's log")
     }
 
-    /// `log`: the printk log as `dmesg` (and makedumpfile) prints it.
+    /// `log`: the printk log as `dmesg` (and makedumpfile) prints it. The
+    /// text needs nothing but VMCOREINFO; the JSON's levels need the BTF,
+    /// and so the symbols.
     fn log(&self) -> anyhow::Result<Reply> {
-        let log = self.read_log()?;
+        let log = if self.json {
+            self.read_log()?
+        } else {
+            read_log(&self.memory, self.info, None).context("cannot read the kernel's log")?
+        };
         let records: Vec<Value> = log
             .records
             .iter()
@@ -282,12 +313,12 @@ impl<'a> Session<'a> {
                 read_system(
                     &self.memory,
                     self.info,
-                    &self.symbols,
+                    self.symbols()?,
                     btf.as_ref(),
                     log.as_ref(),
                 )
             }
-            Err(_) => read_system(&self.memory, self.info, &self.symbols, None, log.as_ref()),
+            Err(_) => read_system(&self.memory, self.info, self.symbols()?, None, log.as_ref()),
         }
         .context("cannot read the crashed system's identity")?;
         let cpus = match (system.cpus_present, system.cpus_online) {
@@ -325,7 +356,7 @@ impl<'a> Session<'a> {
             ),
             (
                 "SYMBOLS",
-                format!("{} ({})", self.symbols.len(), self.symbols_from),
+                format!("{} ({})", self.symbols()?.len(), self.symbols_from),
             ),
         ];
         let mut text = String::new();
@@ -347,7 +378,7 @@ impl<'a> Session<'a> {
                 "uptime_seconds": system.uptime_secs(),
                 "memory_bytes": system.present_pages.map(|p| p * system.page_size),
                 "kaslr_offset": self.info.kernel_offset().unwrap_or(0),
-                "symbols": self.symbols.len(),
+                "symbols": self.symbols()?.len(),
                 "symbols_from": self.symbols_from,
             }),
         })
@@ -355,7 +386,7 @@ impl<'a> Session<'a> {
 
     /// Every task, with the BTF.
     fn tasks(&self, btf: &Btf<'_>) -> anyhow::Result<TaskList> {
-        read_tasks(&self.memory, &self.symbols, btf).context("cannot read the task list")
+        read_tasks(&self.memory, self.symbols()?, btf).context("cannot read the task list")
     }
 
     /// `ps`: every task, as crash's `ps` lays it out.
@@ -409,11 +440,16 @@ impl<'a> Session<'a> {
     fn bt(&self, args: &[String]) -> anyhow::Result<Reply> {
         self.with_btf(|btf| {
             let list = self.tasks(btf)?;
-            let per_cpu = PerCpu::read(&self.memory, &self.symbols)?;
-            let mut unwinder =
-                Unwinder::new(&self.memory, &self.symbols, btf, &per_cpu, self.dump.cpus())
-                    .context("cannot set up the kernel stack unwinder")?;
-            if let Ok(modules) = read_modules(&self.memory, &self.symbols, btf) {
+            let per_cpu = PerCpu::read(&self.memory, self.symbols()?)?;
+            let mut unwinder = Unwinder::new(
+                &self.memory,
+                self.symbols()?,
+                btf,
+                &per_cpu,
+                self.dump.cpus(),
+            )
+            .context("cannot set up the kernel stack unwinder")?;
+            if let Ok(modules) = read_modules(&self.memory, self.symbols()?, btf) {
                 for module in &modules.modules {
                     // A module without ORC still names its frames.
                     let _ = unwinder.add_module(module);
@@ -503,7 +539,7 @@ impl<'a> Session<'a> {
     /// `mod`: the loaded modules.
     fn modules(&self) -> anyhow::Result<Reply> {
         self.with_btf(|btf| {
-            let list = read_modules(&self.memory, &self.symbols, btf)
+            let list = read_modules(&self.memory, self.symbols()?, btf)
                 .context("cannot read the module list")?;
             let mut text = String::from(
                 "     MODULE        NAME                     BASE           SIZE  TAINTS\n",
@@ -546,7 +582,7 @@ impl<'a> Session<'a> {
         self.with_btf(|btf| match address {
             Some(address) => {
                 let text = ValuePrinter::new(btf)
-                    .with_symbols(&self.symbols)
+                    .with_symbols(self.symbols()?)
                     .with_memory(&self.memory)
                     .print_struct(name, address)?;
                 Ok(Reply {
@@ -588,7 +624,7 @@ impl<'a> Session<'a> {
 
     /// An address given as hex (with or without 0x) or as a symbol name.
     fn address(&self, word: &str) -> anyhow::Result<u64> {
-        if let Some(address) = self.symbols.address(word) {
+        if let Some(address) = self.symbols()?.address(word) {
             return Ok(address);
         }
         let digits = word.strip_prefix("0x").unwrap_or(word);
@@ -598,7 +634,11 @@ impl<'a> Session<'a> {
 
     /// `name+0xoff` for an address, or the address alone.
     fn describe(&self, address: u64) -> String {
-        match self.symbols.lookup(address) {
+        match self
+            .symbols()
+            .ok()
+            .and_then(|symbols| symbols.lookup(address))
+        {
             Some((symbol, 0)) => symbol.name.clone(),
             Some((symbol, offset)) => format!("{}+{offset:#x}", symbol.name),
             None => format!("{address:#x}"),
@@ -613,12 +653,12 @@ impl<'a> Session<'a> {
         let address = self.address(word)?;
         // A name is answered with that symbol, not another one at the same
         // address (swapper_pg_dir and init_top_pgt).
-        let named = self
-            .symbols
+        let symbols = self.symbols()?;
+        let named = symbols
             .get(word)
             .filter(|s| s.address == address)
             .map(|s| (s, 0));
-        let Some((symbol, offset)) = named.or_else(|| self.symbols.lookup(address)) else {
+        let Some((symbol, offset)) = named.or_else(|| symbols.lookup(address)) else {
             bail!("no symbol at or below {address:#x}");
         };
         let name = if offset == 0 {
@@ -706,9 +746,9 @@ impl<'a> Session<'a> {
         let start = self.address(word)?;
         // A function ends where the next symbol starts; a bare address or
         // a count reads enough for the count.
-        let end = match (count, self.symbols.lookup(start)) {
+        let end = match (count, self.symbols()?.lookup(start)) {
             (None, Some((symbol, 0))) => self
-                .symbols
+                .symbols()?
                 .symbols()
                 .iter()
                 .find(|s| s.address > symbol.address)

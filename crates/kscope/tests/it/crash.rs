@@ -27,10 +27,7 @@ const FORMS: [&str; 3] = ["vmcore.elf", "vmcore-zlib.flat", "vmcore-zlib.kdump"]
 /// The dumps' directory: `$KSCOPE_VMCORES`, else the workspace's
 /// `target/vmcores`.
 fn vmcores() -> PathBuf {
-    std::env::var_os("KSCOPE_VMCORES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
-        PathBuf::from,
-    )
+    kscope_testkit::vmcores_dir()
 }
 
 /// Every dump file, by variant; `None` (after `live` said why) when they

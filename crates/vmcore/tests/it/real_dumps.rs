@@ -9,7 +9,7 @@
 //! `KSCOPE_VMCORES` names another directory of variants.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kscope_testkit::live;
 use kscope_vmcore::{
@@ -87,10 +87,7 @@ impl Variant {
 }
 
 fn vmcores_dir() -> PathBuf {
-    std::env::var_os("KSCOPE_VMCORES").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
-        PathBuf::from,
-    )
+    kscope_testkit::vmcores_dir()
 }
 
 /// The variants with at least one dump, or why there are none.
