@@ -57,6 +57,7 @@ Commands:
   bt [PID|TASK|-a]    the kernel stack of a task (default: the one that panicked),
                       or of every CPU's current task (-a)
   mod                 the loaded modules: address, name, base, size
+  task [PID|TASK]     a task's task_struct, every member (default: the one that panicked)
   struct TYPE [ADDR|SYMBOL]
                       a struct's layout, or the one at ADDR, from the kernel's BTF
   sym ADDR|NAME       the symbol at an address, or a symbol's address
@@ -195,6 +196,7 @@ impl<'a> Session<'a> {
             "ps" => self.ps(),
             "bt" => self.bt(args),
             "mod" => self.modules(),
+            "task" => self.task(args),
             "struct" => self.structure(args),
             "sym" => self.sym(args),
             "rd" => self.rd(args),
@@ -532,6 +534,40 @@ impl<'a> Session<'a> {
             Ok(Reply {
                 text,
                 json: json!({ "backtraces": traces }),
+            })
+        })
+    }
+
+    /// `task [PID|TASK]`: the task's `task_struct`, printed whole.
+    fn task(&self, args: &[String]) -> anyhow::Result<Reply> {
+        self.with_btf(|btf| {
+            let list = self.tasks(btf)?;
+            let task = match args {
+                [] => list
+                    .panic_task()
+                    .or_else(|| list.current_on(0))
+                    .context("no task panicked and CPU 0 has no current task")?,
+                [word] => match word.parse::<i32>() {
+                    Ok(pid) if !word.starts_with("0x") => list.with_pid(pid).next(),
+                    _ => list.at(self.address(word)?),
+                }
+                .with_context(|| format!("no task {word} (a pid, or a task_struct address)"))?,
+                _ => bail!("usage: task [PID|TASK]"),
+            };
+            let body = ValuePrinter::new(btf)
+                .with_symbols(self.symbols()?)
+                .with_memory(&self.memory)
+                .print_struct("task_struct", task.address)?;
+            let text = format!(
+                "PID: {:<7} TASK: {:016x}  CPU: {}  COMMAND: \"{}\"\n{body}",
+                task.pid,
+                task.address,
+                task.cpu.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                task.comm
+            );
+            Ok(Reply {
+                json: json!({ "pid": task.pid, "task": task.address, "comm": task.comm, "text": body }),
+                text,
             })
         })
     }

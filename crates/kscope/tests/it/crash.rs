@@ -395,6 +395,45 @@ fn ps_bt_and_mod_show_the_panicking_task_and_its_sysrq_path() {
 }
 
 #[test]
+fn task_prints_the_task_struct_as_crash_does() {
+    let Some(dumps) = dumps("kscope crash task") else {
+        return;
+    };
+    for (variant, dump) in dumps
+        .iter()
+        .filter(|(_, d)| d.ends_with("vmcore-zlib.kdump"))
+    {
+        let init_task = crash_json(dump, &["sym", "init_task"])["address"]
+            .as_u64()
+            .expect("init_task");
+        let task = crash_json(dump, &["task", &format!("{init_task:x}")]);
+        assert_eq!(task["pid"], 0);
+        // crash's `struct task_struct` of init_task on the same dump, made
+        // by scripts/make-vmcore --oracles: all 1019 lines.
+        let oracle = vmcores()
+            .join(variant)
+            .join("oracle/crash-struct-task_struct-init_task.txt");
+        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
+            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
+        });
+        assert_eq!(task["text"].as_str(), Some(crash.as_str()), "{variant}");
+        // Without an argument: the task that panicked.
+        let text = stdout(&kscope_ok(&[
+            "crash",
+            dump.to_str().expect("utf-8"),
+            "task",
+        ]));
+        let pid = variant_var(variant, "PANIC_PID");
+        assert!(
+            text.starts_with(&format!("PID: {pid} ")),
+            "{}",
+            &text[..200]
+        );
+        assert!(text.contains("\n  comm = \"sh\\000"), "{variant}");
+    }
+}
+
+#[test]
 fn the_shell_reads_commands_from_a_pipe() {
     let Some(dumps) = dumps("kscope crash shell") else {
         return;
