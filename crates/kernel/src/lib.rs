@@ -26,6 +26,8 @@
 //!   stacks, with a marked frame-pointer and scan fallback ([`Unwinder`]).
 //! - [`modules`]: the loaded modules, their memory and ORC tables
 //!   ([`read_modules`]).
+//! - [`files`]: a task's open files with their paths, rebuilt through
+//!   the dentry and mount trees ([`read_files`]).
 //!
 //! Readers of kernel structures take any [`KernelRead`]: the dump's
 //! [`KernelMemory`], or a [`MemoryImage`] built by a test or a fuzzer.
@@ -52,6 +54,7 @@
 //! compiled into kscope.
 
 mod error;
+pub mod files;
 pub mod kallsyms;
 pub mod log;
 mod memory;
@@ -64,6 +67,7 @@ pub mod tasks;
 pub mod types;
 
 pub use error::Error;
+pub use files::{OpenFile, TaskFiles, read_files};
 pub use kallsyms::read_kallsyms;
 pub use log::{Log, LogRecord, read_log};
 pub use memory::{KernelRead, MemoryImage};

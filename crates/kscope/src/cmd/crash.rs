@@ -18,7 +18,7 @@ use kscope_kernel::stack::{Ending, Unwinder};
 use kscope_kernel::sys::read_system;
 use kscope_kernel::types::{ValuePrinter, struct_layout};
 use kscope_kernel::{KernelSymbol, SymbolTable, read_btf, read_kallsyms};
-use kscope_kernel::{PerCpu, Task, TaskList, read_tasks};
+use kscope_kernel::{PerCpu, Task, TaskList, read_files, read_tasks};
 use kscope_vmcore::{KernelMemory, Vmcore, VmcoreInfo};
 use serde_json::{Value, json};
 
@@ -58,6 +58,7 @@ Commands:
                       or of every CPU's current task (-a)
   mod                 the loaded modules: address, name, base, size
   task [PID|TASK]     a task's task_struct, every member (default: the one that panicked)
+  files [PID|TASK]    a task's root, working directory and open files with their paths
   struct TYPE [ADDR|SYMBOL]
                       a struct's layout, or the one at ADDR, from the kernel's BTF
   sym ADDR|NAME       the symbol at an address, or a symbol's address
@@ -197,6 +198,7 @@ impl<'a> Session<'a> {
             "bt" => self.bt(args),
             "mod" => self.modules(),
             "task" => self.task(args),
+            "files" => self.files(args),
             "struct" => self.structure(args),
             "sym" => self.sym(args),
             "rd" => self.rd(args),
@@ -538,22 +540,77 @@ impl<'a> Session<'a> {
         })
     }
 
+    /// The task an optional `PID|TASK` argument names: by default the one
+    /// that panicked (or CPU 0's current task).
+    fn pick_task<'l>(
+        &self,
+        list: &'l TaskList,
+        args: &[String],
+        usage: &str,
+    ) -> anyhow::Result<&'l Task> {
+        match args {
+            [] => list
+                .panic_task()
+                .or_else(|| list.current_on(0))
+                .context("no task panicked and CPU 0 has no current task"),
+            [word] => match word.parse::<i32>() {
+                Ok(pid) if !word.starts_with("0x") => list.with_pid(pid).next(),
+                _ => list.at(self.address(word)?),
+            }
+            .with_context(|| format!("no task {word} (a pid, or a task_struct address)")),
+            _ => bail!("usage: {usage}"),
+        }
+    }
+
+    /// `files [PID|TASK]`: the task's root, working directory and open
+    /// files.
+    fn files(&self, args: &[String]) -> anyhow::Result<Reply> {
+        self.with_btf(|btf| {
+            let list = self.tasks(btf)?;
+            let task = self.pick_task(&list, args, "files [PID|TASK]")?;
+            let files = read_files(&self.memory, btf, task)?;
+            let mut text = format!(
+                "PID: {:<7} TASK: {:016x}  CPU: {}  COMMAND: \"{}\"\nROOT: {}    CWD: {}\n FD       FILE            DENTRY           INODE       TYPE PATH\n",
+                task.pid,
+                task.address,
+                task.cpu.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                task.comm,
+                files.root,
+                files.cwd
+            );
+            let mut rows = Vec::new();
+            for file in &files.files {
+                text.push_str(&format!(
+                    "{:>3} {:016x} {:016x} {:016x} {:<4} {}\n",
+                    file.fd, file.file, file.dentry, file.inode, file.kind, file.path
+                ));
+                rows.push(json!({
+                    "fd": file.fd,
+                    "file": file.file,
+                    "dentry": file.dentry,
+                    "inode": file.inode,
+                    "type": file.kind,
+                    "path": file.path,
+                }));
+            }
+            Ok(Reply {
+                text,
+                json: json!({
+                    "pid": task.pid,
+                    "task": task.address,
+                    "root": files.root,
+                    "cwd": files.cwd,
+                    "files": rows,
+                }),
+            })
+        })
+    }
+
     /// `task [PID|TASK]`: the task's `task_struct`, printed whole.
     fn task(&self, args: &[String]) -> anyhow::Result<Reply> {
         self.with_btf(|btf| {
             let list = self.tasks(btf)?;
-            let task = match args {
-                [] => list
-                    .panic_task()
-                    .or_else(|| list.current_on(0))
-                    .context("no task panicked and CPU 0 has no current task")?,
-                [word] => match word.parse::<i32>() {
-                    Ok(pid) if !word.starts_with("0x") => list.with_pid(pid).next(),
-                    _ => list.at(self.address(word)?),
-                }
-                .with_context(|| format!("no task {word} (a pid, or a task_struct address)"))?,
-                _ => bail!("usage: task [PID|TASK]"),
-            };
+            let task = self.pick_task(&list, args, "task [PID|TASK]")?;
             let body = ValuePrinter::new(btf)
                 .with_symbols(self.symbols()?)
                 .with_memory(&self.memory)

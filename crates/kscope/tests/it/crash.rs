@@ -434,6 +434,40 @@ fn task_prints_the_task_struct_as_crash_does() {
 }
 
 #[test]
+fn files_lists_the_panicking_tasks_files_as_crash_does() {
+    let Some(dumps) = dumps("kscope crash files") else {
+        return;
+    };
+    for (variant, dump) in dumps
+        .iter()
+        .filter(|(_, d)| d.ends_with("vmcore-zlib.kdump"))
+    {
+        let ours = stdout(&kscope_ok(&[
+            "crash",
+            dump.to_str().expect("utf-8"),
+            "files",
+        ]));
+        // crash's `files PID` on the same dump (scripts/make-vmcore
+        // --oracles): from the ROOT line on, the same text.
+        let oracle = vmcores()
+            .join(variant)
+            .join("oracle/crash-files-panicking.txt");
+        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
+            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
+        });
+        let table = |text: &str| -> Vec<String> {
+            text.lines()
+                .skip_while(|l| !l.starts_with("ROOT:"))
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(table(&ours), table(&crash), "{variant}");
+        assert!(ours.contains(" REG  /proc/sysrq-trigger\n"), "{ours}");
+    }
+}
+
+#[test]
 fn the_shell_reads_commands_from_a_pipe() {
     let Some(dumps) = dumps("kscope crash shell") else {
         return;
