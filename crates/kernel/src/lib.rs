@@ -26,6 +26,8 @@
 //!   stacks, with a marked frame-pointer and scan fallback ([`Unwinder`]).
 //! - [`modules`]: the loaded modules, their memory and ORC tables
 //!   ([`read_modules`]).
+//! - [`kmem`]: the memory summary of crash's `kmem -i`
+//!   ([`read_memory_info`]).
 //! - [`files`]: a task's open files with their paths, rebuilt through
 //!   the dentry and mount trees ([`read_files`]).
 //!
@@ -56,6 +58,7 @@
 mod error;
 pub mod files;
 pub mod kallsyms;
+pub mod kmem;
 pub mod log;
 mod memory;
 pub mod modules;
@@ -69,6 +72,7 @@ pub mod types;
 pub use error::Error;
 pub use files::{OpenFile, TaskFiles, read_files};
 pub use kallsyms::read_kallsyms;
+pub use kmem::{MemoryInfo, read_memory_info};
 pub use log::{Log, LogRecord, read_log};
 pub use memory::{KernelRead, MemoryImage};
 pub use modules::{Module, ModuleList, read_modules};

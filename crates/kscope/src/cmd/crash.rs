@@ -18,7 +18,7 @@ use kscope_kernel::stack::{Ending, Unwinder};
 use kscope_kernel::sys::read_system;
 use kscope_kernel::types::{ValuePrinter, struct_layout};
 use kscope_kernel::{KernelSymbol, SymbolTable, read_btf, read_kallsyms};
-use kscope_kernel::{PerCpu, Task, TaskList, read_files, read_tasks};
+use kscope_kernel::{PerCpu, Task, TaskList, read_files, read_memory_info, read_tasks};
 use kscope_vmcore::{KernelMemory, Vmcore, VmcoreInfo};
 use serde_json::{Value, json};
 
@@ -59,6 +59,8 @@ Commands:
   mod                 the loaded modules: address, name, base, size
   task [PID|TASK]     a task's task_struct, every member (default: the one that panicked)
   files [PID|TASK]    a task's root, working directory and open files with their paths
+  kmem -i             memory: total, free, used, shared, buffers, cache, slab, huge pages,
+                      swap, commit limit
   struct TYPE [ADDR|SYMBOL]
                       a struct's layout, or the one at ADDR, from the kernel's BTF
   sym ADDR|NAME       the symbol at an address, or a symbol's address
@@ -199,6 +201,7 @@ impl<'a> Session<'a> {
             "mod" => self.modules(),
             "task" => self.task(args),
             "files" => self.files(args),
+            "kmem" => self.kmem(args),
             "struct" => self.structure(args),
             "sym" => self.sym(args),
             "rd" => self.rd(args),
@@ -601,6 +604,34 @@ impl<'a> Session<'a> {
                     "root": files.root,
                     "cwd": files.cwd,
                     "files": rows,
+                }),
+            })
+        })
+    }
+
+    /// `kmem -i`: the memory summary.
+    fn kmem(&self, args: &[String]) -> anyhow::Result<Reply> {
+        if args.first().map(String::as_str) != Some("-i") || args.len() != 1 {
+            bail!("usage: kmem -i (the other kmem views are not there yet)");
+        }
+        self.with_btf(|btf| {
+            let info = read_memory_info(&self.memory, self.symbols()?, btf, self.dump.page_size())?;
+            Ok(Reply {
+                text: info.kmem_text(),
+                json: json!({
+                    "page_size": info.page_size,
+                    "total": info.total,
+                    "free": info.free,
+                    "shared": info.shared,
+                    "buffers": info.buffers,
+                    "cached": info.cached,
+                    "slab": info.slab,
+                    "huge_total": info.huge_total,
+                    "huge_free": info.huge_free,
+                    "swap_total": info.swap_total,
+                    "swap_free": info.swap_free,
+                    "commit_limit": info.commit_limit,
+                    "committed": info.committed,
                 }),
             })
         })

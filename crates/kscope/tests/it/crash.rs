@@ -468,6 +468,39 @@ fn files_lists_the_panicking_tasks_files_as_crash_does() {
 }
 
 #[test]
+fn kmem_i_sums_memory_as_crash_does() {
+    let Some(dumps) = dumps("kscope crash kmem -i") else {
+        return;
+    };
+    for (variant, dump) in dumps
+        .iter()
+        .filter(|(_, d)| d.ends_with("vmcore-zlib.kdump"))
+    {
+        let ours = stdout(&kscope_ok(&[
+            "crash",
+            dump.to_str().expect("utf-8"),
+            "kmem",
+            "-i",
+        ]));
+        let oracle = vmcores().join(variant).join("oracle/crash-kmem-i.txt");
+        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
+            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
+        });
+        // SHARED and SLAB are counted differently (KNOWN-DIFFERENCES):
+        // every other line is crash's.
+        let rows = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .filter(|l| !l.contains(" SHARED ") && !l.contains(" SLAB "))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(rows(&ours), rows(&crash), "{variant}");
+        assert_eq!(rows(&ours).len(), 13, "{ours}");
+    }
+}
+
+#[test]
 fn the_shell_reads_commands_from_a_pipe() {
     let Some(dumps) = dumps("kscope crash shell") else {
         return;
