@@ -98,6 +98,93 @@ impl SymbolTable {
         SymbolTable::from_system_map(&text, kaslr_offset)
     }
 
+    /// The symbol table of a vmlinux ELF file (its `.symtab`), moved by
+    /// `kaslr_offset`, after checking that its build-id is `build_id`
+    /// (the dump's VMCOREINFO `BUILD-ID`, when it has one).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the file cannot be read, [`Error::Corrupt`] when
+    /// it is not an ELF file with symbols or its build-id is another's.
+    pub fn read_vmlinux(
+        path: &Path,
+        kaslr_offset: u64,
+        build_id: Option<&[u8]>,
+    ) -> Result<SymbolTable, Error> {
+        use object::{Object, ObjectSymbol, SymbolKind};
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file = object::File::parse(&*bytes)
+            .map_err(|e| Error::Corrupt(format!("{}: not an ELF file: {e}", path.display())))?;
+        let hex = |id: &[u8]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        if let Some(expected) = build_id {
+            let theirs = file.build_id().ok().flatten();
+            if theirs != Some(expected) {
+                return Err(Error::Corrupt(format!(
+                    "{} is build-id {}, but the dump's kernel is {}: another build",
+                    path.display(),
+                    theirs.map_or_else(|| "none".to_string(), hex),
+                    hex(expected)
+                )));
+            }
+        }
+        let mut symbols = Vec::new();
+        for symbol in file.symbols() {
+            let Ok(name) = symbol.name() else { continue };
+            if name.is_empty() || symbol.is_undefined() {
+                continue;
+            }
+            let kind = match symbol.kind() {
+                SymbolKind::Text => 't',
+                SymbolKind::Data => 'd',
+                SymbolKind::Unknown if symbol.address() == 0 => continue,
+                _ => '?',
+            };
+            let kind = if symbol.is_global() {
+                kind.to_ascii_uppercase()
+            } else {
+                kind
+            };
+            let address = symbol.address();
+            let address = if address >= KERNEL_IMAGE_BASE {
+                address.wrapping_add(kaslr_offset)
+            } else {
+                address
+            };
+            symbols.push(KernelSymbol {
+                name: name.to_string(),
+                address,
+                kind,
+            });
+        }
+        if symbols.is_empty() {
+            return Err(Error::Corrupt(format!("{} has no symbols", path.display())));
+        }
+        Ok(SymbolTable::new(symbols))
+    }
+
+    /// Checks the table against the addresses the dump's kernel wrote in
+    /// VMCOREINFO (`(name, address)` of its `SYMBOL()` entries): a System.map
+    /// of another build, or a wrong KASLR offset, disagrees.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] naming the first symbol whose address differs.
+    pub fn check_against(&self, known: &[(String, u64)]) -> Result<(), Error> {
+        for (name, address) in known {
+            if let Some(ours) = self.address(name)
+                && ours != *address
+            {
+                return Err(Error::Corrupt(format!(
+                    "the symbols do not match the dump: {name} is at {ours:#x} in them and at {address:#x} in the dump's VMCOREINFO (another kernel build?)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The address of `name`, if the table has it.
     pub fn address(&self, name: &str) -> Option<u64> {
         self.get(name).map(|symbol| symbol.address)

@@ -39,8 +39,18 @@ pub struct Args {
 
     /// Take the kernel's symbols from this System.map (moved by the dump's
     /// KASLR offset) instead of the kallsyms tables in the dump.
-    #[arg(short = 's', long, value_name = "SYSTEM_MAP")]
+    #[arg(
+        short = 's',
+        long,
+        value_name = "SYSTEM_MAP",
+        conflicts_with = "vmlinux"
+    )]
     system_map: Option<PathBuf>,
+
+    /// Take the kernel's symbols from this vmlinux (its .symtab), after
+    /// checking its build-id against the dump's.
+    #[arg(long, value_name = "VMLINUX")]
+    vmlinux: Option<PathBuf>,
 
     /// Print the command's result as one JSON document (with a command
     /// only).
@@ -112,6 +122,8 @@ struct Session<'a> {
     memory: KernelMemory<'a>,
     /// The System.map given with -s, else kallsyms is decoded.
     system_map: Option<PathBuf>,
+    /// The vmlinux given with --vmlinux.
+    vmlinux: Option<PathBuf>,
     /// The kernel's symbols, read at the first command that needs them
     /// (`log` does not); the error says why there are none.
     symbols: OnceCell<Result<SymbolTable, String>>,
@@ -132,15 +144,16 @@ impl<'a> Session<'a> {
         )?;
         let memory =
             KernelMemory::new(dump).context("cannot translate the dump's kernel addresses")?;
-        let symbols_from = match &args.system_map {
-            Some(path) => path.display().to_string(),
-            None => "kallsyms in the dump".to_string(),
+        let symbols_from = match (&args.system_map, &args.vmlinux) {
+            (Some(path), _) | (None, Some(path)) => path.display().to_string(),
+            (None, None) => "kallsyms in the dump".to_string(),
         };
         Ok(Session {
             dump,
             info,
             memory,
             system_map: args.system_map.clone(),
+            vmlinux: args.vmlinux.clone(),
             symbols: OnceCell::new(),
             symbols_from,
             json: args.json,
@@ -154,17 +167,30 @@ impl<'a> Session<'a> {
     fn symbols(&self) -> anyhow::Result<&SymbolTable> {
         self.symbols
             .get_or_init(|| {
-                let table = match &self.system_map {
-                    Some(path) => {
-                        let offset = self.info.kernel_offset().unwrap_or(0);
+                let offset = self.info.kernel_offset().unwrap_or(0);
+                let table = match (&self.system_map, &self.vmlinux) {
+                    (Some(path), _) => {
                         SymbolTable::read_system_map(path, offset).map_err(|e| e.to_string())
                     }
-                    None => read_kallsyms(&self.memory, self.info).map_err(|e| {
+                    (None, Some(path)) => {
+                        let build_id = self.info.build_id();
+                        SymbolTable::read_vmlinux(path, offset, build_id.as_deref())
+                            .map_err(|e| e.to_string())
+                    }
+                    (None, None) => read_kallsyms(&self.memory, self.info).map_err(|e| {
                         format!(
                             "cannot decode the kernel's symbols from the dump ({e}); give a System.map with -s"
                         )
                     }),
                 };
+                // A file of another build (or a wrong KASLR offset) is
+                // refused, not trusted.
+                let table = table.and_then(|table| {
+                    table
+                        .check_against(&vmcoreinfo_symbols(self.info))
+                        .map_err(|e| e.to_string())?;
+                    Ok(table)
+                });
                 table.map(|table| with_vmcoreinfo_symbols(table, Some(self.info)))
             })
             .as_ref()
@@ -924,6 +950,16 @@ impl<'a> Session<'a> {
     }
 }
 
+/// The `SYMBOL()` entries of VMCOREINFO that are symbol addresses
+/// (`mem_section` is the pointer's value).
+fn vmcoreinfo_symbols(info: &VmcoreInfo) -> Vec<(String, u64)> {
+    info.entries()
+        .filter_map(|(key, _)| key.strip_prefix("SYMBOL(")?.strip_suffix(')'))
+        .filter(|name| *name != "mem_section")
+        .filter_map(|name| Some((name.to_string(), info.symbol(name)?)))
+        .collect()
+}
+
 /// `symbols` and the `SYMBOL()` entries of VMCOREINFO it lacks: kallsyms
 /// leaves out its own tables (`kallsyms_names`...), which VMCOREINFO
 /// names. `mem_section` is not an address there but the pointer's value.
@@ -935,16 +971,13 @@ fn with_vmcoreinfo_symbols(
     let Some(info) = info else {
         return symbols;
     };
-    let extra: Vec<KernelSymbol> = info
-        .entries()
-        .filter_map(|(key, _)| key.strip_prefix("SYMBOL(")?.strip_suffix(')'))
-        .filter(|name| *name != "mem_section" && symbols.address(name).is_none())
-        .filter_map(|name| {
-            Some(KernelSymbol {
-                name: name.to_string(),
-                address: info.symbol(name)?,
-                kind: '?',
-            })
+    let extra: Vec<KernelSymbol> = vmcoreinfo_symbols(info)
+        .into_iter()
+        .filter(|(name, _)| symbols.address(name).is_none())
+        .map(|(name, address)| KernelSymbol {
+            name,
+            address,
+            kind: '?',
         })
         .collect();
     if extra.is_empty() {

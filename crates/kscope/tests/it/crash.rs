@@ -501,6 +501,70 @@ fn kmem_i_sums_memory_as_crash_does() {
 }
 
 #[test]
+fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
+    let Some(dumps) = dumps("kscope crash -s and --vmlinux") else {
+        return;
+    };
+    let boot = vmcores().join("dbg/usr/lib/debug/boot");
+    let map = boot.join("System.map-6.1.0-56-amd64");
+    let vmlinux = boot.join("vmlinux-6.1.0-56-amd64");
+    assert!(
+        map.exists() && vmlinux.exists(),
+        "{} (scripts/make-vmcore --oracles)",
+        boot.display()
+    );
+    let (map, vmlinux) = (
+        map.to_str().expect("utf-8"),
+        vmlinux.to_str().expect("utf-8"),
+    );
+    for (_, dump) in dumps.iter().step_by(FORMS.len()) {
+        let path = dump.to_str().expect("utf-8");
+        let kallsyms = crash_json(dump, &["sym", "sysrq_handle_crash"]);
+        for given in [["-s", map], ["--vmlinux", vmlinux]] {
+            let output = kscope_ok(&[
+                "crash",
+                given[0],
+                given[1],
+                path,
+                "--json",
+                "sym",
+                "sysrq_handle_crash",
+            ]);
+            let json: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+            assert_eq!(json["address"], kallsyms["address"], "{given:?} {path}");
+        }
+    }
+    let path = dumps[0].1.to_str().expect("utf-8");
+    // Another ELF file: its build-id is not the dump's kernel's.
+    let output = kscope(&["crash", "--vmlinux", "/bin/true", path, "sym", "panic"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("another build"),
+        "{}",
+        stderr(&output)
+    );
+    // A System.map of another layout: VMCOREINFO's addresses disagree.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let shifted = dir.path().join("System.map");
+    let text = std::fs::read_to_string(map).expect("System.map");
+    std::fs::write(&shifted, text.replace("ffffffff81", "ffffffff82")).expect("write");
+    let output = kscope(&[
+        "crash",
+        "-s",
+        shifted.to_str().expect("utf-8"),
+        path,
+        "sym",
+        "panic",
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("the symbols do not match the dump"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn the_shell_reads_commands_from_a_pipe() {
     let Some(dumps) = dumps("kscope crash shell") else {
         return;
