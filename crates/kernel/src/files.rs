@@ -156,6 +156,16 @@ pub fn read_files(memory: &dyn KernelRead, btf: &Btf<'_>, task: &Task) -> Result
     Ok(TaskFiles { root, cwd, files })
 }
 
+/// The path of the `struct file` at `file`, as [`read_files`] gives it.
+///
+/// # Errors
+///
+/// [`Error::Type`] when BTF lacks a member the path walk follows.
+pub fn file_path(memory: &dyn KernelRead, btf: &Btf<'_>, file: u64) -> Result<String, Error> {
+    let o = Offsets::from_btf(btf)?;
+    Ok(path(memory, &o, file + o.file_path))
+}
+
 /// The type crash names for an inode's `i_mode`.
 fn kind(mode: u16) -> &'static str {
     match mode & 0o170000 {

@@ -28,6 +28,8 @@
 //!   ([`read_modules`]).
 //! - [`kmem`]: the memory summary of crash's `kmem -i`
 //!   ([`read_memory_info`]).
+//! - [`vm`]: a task's memory map, from the maple tree (6.1 and later) or
+//!   the `mmap` list ([`read_memory_map`]).
 //! - [`files`]: a task's open files with their paths, rebuilt through
 //!   the dentry and mount trees ([`read_files`]).
 //!
@@ -68,6 +70,7 @@ pub mod symbols;
 pub mod sys;
 pub mod tasks;
 pub mod types;
+pub mod vm;
 
 pub use error::Error;
 pub use files::{OpenFile, TaskFiles, read_files};
@@ -81,6 +84,7 @@ pub use stack::{Backtrace, Frame, FrameSource, Unwinder};
 pub use symbols::{KernelSymbol, SymbolTable};
 pub use sys::{SystemInfo, read_system};
 pub use tasks::{PerCpu, Task, TaskList, TaskState, read_tasks};
+pub use vm::{MemoryMap, Vma, read_memory_map};
 
 use kscope_vmcore::KernelMemory;
 

@@ -18,7 +18,9 @@ use kscope_kernel::stack::{Ending, Unwinder};
 use kscope_kernel::sys::read_system;
 use kscope_kernel::types::{ValuePrinter, struct_layout};
 use kscope_kernel::{KernelSymbol, SymbolTable, read_btf, read_kallsyms};
-use kscope_kernel::{PerCpu, Task, TaskList, read_files, read_memory_info, read_tasks};
+use kscope_kernel::{
+    PerCpu, Task, TaskList, read_files, read_memory_info, read_memory_map, read_tasks,
+};
 use kscope_vmcore::{KernelMemory, Vmcore, VmcoreInfo};
 use serde_json::{Value, json};
 
@@ -69,6 +71,7 @@ Commands:
   mod                 the loaded modules: address, name, base, size
   task [PID|TASK]     a task's task_struct, every member (default: the one that panicked)
   files [PID|TASK]    a task's root, working directory and open files with their paths
+  vm [PID|TASK]       a task's memory map: each VMA's start, end, flags and file
   kmem -i             memory: total, free, used, shared, buffers, cache, slab, huge pages,
                       swap, commit limit
   struct TYPE [ADDR|SYMBOL]
@@ -228,6 +231,7 @@ impl<'a> Session<'a> {
             "task" => self.task(args),
             "files" => self.files(args),
             "kmem" => self.kmem(args),
+            "vm" => self.vm(args),
             "struct" => self.structure(args),
             "sym" => self.sym(args),
             "rd" => self.rd(args),
@@ -631,6 +635,45 @@ impl<'a> Session<'a> {
                     "cwd": files.cwd,
                     "files": rows,
                 }),
+            })
+        })
+    }
+
+    /// `vm [PID|TASK]`: the task's memory map.
+    fn vm(&self, args: &[String]) -> anyhow::Result<Reply> {
+        self.with_btf(|btf| {
+            let list = self.tasks(btf)?;
+            let task = self.pick_task(&list, args, "vm [PID|TASK]")?;
+            let map = read_memory_map(&self.memory, btf, task)?;
+            let kb = |pages: Option<u64>| pages.map_or(0, |p| p * self.dump.page_size() / 1024);
+            let mut text = format!(
+                "PID: {:<7} TASK: {:016x}  CPU: {}  COMMAND: \"{}\"\n       MM               PGD          RSS    TOTAL_VM\n{:016x}  {:016x}  {:>5}k  {:>7}k\n      VMA           START       END     FLAGS FILE\n",
+                task.pid,
+                task.address,
+                task.cpu.map_or_else(|| "-".to_string(), |c| c.to_string()),
+                task.comm,
+                map.mm,
+                map.pgd,
+                kb(task.rss_pages),
+                kb(task.vsz_pages),
+            );
+            let mut rows = Vec::new();
+            for vma in &map.vmas {
+                text.push_str(&format!(
+                    "{:016x} {:>10x} {:>10x} {:>8x} {}\n",
+                    vma.address, vma.start, vma.end, vma.flags, vma.file
+                ));
+                rows.push(json!({
+                    "vma": vma.address,
+                    "start": vma.start,
+                    "end": vma.end,
+                    "flags": vma.flags,
+                    "file": vma.file,
+                }));
+            }
+            Ok(Reply {
+                text,
+                json: json!({ "pid": task.pid, "task": task.address, "mm": map.mm, "pgd": map.pgd, "vmas": rows }),
             })
         })
     }

@@ -565,6 +565,42 @@ fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
 }
 
 #[test]
+fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
+    let Some(dumps) = dumps("kscope crash vm") else {
+        return;
+    };
+    for (variant, dump) in dumps.iter().filter(|(_, d)| d.ends_with("vmcore.elf")) {
+        let vm = crash_json(dump, &["vm"]);
+        let ours: Vec<String> = vm["vmas"]
+            .as_array()
+            .expect("vmas")
+            .iter()
+            .map(|v| {
+                format!(
+                    "{:x} {:x} {:x} {}",
+                    v["start"].as_u64().unwrap_or(0),
+                    v["end"].as_u64().unwrap_or(0),
+                    v["flags"].as_u64().unwrap_or(0),
+                    v["file"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        // drgn's for_each_vma on the same dump (scripts/make-vmcore
+        // --oracles; crash 8.0.2's `vm` cannot read 6.1's maple tree).
+        let oracle = vmcores().join(variant).join("oracle/drgn-vm.txt");
+        let drgn = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
+            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
+        });
+        let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
+        assert_eq!(ours, drgn, "{variant}");
+        assert!(
+            ours.iter().any(|l| l.ends_with(" /bin/busybox")),
+            "{ours:?}"
+        );
+    }
+}
+
+#[test]
 fn the_shell_reads_commands_from_a_pipe() {
     let Some(dumps) = dumps("kscope crash shell") else {
         return;
