@@ -218,6 +218,14 @@ fn rd_and_dis_read_the_kernel_through_its_symbols() {
     assert_eq!(json["instructions"].as_array().map(Vec::len), Some(2));
 }
 
+/// A file of `oracle/` beside the variant's dumps, which
+/// `scripts/make-vmcore --oracles` makes with crash and drgn.
+fn oracle(variant: &str, name: &str) -> String {
+    let path = vmcores().join(variant).join("oracle").join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} (scripts/make-vmcore --oracles): {e}", path.display()))
+}
+
 /// A `KEY='value'` of the variant's `variant.env`.
 fn variant_var(variant: &str, key: &str) -> String {
     let text = std::fs::read_to_string(vmcores().join(variant).join("variant.env"))
@@ -410,12 +418,7 @@ fn task_prints_the_task_struct_as_crash_does() {
         assert_eq!(task["pid"], 0);
         // crash's `struct task_struct` of init_task on the same dump, made
         // by scripts/make-vmcore --oracles: all 1019 lines.
-        let oracle = vmcores()
-            .join(variant)
-            .join("oracle/crash-struct-task_struct-init_task.txt");
-        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
-            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
-        });
+        let crash = oracle(variant, "crash-struct-task_struct-init_task.txt");
         assert_eq!(task["text"].as_str(), Some(crash.as_str()), "{variant}");
         // Without an argument: the task that panicked.
         let text = stdout(&kscope_ok(&[
@@ -449,12 +452,7 @@ fn files_lists_the_panicking_tasks_files_as_crash_does() {
         ]));
         // crash's `files PID` on the same dump (scripts/make-vmcore
         // --oracles): from the ROOT line on, the same text.
-        let oracle = vmcores()
-            .join(variant)
-            .join("oracle/crash-files-panicking.txt");
-        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
-            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
-        });
+        let crash = oracle(variant, "crash-files-panicking.txt");
         let table = |text: &str| -> Vec<String> {
             text.lines()
                 .skip_while(|l| !l.starts_with("ROOT:"))
@@ -482,10 +480,7 @@ fn kmem_i_sums_memory_as_crash_does() {
             "kmem",
             "-i",
         ]));
-        let oracle = vmcores().join(variant).join("oracle/crash-kmem-i.txt");
-        let crash = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
-            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
-        });
+        let crash = oracle(variant, "crash-kmem-i.txt");
         // SHARED and SLAB are counted differently (KNOWN-DIFFERENCES):
         // every other line is crash's.
         let rows = |text: &str| -> Vec<String> {
@@ -587,10 +582,7 @@ fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
             .collect();
         // drgn's for_each_vma on the same dump (scripts/make-vmcore
         // --oracles; crash 8.0.2's `vm` cannot read 6.1's maple tree).
-        let oracle = vmcores().join(variant).join("oracle/drgn-vm.txt");
-        let drgn = std::fs::read_to_string(&oracle).unwrap_or_else(|e| {
-            panic!("{} (scripts/make-vmcore --oracles): {e}", oracle.display())
-        });
+        let drgn = oracle(variant, "drgn-vm.txt");
         let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
         assert_eq!(ours, drgn, "{variant}");
         assert!(
