@@ -86,19 +86,7 @@ pub trait KernelRead {
     ///
     /// As [`KernelRead::read_virt`], for a piece before the NUL.
     fn read_cstr(&self, vaddr: u64, max_len: usize) -> Result<Vec<u8>, kscope_vmcore::Error> {
-        let mut out = Vec::new();
-        let mut chunk = [0u8; 256];
-        while out.len() < max_len {
-            let addr = vaddr.wrapping_add(out.len() as u64);
-            let n = (chunk.len() - (addr % chunk.len() as u64) as usize).min(max_len - out.len());
-            self.read_virt(addr, &mut chunk[..n])?;
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&chunk[..end]);
-                return Ok(out);
-            }
-            out.extend_from_slice(&chunk[..n]);
-        }
-        Ok(out)
+        kscope_vmcore::read_cstr_with(vaddr, max_len, |addr, buf| self.read_virt(addr, buf))
     }
 }
 

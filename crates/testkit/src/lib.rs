@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+mod vmcores;
+pub use vmcores::{VmcoreVariant, vmcore_variants, vmcores_dir};
+
 /// Decides whether a live test runs. `missing` is `None` when the machine
 /// has what the test needs, or the reason it does not. Returns true to
 /// run; prints the reason and returns false to skip; panics instead of
@@ -218,15 +221,6 @@ fn abbreviate(text: &str) -> String {
         Some((end, _)) => format!("{}... ({} bytes in all)", &text[..end], text.len()),
         None => text.to_string(),
     }
-}
-
-/// Where the tests find the kernel crash dumps `scripts/make-vmcore`
-/// makes: `$KSCOPE_VMCORES`, else the workspace's `target/vmcores`.
-pub fn vmcores_dir() -> std::path::PathBuf {
-    std::env::var_os("KSCOPE_VMCORES").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/vmcores"),
-        std::path::PathBuf::from,
-    )
 }
 
 #[cfg(test)]

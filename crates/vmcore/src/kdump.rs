@@ -281,37 +281,36 @@ impl KdumpDump {
                 (s.u64(16, "start_pfn")?, s.u64(24, "end_pfn")?)
             });
         }
-        if version >= 3 {
-            let offset = s.u64(32, "offset_vmcoreinfo")?;
-            let len = s.u64(40, "size_vmcoreinfo")?;
-            if offset != 0 && len != 0 {
-                if len > MAX_VMCOREINFO {
-                    return Err(Error::TooLarge {
-                        offset: block_size + 40,
-                        what: "size_vmcoreinfo",
-                        size: len,
-                        limit: MAX_VMCOREINFO,
-                    });
-                }
-                let text = container.bytes(file, offset, len, "the VMCOREINFO text")?;
-                notes.vmcoreinfo = Some(String::from_utf8_lossy(until_nul(&text)).into_owned());
+        // A region the sub-header points at: (offset, size), None when
+        // absent, refused above `limit`.
+        let region = |at: u64, offset_name: &'static str, size_name: &'static str, limit: u64| {
+            let offset = s.u64(at, offset_name)?;
+            let len = s.u64(at + 8, size_name)?;
+            if offset == 0 || len == 0 {
+                return Ok(None);
             }
+            if len > limit {
+                return Err(Error::TooLarge {
+                    offset: block_size + at + 8,
+                    what: size_name,
+                    size: len,
+                    limit,
+                });
+            }
+            Ok(Some((offset, len)))
+        };
+        if version >= 3
+            && let Some((offset, len)) =
+                region(32, "offset_vmcoreinfo", "size_vmcoreinfo", MAX_VMCOREINFO)?
+        {
+            let text = container.bytes(file, offset, len, "the VMCOREINFO text")?;
+            notes.vmcoreinfo = Some(String::from_utf8_lossy(until_nul(&text)).into_owned());
         }
-        if version >= 4 {
-            let offset = s.u64(48, "offset_note")?;
-            let len = s.u64(56, "size_note")?;
-            if offset != 0 && len != 0 {
-                if len > MAX_NOTES {
-                    return Err(Error::TooLarge {
-                        offset: block_size + 56,
-                        what: "size_note",
-                        size: len,
-                        limit: MAX_NOTES,
-                    });
-                }
-                let bytes = container.bytes(file, offset, len, "the ELF notes")?;
-                read_notes(&bytes, offset, machine, &mut notes)?;
-            }
+        if version >= 4
+            && let Some((offset, len)) = region(48, "offset_note", "size_note", MAX_NOTES)?
+        {
+            let bytes = container.bytes(file, offset, len, "the ELF notes")?;
+            read_notes(&bytes, offset, machine, &mut notes)?;
         }
         if version >= 5 {
             header.has_eraseinfo =

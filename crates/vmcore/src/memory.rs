@@ -141,18 +141,34 @@ impl<'a> KernelMemory<'a> {
     /// 256-byte pieces, so a string that ends before an unmapped page
     /// reads.
     pub fn read_cstr(&self, vaddr: u64, max_len: usize) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::new();
-        let mut chunk = [0u8; 256];
-        while out.len() < max_len {
-            let addr = vaddr.wrapping_add(out.len() as u64);
-            let n = (chunk.len() - (addr % chunk.len() as u64) as usize).min(max_len - out.len());
-            self.read_virt(addr, &mut chunk[..n])?;
-            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
-                out.extend_from_slice(&chunk[..end]);
-                return Ok(out);
-            }
-            out.extend_from_slice(&chunk[..n]);
-        }
-        Ok(out)
+        read_cstr_with(vaddr, max_len, |addr, buf| self.read_virt(addr, buf))
     }
+}
+
+/// The NUL-terminated string at `vaddr` read through `read` (any reader
+/// of kernel virtual memory), without its NUL; at most `max_len` bytes
+/// when no NUL comes first. It is read in aligned 256-byte pieces, so a
+/// string that ends before memory the reader lacks reads.
+///
+/// # Errors
+///
+/// `read`'s error, for a piece before the NUL.
+pub fn read_cstr_with(
+    vaddr: u64,
+    max_len: usize,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 256];
+    while out.len() < max_len {
+        let addr = vaddr.wrapping_add(out.len() as u64);
+        let n = (chunk.len() - (addr % chunk.len() as u64) as usize).min(max_len - out.len());
+        read(addr, &mut chunk[..n])?;
+        if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&chunk[..end]);
+            return Ok(out);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+    Ok(out)
 }

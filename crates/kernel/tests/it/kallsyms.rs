@@ -7,7 +7,7 @@ use kscope_kernel::read_kallsyms;
 use kscope_kernel::symbols::KERNEL_IMAGE_BASE;
 use kscope_vmcore::KernelMemory;
 
-use crate::dumps::variants;
+use crate::dumps::{Dumps, variants};
 
 /// What `scripts/kallsyms` leaves out of the tables on purpose: its own
 /// tables (their sizes differ between its link passes) and absolute

@@ -6,7 +6,7 @@ use kscope_btf::Btf;
 use kscope_kernel::{read_btf, read_kallsyms, read_log};
 use kscope_vmcore::KernelMemory;
 
-use crate::dumps::variants;
+use crate::dumps::{Dumps, variants};
 
 /// The dmesg text as a console prints it: each line of a record with the
 /// record's timestamp.

@@ -7,7 +7,7 @@ use kscope_btf::Btf;
 use kscope_kernel::{read_btf, read_kallsyms, read_log, read_system};
 use kscope_vmcore::KernelMemory;
 
-use crate::dumps::variants;
+use crate::dumps::{Dumps, variants};
 
 #[test]
 fn sys_matches_crash() {

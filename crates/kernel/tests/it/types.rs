@@ -8,7 +8,7 @@ use kscope_kernel::types::{ValuePrinter, find_member, member_offset, struct_layo
 use kscope_kernel::{read_btf, read_kallsyms};
 use kscope_vmcore::KernelMemory;
 
-use crate::dumps::variants;
+use crate::dumps::{Dumps, variants};
 
 #[test]
 fn structs_print_as_crash_prints_them() {

@@ -4,7 +4,6 @@
 //! KERNELOFFSET) and its BTF read from the dump. `KSCOPE_VMCORES` names
 //! another directory of variants.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -12,34 +11,13 @@ use kscope_btf::Btf;
 use kscope_kernel::{PerCpu, SymbolTable, TaskList, read_btf, read_tasks};
 use kscope_vmcore::{KernelMemory, Vmcore};
 
-/// One variant: its directory and `variant.env`.
-pub struct Variant {
-    pub name: String,
-    pub dir: PathBuf,
-    env: HashMap<String, String>,
-}
+pub use kscope_testkit::VmcoreVariant as Variant;
+use kscope_testkit::{vmcore_variants, vmcores_dir};
 
-impl Variant {
-    pub fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("{}: no {key} in variant.env", self.dir.display()))
-    }
-
-    pub fn oracle(&self, file: &str) -> String {
-        let path = self.dir.join("oracle").join(file);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
-    /// Opens `form` (`vmcore.elf`, `vmcore-zlib.kdump`...).
-    pub fn open(&self, form: &str) -> Vmcore {
-        let path = self.dir.join(form);
-        Vmcore::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-}
-
-fn vmcores_dir() -> PathBuf {
-    kscope_testkit::vmcores_dir()
+/// Opens a variant's dump `form` (`vmcore.elf`, `vmcore-zlib.kdump`...).
+pub fn open(variant: &Variant, form: &str) -> Vmcore {
+    let path = variant.dir.join(form);
+    Vmcore::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn system_map_path(release: &str) -> PathBuf {
@@ -48,64 +26,10 @@ fn system_map_path(release: &str) -> PathBuf {
         .join(format!("System.map-{release}"))
 }
 
-/// The variants that have a `vmcore.elf`, the oracles and the System.map,
-/// or why there are none.
-fn find_variants() -> Result<Vec<Variant>, String> {
-    let dir = vmcores_dir();
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        format!(
-            "no real dumps ({}: {e}); scripts/make-vmcore --oracles makes them",
-            dir.display()
-        )
-    })?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let Ok(text) = std::fs::read_to_string(path.join("variant.env")) else {
-            continue;
-        };
-        let env: HashMap<String, String> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !path.join("vmcore.elf").exists() || !path.join("oracle/drgn-ps.txt").exists() {
-            continue;
-        }
-        let release = env.get("KERNEL_RELEASE").cloned().unwrap_or_default();
-        if !system_map_path(&release).exists() {
-            return Err(format!(
-                "no System.map at {} (scripts/make-vmcore --oracles fetches it)",
-                system_map_path(&release).display()
-            ));
-        }
-        out.push(Variant {
-            name,
-            dir: path,
-            env,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    if out.is_empty() {
-        return Err(format!(
-            "no variant with vmcore.elf and oracle/ under {}; scripts/make-vmcore --oracles makes them",
-            dir.display()
-        ));
-    }
-    Ok(out)
-}
-
-/// The variants, or none after the live gate printed why (it panics
-/// instead under KSCOPE_REQUIRE_LIVE=1).
+/// The variants with their oracles, or none after the live gate printed
+/// why (it panics instead under KSCOPE_REQUIRE_LIVE=1).
 pub fn variants(what: &str) -> Vec<Variant> {
-    match find_variants() {
-        Ok(v) => v,
-        Err(reason) => {
-            kscope_testkit::live(what, Some(reason));
-            Vec::new()
-        }
-    }
+    vmcore_variants(what, true)
 }
 
 /// A dump opened for reading the kernel: memory, symbols, BTF bytes.
@@ -147,16 +71,16 @@ pub struct Loaded {
     pub tasks: TaskList,
 }
 
-static LOADED: OnceLock<Result<Vec<Loaded>, String>> = OnceLock::new();
+static LOADED: OnceLock<Vec<Loaded>> = OnceLock::new();
 
 /// Every variant's ELF dump, loaded once; none after the live gate
 /// printed why.
 pub fn loaded(what: &str) -> &'static [Loaded] {
-    let all = LOADED.get_or_init(|| {
-        Ok(find_variants()?
+    LOADED.get_or_init(|| {
+        variants(what)
             .into_iter()
             .map(|variant| {
-                let dump: &'static Vmcore = Box::leak(Box::new(variant.open("vmcore.elf")));
+                let dump: &'static Vmcore = Box::leak(Box::new(open(&variant, "vmcore.elf")));
                 let kernel: &'static Kernel<'static> =
                     Box::leak(Box::new(Kernel::new(&variant, dump)));
                 let btf = Btf::parse(&kernel.btf).unwrap();
@@ -171,15 +95,8 @@ pub fn loaded(what: &str) -> &'static [Loaded] {
                     tasks,
                 }
             })
-            .collect())
-    });
-    match all {
-        Ok(all) => all,
-        Err(reason) => {
-            kscope_testkit::live(what, Some(reason.clone()));
-            &[]
-        }
-    }
+            .collect()
+    })
 }
 
 /// `drgn-ps.txt`: (current mark, pid, ppid, cpu, task address, state

@@ -305,7 +305,7 @@ fn every_form_of_a_dump_gives_the_same_traces() {
         return;
     };
     let traces = |form: &str| {
-        let dump = variant.open(form);
+        let dump = crate::dumps::open(&variant, form);
         let kernel = Kernel::new(&variant, &dump);
         let btf = Btf::parse(&kernel.btf).unwrap();
         let tasks = read_tasks(&kernel.memory, &kernel.symbols, &btf).unwrap();

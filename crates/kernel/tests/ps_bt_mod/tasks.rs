@@ -8,7 +8,7 @@ use kscope_kernel::{TaskList, TaskState, read_tasks};
 use crate::dumps::{Kernel, Variant, drgn_ps, loaded, variants};
 
 fn tasks_of(variant: &Variant, form: &str) -> TaskList {
-    let dump = variant.open(form);
+    let dump = crate::dumps::open(variant, form);
     let kernel = Kernel::new(variant, &dump);
     let btf = Btf::parse(&kernel.btf).unwrap();
     read_tasks(&kernel.memory, &kernel.symbols, &btf).unwrap()

@@ -8,47 +8,32 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kscope_testkit::live;
+use kscope_testkit::{VmcoreVariant, vmcore_variants};
 use serde_json::Value;
 
 use crate::{kscope, kscope_ok, stderr, stdout};
 
-/// The variants `scripts/make-vmcore` makes.
-const VARIANTS: [&str; 4] = [
-    "4level-nokaslr",
-    "4level-kaslr",
-    "5level-nokaslr",
-    "5level-kaslr",
-];
-
 /// The forms of one dump.
 const FORMS: [&str; 3] = ["vmcore.elf", "vmcore-zlib.flat", "vmcore-zlib.kdump"];
 
-/// The dumps' directory: `$KSCOPE_VMCORES`, else the workspace's
-/// `target/vmcores`.
+/// The dumps' directory.
 fn vmcores() -> PathBuf {
     kscope_testkit::vmcores_dir()
 }
 
-/// Every dump file, by variant; `None` (after `live` said why) when they
-/// have not been made.
-fn dumps(what: &str) -> Option<Vec<(&'static str, PathBuf)>> {
-    let root = vmcores();
+/// Every dump file of every variant (made with the oracles), variant by
+/// variant in `FORMS` order; empty after the live gate said why.
+fn dumps(what: &str) -> Option<Vec<(VmcoreVariant, PathBuf)>> {
+    let variants = vmcore_variants(what, true);
+    if variants.is_empty() {
+        return None;
+    }
     let mut all = Vec::new();
-    for variant in VARIANTS {
+    for variant in variants {
         for form in FORMS {
-            let path = root.join(variant).join(form);
-            if !path.exists() {
-                live(
-                    what,
-                    Some(format!(
-                        "{} is missing: run scripts/make-vmcore",
-                        path.display()
-                    )),
-                );
-                return None;
-            }
-            all.push((variant, path));
+            let path = variant.dir.join(form);
+            assert!(path.exists(), "{} is missing", path.display());
+            all.push((variant.clone(), path));
         }
     }
     Some(all)
@@ -66,8 +51,9 @@ fn crash_json(dump: &Path, args: &[&str]) -> Value {
 /// The `SYMBOL(name)=hex` entries of a dump's VMCOREINFO, from the text
 /// `scripts/make-vmcore` saved beside it. `mem_section` is left out: the
 /// kernel writes the pointer's value there, not the variable's address.
-fn vmcoreinfo_symbols(variant: &str) -> HashMap<String, u64> {
-    let text = std::fs::read_to_string(vmcores().join(variant).join("vmcoreinfo.txt"))
+fn vmcoreinfo_symbols(variant: &VmcoreVariant) -> HashMap<String, u64> {
+    let text = variant
+        .file("vmcoreinfo.txt")
         .expect("vmcoreinfo.txt beside the dump");
     text.lines()
         .filter_map(|line| {
@@ -140,33 +126,20 @@ fn sym_gives_the_addresses_vmcoreinfo_names_in_every_dump() {
     }
 }
 
-/// The guest's own `/proc/kallsyms` (saved by `scripts/make-vmcore` before
-/// the panic): (address, name) of the core kernel's symbols whose name is
-/// unique, module symbols left out.
-fn guest_kallsyms(variant: &str) -> Vec<(u64, String)> {
-    let path = vmcores().join(variant).join("kallsyms.gz");
-    let output = Command::new("gzip")
-        .arg("-dc")
-        .arg(&path)
-        .output()
-        .expect("run gzip");
-    assert!(output.status.success(), "gzip -dc {}", path.display());
-    let text = stdout(&output);
+/// The guest's own kallsyms (`scripts/make-vmcore` saves it before the
+/// panic): the core kernel's symbols whose name is unique.
+fn unique_guest_kallsyms(variant: &VmcoreVariant) -> Vec<(u64, String)> {
+    let symbols = variant.guest_kallsyms();
     let mut count: HashMap<&str, usize> = HashMap::new();
-    let mut symbols = Vec::new();
-    for line in text.lines().filter(|line| !line.contains('[')) {
-        let mut fields = line.split_whitespace();
-        let (Some(address), Some(_), Some(name)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        *count.entry(name).or_default() += 1;
-        if let Ok(address) = u64::from_str_radix(address, 16) {
-            symbols.push((address, name.to_string()));
-        }
+    for (_, name) in &symbols {
+        *count.entry(name.as_str()).or_default() += 1;
     }
-    symbols.retain(|(_, name)| count[name.as_str()] == 1);
-    symbols
+    let unique: Vec<(u64, String)> = symbols
+        .iter()
+        .filter(|(_, name)| count[name.as_str()] == 1)
+        .cloned()
+        .collect();
+    unique
 }
 
 #[test]
@@ -175,7 +148,7 @@ fn sym_agrees_with_the_guests_own_kallsyms() {
         return;
     };
     for (variant, dump) in dumps.iter().step_by(FORMS.len()) {
-        let symbols = guest_kallsyms(variant);
+        let symbols = unique_guest_kallsyms(variant);
         assert!(
             symbols.len() > 80_000,
             "{variant}: {} symbols",
@@ -218,24 +191,6 @@ fn rd_and_dis_read_the_kernel_through_its_symbols() {
     assert_eq!(json["instructions"].as_array().map(Vec::len), Some(2));
 }
 
-/// A file of `oracle/` beside the variant's dumps, which
-/// `scripts/make-vmcore --oracles` makes with crash and drgn.
-fn oracle(variant: &str, name: &str) -> String {
-    let path = vmcores().join(variant).join("oracle").join(name);
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{} (scripts/make-vmcore --oracles): {e}", path.display()))
-}
-
-/// A `KEY='value'` of the variant's `variant.env`.
-fn variant_var(variant: &str, key: &str) -> String {
-    let text = std::fs::read_to_string(vmcores().join(variant).join("variant.env"))
-        .expect("variant.env beside the dump");
-    text.lines()
-        .find_map(|line| line.strip_prefix(&format!("{key}=")))
-        .map(|value| value.trim_matches('\'').to_string())
-        .unwrap_or_else(|| panic!("{variant}: no {key} in variant.env"))
-}
-
 #[test]
 fn log_holds_the_console_and_equals_makedumpfile() {
     let Some(dumps) = dumps("kscope crash log") else {
@@ -249,8 +204,7 @@ fn log_holds_the_console_and_equals_makedumpfile() {
         ]));
         // Every line the kernel printed on the serial console (the lines
         // with a timestamp; /init's own have none), in order.
-        let console = std::fs::read_to_string(vmcores().join(variant).join("console.log"))
-            .expect("console.log");
+        let console = variant.file("console.log").expect("console.log");
         let mut rest = log.as_str();
         for line in console.lines().map(|l| l.trim_end_matches('\r')) {
             if !line.starts_with('[') || !line.contains("] ") {
@@ -265,9 +219,7 @@ fn log_holds_the_console_and_equals_makedumpfile() {
             rest = &rest[at + text.len()..];
         }
         // makedumpfile, where it could read the dump, prints the same.
-        let oracle = vmcores()
-            .join(variant)
-            .join("dmesg.makedumpfile.zlib.kdump.txt");
+        let oracle = variant.dir.join("dmesg.makedumpfile.zlib.kdump.txt");
         if let Ok(expected) = std::fs::read_to_string(&oracle) {
             assert_eq!(
                 log,
@@ -293,22 +245,18 @@ fn sys_names_the_kernel_the_panic_and_its_cpu() {
     };
     for (variant, dump) in &dumps {
         let sys = crash_json(dump, &["sys"]);
-        assert_eq!(
-            sys["release"],
-            variant_var(variant, "KERNEL_RELEASE"),
-            "{sys}"
-        );
+        assert_eq!(sys["release"], variant.var("KERNEL_RELEASE"), "{sys}");
         assert_eq!(sys["machine"], "x86_64");
         assert_eq!(
             sys["panic"], "Kernel panic - not syncing: sysrq triggered crash",
             "{sys}"
         );
-        let panic_cpu: u64 = variant_var(variant, "PANIC_CPU").parse().expect("a CPU");
+        let panic_cpu: u64 = variant.var("PANIC_CPU").parse().expect("a CPU");
         assert_eq!(sys["panic_cpu"].as_u64(), Some(panic_cpu), "{sys}");
         assert_eq!(sys["cpus"], 2);
         let memory = sys["memory_bytes"].as_u64().expect("memory");
         assert!((120 << 20..=128 << 20).contains(&memory), "{memory}");
-        let offset = u64::from_str_radix(&variant_var(variant, "KERNELOFFSET"), 16).expect("hex");
+        let offset = variant.kaslr_offset();
         assert_eq!(sys["kaslr_offset"].as_u64(), Some(offset));
     }
 }
@@ -345,8 +293,8 @@ fn ps_bt_and_mod_show_the_panicking_task_and_its_sysrq_path() {
         let ps = crash_json(dump, &["ps"]);
         let tasks = ps["tasks"].as_array().expect("tasks");
         assert!(tasks.len() > 40, "{variant}: {} tasks", tasks.len());
-        let pid: i64 = variant_var(variant, "PANIC_PID").parse().expect("a pid");
-        let cpu: u64 = variant_var(variant, "PANIC_CPU").parse().expect("a CPU");
+        let pid: i64 = variant.var("PANIC_PID").parse().expect("a pid");
+        let cpu: u64 = variant.var("PANIC_CPU").parse().expect("a CPU");
         let panicking = tasks
             .iter()
             .find(|t| t["pid"] == pid)
@@ -418,7 +366,7 @@ fn task_prints_the_task_struct_as_crash_does() {
         assert_eq!(task["pid"], 0);
         // crash's `struct task_struct` of init_task on the same dump, made
         // by scripts/make-vmcore --oracles: all 1019 lines.
-        let crash = oracle(variant, "crash-struct-task_struct-init_task.txt");
+        let crash = variant.oracle("crash-struct-task_struct-init_task.txt");
         assert_eq!(task["text"].as_str(), Some(crash.as_str()), "{variant}");
         // Without an argument: the task that panicked.
         let text = stdout(&kscope_ok(&[
@@ -426,7 +374,7 @@ fn task_prints_the_task_struct_as_crash_does() {
             dump.to_str().expect("utf-8"),
             "task",
         ]));
-        let pid = variant_var(variant, "PANIC_PID");
+        let pid = variant.var("PANIC_PID");
         assert!(
             text.starts_with(&format!("PID: {pid} ")),
             "{}",
@@ -452,7 +400,7 @@ fn files_lists_the_panicking_tasks_files_as_crash_does() {
         ]));
         // crash's `files PID` on the same dump (scripts/make-vmcore
         // --oracles): from the ROOT line on, the same text.
-        let crash = oracle(variant, "crash-files-panicking.txt");
+        let crash = variant.oracle("crash-files-panicking.txt");
         let table = |text: &str| -> Vec<String> {
             text.lines()
                 .skip_while(|l| !l.starts_with("ROOT:"))
@@ -480,7 +428,7 @@ fn kmem_i_sums_memory_as_crash_does() {
             "kmem",
             "-i",
         ]));
-        let crash = oracle(variant, "crash-kmem-i.txt");
+        let crash = variant.oracle("crash-kmem-i.txt");
         // SHARED and SLAB are counted differently (KNOWN-DIFFERENCES):
         // every other line is crash's.
         let rows = |text: &str| -> Vec<String> {
@@ -582,7 +530,7 @@ fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
             .collect();
         // drgn's for_each_vma on the same dump (scripts/make-vmcore
         // --oracles; crash 8.0.2's `vm` cannot read 6.1's maple tree).
-        let drgn = oracle(variant, "drgn-vm.txt");
+        let drgn = variant.oracle("drgn-vm.txt");
         let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
         assert_eq!(ours, drgn, "{variant}");
         assert!(

@@ -8,131 +8,16 @@
 //! variant's `variant.env` and the guest's own `/proc/kallsyms`.
 //! `KSCOPE_VMCORES` names another directory of variants.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use kscope_testkit::live;
+use kscope_testkit::{VmcoreVariant, vmcore_variants};
 use kscope_vmcore::{
     DumpFormat, KernelMemory, Mapping, PAGE_OFFSET_BASE_L4, PAGE_OFFSET_BASE_L5, Vmcore,
 };
 
-struct Variant {
-    dir: PathBuf,
-    env: HashMap<String, String>,
-}
-
-impl Variant {
-    fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("{}: no {key} in variant.env", self.dir.display()))
-    }
-
-    /// The dump files: `vmcore.elf`, `vmcore-*.flat`, `vmcore-*.kdump`.
-    fn forms(&self) -> Vec<PathBuf> {
-        let mut forms: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| {
-                let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                name.starts_with("vmcore")
-                    && [".elf", ".flat", ".kdump"]
-                        .iter()
-                        .any(|e| name.ends_with(e))
-            })
-            .collect();
-        forms.sort();
-        forms
-    }
-
-    /// The run-time addresses of the kernel's symbols, from the guest's
-    /// own `/proc/kallsyms` that scripts/make-vmcore saves beside the dump
-    /// (KASLR applied; the linux-image package's System.map is a stub), or
-    /// why there are none.
-    fn system_map(&self) -> Result<HashMap<String, u64>, String> {
-        let path = self.dir.join("kallsyms.gz");
-        let output = std::process::Command::new("gzip")
-            .arg("-dc")
-            .arg(&path)
-            .output()
-            .map_err(|e| format!("gzip -dc {}: {e}", path.display()))?;
-        if !output.status.success() {
-            return Err(format!(
-                "no readable {} (run scripts/make-vmcore)",
-                path.display()
-            ));
-        }
-        let mut map = HashMap::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let mut f = line.split_whitespace();
-            let (Some(addr), Some(_kind), Some(name)) = (f.next(), f.next(), f.next()) else {
-                continue;
-            };
-            if let Ok(addr) = u64::from_str_radix(addr, 16) {
-                map.entry(name.to_string()).or_insert(addr);
-            }
-        }
-        if map.len() > 1000 {
-            Ok(map)
-        } else {
-            Err(format!("{} holds {} symbols", path.display(), map.len()))
-        }
-    }
-
-    /// The run-time address of a kernel symbol.
-    fn symbol(&self, map: &HashMap<String, u64>, name: &str) -> u64 {
-        *map.get(name)
-            .unwrap_or_else(|| panic!("no {name} in the guest's kallsyms"))
-    }
-}
-
-fn vmcores_dir() -> PathBuf {
-    kscope_testkit::vmcores_dir()
-}
-
-/// The variants with at least one dump, or why there are none.
-fn variants() -> Result<Vec<Variant>, String> {
-    let dir = vmcores_dir();
-    let entries = std::fs::read_dir(&dir).map_err(|e| {
-        format!(
-            "no real dumps ({}: {e}); scripts/make-vmcore makes them",
-            dir.display()
-        )
-    })?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let Ok(text) = std::fs::read_to_string(path.join("variant.env")) else {
-            continue;
-        };
-        let env = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        let variant = Variant { dir: path, env };
-        if !variant.forms().is_empty() {
-            out.push(variant);
-        }
-    }
-    out.sort_by(|a, b| a.dir.cmp(&b.dir));
-    if out.is_empty() {
-        return Err(format!(
-            "no variant with a dump under {}; scripts/make-vmcore makes them",
-            dir.display()
-        ));
-    }
-    Ok(out)
-}
-
-fn real_variants(what: &str) -> Vec<Variant> {
-    match variants() {
-        Ok(v) => v,
-        Err(reason) => {
-            live(what, Some(reason));
-            Vec::new()
-        }
-    }
+/// The variants with dumps, or none after the live gate said why.
+fn real_variants(what: &str) -> Vec<VmcoreVariant> {
+    vmcore_variants(what, false)
 }
 
 #[test]
@@ -280,7 +165,7 @@ fn kernel_addresses_translate_in_every_form() {
     for variant in real_variants("translating real vmcores") {
         let levels: u8 = variant.var("PAGING_LEVELS").parse().unwrap();
         let kaslr = variant.var("KASLR") == "yes";
-        let map = variant.system_map();
+        let kallsyms = variant.guest_kallsyms();
         for path in variant.forms() {
             let name = path.display();
             let dump = Vmcore::open(&path).unwrap();
@@ -335,16 +220,9 @@ fn kernel_addresses_translate_in_every_form() {
                 .unwrap();
             assert_eq!(via_virt, via_phys, "{name}");
 
-            let map = match &map {
-                Ok(map) => map,
-                Err(reason) => {
-                    live("kallsyms checks of real vmcores", Some(reason.clone()));
-                    continue;
-                }
-            };
             // The banner, by its System.map address and the KASLR offset.
             let banner = kernel
-                .read_cstr(variant.symbol(map, "linux_banner"), 512)
+                .read_cstr(variant.guest_symbol(&kallsyms, "linux_banner"), 512)
                 .unwrap();
             let banner = String::from_utf8(banner).unwrap();
             assert!(
@@ -353,13 +231,13 @@ fn kernel_addresses_translate_in_every_form() {
             );
             // The kernel's own page_offset_base variable agrees.
             let variable = kernel
-                .read_u64(variant.symbol(map, "page_offset_base"))
+                .read_u64(variant.guest_symbol(&kallsyms, "page_offset_base"))
                 .unwrap();
             assert_eq!(base, variable, "{name}: page_offset_base");
 
             // vmemmap: the struct page of the top table's frame, by walk.
             let vmemmap = kernel
-                .read_u64(variant.symbol(map, "vmemmap_base"))
+                .read_u64(variant.guest_symbol(&kallsyms, "vmemmap_base"))
                 .unwrap();
             let page_struct = vmemmap + (layout.top_table / 4096) * info.size("page").unwrap();
             let t = kernel.translate(page_struct).unwrap();
@@ -371,7 +249,7 @@ fn kernel_addresses_translate_in_every_form() {
 
             // Modules: the first module on the `modules` list lives in the
             // module area, reached through the page tables only.
-            let head = variant.symbol(map, "modules");
+            let head = variant.guest_symbol(&kallsyms, "modules");
             let first = kernel.read_u64(head).unwrap();
             assert_ne!(first, head, "{name}: qemu_fw_cfg at least is loaded");
             let t = kernel.translate(first).unwrap();
