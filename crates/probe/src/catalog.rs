@@ -925,50 +925,43 @@ print fmt: \"\"\n";
 
     #[test]
     fn live_every_tracepoint_of_this_kernel_loads() {
-        let skip =
-            |reason: &str| eprintln!("skipped: live test of the tracepoint catalog: {reason}");
-        let fs = match Tracefs::find() {
-            Ok(Some(fs)) => fs,
-            Ok(None) => return skip("tracefs is not mounted"),
-            Err(err) => return skip(&err.to_string()),
-        };
-        let catalog = match Catalog::load(&fs) {
-            Ok(catalog) => catalog,
-            Err(CatalogError::Read(err)) => return skip(&err.to_string()),
-            Err(err) => panic!("{err}"),
-        };
-        let all = catalog.matching("*", "*").unwrap();
-        assert_eq!(all.len(), catalog.names().len());
-        for tp in &all {
-            for f in &tp.fields {
-                let what = format!("{}:{} {}", tp.system, tp.event, f.name);
-                assert!(!f.name.starts_with("common_"), "{what}");
-                match f.kind {
-                    FieldKind::Int => assert!(matches!(f.size, 1 | 2 | 4 | 8), "{what}"),
-                    FieldKind::CharArray => assert!(f.size > 0, "{what}"),
-                    FieldKind::DataLocString | FieldKind::RelLocString => {
-                        assert_eq!(f.size, 4, "{what}")
+        // The gate skips when not root, and fails then under
+        // KSCOPE_REQUIRE_LIVE=1; tracefs is mounted for the test if absent.
+        kscope_testkit::with_unchanged_tracefs("the tracepoint catalog", |fs| {
+            let catalog = Catalog::load(fs).unwrap_or_else(|err| panic!("{err}"));
+            let all = catalog.matching("*", "*").unwrap();
+            assert_eq!(all.len(), catalog.names().len());
+            for tp in &all {
+                for f in &tp.fields {
+                    let what = format!("{}:{} {}", tp.system, tp.event, f.name);
+                    assert!(!f.name.starts_with("common_"), "{what}");
+                    match f.kind {
+                        FieldKind::Int => assert!(matches!(f.size, 1 | 2 | 4 | 8), "{what}"),
+                        FieldKind::CharArray => assert!(f.size > 0, "{what}"),
+                        FieldKind::DataLocString | FieldKind::RelLocString => {
+                            assert_eq!(f.size, 4, "{what}")
+                        }
+                        FieldKind::Other => {}
                     }
-                    FieldKind::Other => {}
                 }
             }
-        }
-        let switch = one(&catalog, "sched", "sched_switch");
-        assert_eq!(
-            switch.field("prev_comm").map(|f| f.kind),
-            Some(FieldKind::CharArray)
-        );
-        let syscalls = catalog.syscall_names();
-        assert!(syscalls.iter().any(|name| name == "openat"), "{syscalls:?}");
-        let (enter, exit) = catalog.syscall("openat").unwrap().unwrap();
-        assert_eq!(enter.fields[0].name, "__syscall_nr");
-        assert_eq!(
-            enter.field("filename").map(|f| f.kind),
-            Some(FieldKind::Int)
-        );
-        assert_eq!(
-            exit.field("ret").map(|f| (f.size, f.signed)),
-            Some((8, true))
-        );
+            let switch = one(&catalog, "sched", "sched_switch");
+            assert_eq!(
+                switch.field("prev_comm").map(|f| f.kind),
+                Some(FieldKind::CharArray)
+            );
+            let syscalls = catalog.syscall_names();
+            assert!(syscalls.iter().any(|name| name == "openat"), "{syscalls:?}");
+            let (enter, exit) = catalog.syscall("openat").unwrap().unwrap();
+            assert_eq!(enter.fields[0].name, "__syscall_nr");
+            assert_eq!(
+                enter.field("filename").map(|f| f.kind),
+                Some(FieldKind::Int)
+            );
+            assert_eq!(
+                exit.field("ret").map(|f| (f.size, f.signed)),
+                Some((8, true))
+            );
+        });
     }
 }

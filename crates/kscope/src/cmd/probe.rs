@@ -205,11 +205,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_tracefs::handle_interrupt_gracefully();
+    // The session buffers the output and writes it once per batch.
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
+        Some(path) => Box::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let started = Instant::now();
