@@ -325,6 +325,18 @@ fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment
 /// The probe points of `script`, resolved against this kernel's
 /// tracepoints (and BTF, for kprobes).
 fn resolve_points(file: &SourceFile, script: &Script) -> anyhow::Result<Vec<Attachment>> {
+    resolve_points_in_tracefs(file, script).map_err(|e| {
+        super::explain_tracefs_refusal(
+            e,
+            "kscope probe needs root for syscall and tracepoint probes (or CAP_BPF and CAP_PERFMON, and read access to tracefs, /sys/kernel/tracing, which refused this user); run it with sudo",
+        )
+    })
+}
+
+fn resolve_points_in_tracefs(
+    file: &SourceFile,
+    script: &Script,
+) -> anyhow::Result<Vec<Attachment>> {
     let guard = StateGuard::new();
     let catalog = if needs_tracefs(script) {
         let fs = guard

@@ -85,6 +85,15 @@ pub struct ListArgs {
 /// Runs `kscope trace`. `matches` are the parsed `trace` arguments, for
 /// the order of `-e` and `-f` in `stream`.
 pub fn run(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
+    run_action(args, matches).map_err(|e| {
+        super::explain_tracefs_refusal(
+            e,
+            "kscope trace needs root (tracefs, /sys/kernel/tracing, refused this user); run it with sudo",
+        )
+    })
+}
+
+fn run_action(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
     match &args.action {
         Action::List(list) => run_list(list),
         Action::Stream(stream) => {
@@ -169,7 +178,10 @@ fn find_format(fs: &Tracefs, name: &str) -> anyhow::Result<(String, String)> {
     };
     match candidates.as_slice() {
         [(system, event)] => Ok((system.clone(), fs.event_format(system, event)?)),
-        [] => bail!("no event {name:?}; `kscope trace list -e '*{name}*'` shows similar names"),
+        [] => bail!(
+            "no event {name:?}{}",
+            super::trace_stream::no_event_hint(name, &events)
+        ),
         many => bail!(
             "{name:?} names {} events: {}; say which with SYSTEM:EVENT",
             many.len(),
