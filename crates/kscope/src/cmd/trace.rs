@@ -131,13 +131,19 @@ fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {
     let mut listing = render::trace_list::Listing::default();
     if let Some(glob) = args.events.as_deref().or(everything.then_some("*")) {
         let pattern = glob::Pattern::new(glob).with_context(|| format!("bad glob {glob:?}"))?;
-        listing.events = Some(
-            fs.events()?
-                .into_iter()
-                .map(|(system, event)| format!("{system}:{event}"))
-                .filter(|name| pattern.matches(name))
-                .collect(),
-        );
+        let available = fs.events()?;
+        let events: Vec<String> = available
+            .iter()
+            .map(|(system, event)| format!("{system}:{event}"))
+            .filter(|name| pattern.matches(name))
+            .collect();
+        if events.is_empty() {
+            bail!(
+                "no event matches {glob:?}{}",
+                super::trace_stream::no_event_hint(glob, &available)
+            );
+        }
+        listing.events = Some(events);
     }
     if args.tracers || everything {
         listing.tracers = Some(fs.tracers()?);

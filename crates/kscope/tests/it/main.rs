@@ -74,26 +74,38 @@ pub fn kscope_as_nobody(args: &[&str], own_tracefs: bool) -> Output {
         "--clear-groups",
         "--",
     ];
-    let mut command = if own_tracefs {
-        let mut c = Command::new("unshare");
-        c.args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg(format!(
-                "{{ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; }} && exec {} \"$@\"",
-                as_nobody.join(" ")
-            ))
-            .arg("sh");
-        c
-    } else {
-        let mut c = Command::new(as_nobody[0]);
-        c.args(&as_nobody[1..]);
-        c
+    let run = || {
+        let mut command = if own_tracefs {
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "{{ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; }} && exec {} \"$@\"",
+                    as_nobody.join(" ")
+                ))
+                .arg("sh");
+            c
+        } else {
+            let mut c = Command::new(as_nobody[0]);
+            c.args(&as_nobody[1..]);
+            c
+        };
+        command
+            .arg(&binary)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kscope as nobody")
     };
-    let output = command
-        .arg(&binary)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run kscope as nobody");
+    // A child that another test thread forks while the copy is open for
+    // writing holds it open until it execs: exec fails with ETXTBSY then.
+    let mut output = run();
+    for _ in 0..20 {
+        if !String::from_utf8_lossy(&output.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        output = run();
+    }
     dir.close().expect("remove temp dir");
     output
 }

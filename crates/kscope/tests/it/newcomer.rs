@@ -26,6 +26,7 @@ fn a_misspelt_event_gets_the_nearest_name() {
             ],
             &["trace", "list", "-F", "sched:sched_swtich"],
             &["trace", "list", "-F", "sched_swtich"],
+            &["trace", "list", "-e", "sched:sched_swtich"],
         ] {
             let output = kscope(args);
             assert_eq!(output.status.code(), Some(1), "{args:?}");
@@ -55,6 +56,7 @@ fn the_listing_an_unknown_event_suggests_lists_something() {
             &["trace", "stream", "-e", "nosuch:event", "--", "true"],
             &["trace", "stream", "-e", "sched:nosuch*", "--", "true"],
             &["trace", "stream", "-e", "sched_swtich", "--", "true"],
+            &["trace", "list", "-e", "nosuch*"],
         ] {
             let output = kscope(args);
             assert_eq!(output.status.code(), Some(1), "{args:?}");
