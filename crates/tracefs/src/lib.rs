@@ -29,6 +29,7 @@ mod error;
 mod guard;
 mod instance;
 mod mount;
+pub mod names;
 mod sys;
 
 pub use error::{Error, Result};

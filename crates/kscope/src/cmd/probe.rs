@@ -205,11 +205,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_tracefs::handle_interrupt_gracefully();
+    // The session buffers the output and writes it once per batch.
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
+        Some(path) => Box::new(
             std::fs::File::create(path)
                 .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
     let started = Instant::now();
@@ -324,6 +325,18 @@ fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment
 /// The probe points of `script`, resolved against this kernel's
 /// tracepoints (and BTF, for kprobes).
 fn resolve_points(file: &SourceFile, script: &Script) -> anyhow::Result<Vec<Attachment>> {
+    resolve_points_in_tracefs(file, script).map_err(|e| {
+        super::explain_tracefs_refusal(
+            e,
+            "kscope probe needs root for syscall and tracepoint probes (or CAP_BPF and CAP_PERFMON, and read access to tracefs, /sys/kernel/tracing, which refused this user); run it with sudo",
+        )
+    })
+}
+
+fn resolve_points_in_tracefs(
+    file: &SourceFile,
+    script: &Script,
+) -> anyhow::Result<Vec<Attachment>> {
     let guard = StateGuard::new();
     let catalog = if needs_tracefs(script) {
         let fs = guard

@@ -145,9 +145,26 @@ pub(crate) fn resolve(
             .collect()
     };
     if matched.is_empty() {
-        bail!("no event matches {pattern:?}; `kscope trace list -e` lists them");
+        bail!(
+            "no event matches {pattern:?}{}",
+            no_event_hint(pattern, available)
+        );
     }
     Ok(matched)
+}
+
+/// What follows "no event ..." for `wanted`: the nearest event when it
+/// looks misspelt, and a listing that shows some.
+pub(crate) fn no_event_hint(wanted: &str, available: &[(String, String)]) -> String {
+    let suggestion = kscope_tracefs::names::suggest_event(wanted, available);
+    let nearest = suggestion
+        .nearest
+        .map(|name| format!("; did you mean \"{name}\"?"))
+        .unwrap_or_default();
+    format!(
+        "{nearest} (`kscope trace list -e '{}'` lists the events there are)",
+        suggestion.glob
+    )
 }
 
 /// Runs `kscope trace stream`.
