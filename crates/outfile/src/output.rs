@@ -233,6 +233,8 @@ mod tests {
                 dir.path().join("typo/dir").display()
             )
         );
+        let beside = crate::PrivateDir::create_beside(&target, ".kscope-record-").unwrap_err();
+        assert_eq!(beside.to_string(), error.to_string());
         assert!(!dir.path().join("typo").exists());
         assert!(matches!(
             create_streamed(&target),

@@ -35,7 +35,20 @@ impl PrivateDir {
     /// `prefix` and 16 random hex digits, with mode 0700; it is removed
     /// with its files when dropped.
     pub fn create_temporary(parent: &Path, prefix: &str) -> Result<PrivateDir, Error> {
-        let parent_fd = open_dir(parent, &parent.join(prefix))?;
+        PrivateDir::create_in(open_dir(parent, &parent.join(prefix))?, parent, prefix)
+    }
+
+    /// [`create_temporary`](PrivateDir::create_temporary) in the directory
+    /// of `path`, the output the directory serves: a missing directory is
+    /// reported as one `path` cannot be written to.
+    pub fn create_beside(path: &Path, prefix: &str) -> Result<PrivateDir, Error> {
+        let (parent, _) = split(path)?;
+        PrivateDir::create_in(open_dir(&parent, path)?, &parent, prefix)
+    }
+
+    /// A temporary directory in the open directory `parent_fd` (`parent`
+    /// for errors).
+    fn create_in(parent_fd: OwnedFd, parent: &Path, prefix: &str) -> Result<PrivateDir, Error> {
         let (name, ()) = with_random_name(prefix, parent, |name| {
             rustix::fs::mkdirat(&parent_fd, name, Mode::from_raw_mode(DIR_MODE))
         })?;

@@ -205,13 +205,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_tracefs::handle_interrupt_gracefully();
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let mut out = super::trace_stream::open_output(args.output.as_deref())?;
     let started = Instant::now();
     // The command is let through its gate once every probe is attached;
     // the session ends when it exits.
