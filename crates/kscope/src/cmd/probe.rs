@@ -49,7 +49,9 @@ pub struct Args {
     #[arg(short = 'x', value_name = "PID")]
     pid: Option<u32>,
 
-    /// Write the probes' output to FILE instead of standard output.
+    /// Write the probes' output to FILE instead of standard output. A
+    /// symbolic link at FILE is refused, and so is another user's file
+    /// (or one with other hard links) in a directory others can write to.
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 

@@ -72,7 +72,9 @@ impl EventArgs {
 pub struct StreamArgs {
     #[command(flatten)]
     pub select: EventArgs,
-    /// Write the lines to FILE instead of stdout.
+    /// Write the lines to FILE instead of stdout. A symbolic link at FILE
+    /// is refused, and so is another user's file (or one with other hard
+    /// links) in a directory others can write to, such as /tmp.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 

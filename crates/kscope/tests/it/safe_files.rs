@@ -236,6 +236,36 @@ fn with_output<'a>(args: &[&'a str], output: &'a Path, command: &[&'a str]) -> V
     argv
 }
 
+#[test]
+fn trace_convert_with_the_input_as_output_converts_in_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("trace.dat");
+    std::fs::copy(v6_fixture(), &input).expect("copy the fixture");
+    let path = text(&input);
+    let before = crate::stdout(&crate::kscope_ok(&["trace", "report", "-i", path]));
+    crate::kscope_ok(&[
+        "trace",
+        "convert",
+        "-i",
+        path,
+        "-o",
+        path,
+        "--file-version",
+        "7",
+        "--compression",
+        "zstd",
+    ]);
+    let file = kscope_tracedat::TraceFile::open(&input).expect("map");
+    assert_eq!(
+        kscope_tracedat::parse(file.bytes()).expect("parse").version,
+        7
+    );
+    let after = crate::stdout(&crate::kscope_ok(&["trace", "report", "-i", path]));
+    assert_eq!(after, before);
+    let names: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+    assert_eq!(names.len(), 1, "a temporary file was left: {names:?}");
+}
+
 /// Runs `args` (and `command`) with `-o LINK` where LINK, in a shared
 /// directory, leads to the victim: refused, naming the link, the victim
 /// intact. Then with `-o` naming another user's file there: refused, the
