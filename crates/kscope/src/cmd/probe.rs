@@ -49,7 +49,9 @@ pub struct Args {
     #[arg(short = 'x', value_name = "PID")]
     pid: Option<u32>,
 
-    /// Write the probes' output to FILE instead of standard output.
+    /// Write the probes' output to FILE instead of standard output. A
+    /// symbolic link at FILE is refused, and so is another user's file
+    /// (or one with other hard links) in a directory others can write to.
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -205,14 +207,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_tracefs::handle_interrupt_gracefully();
-    // The session buffers the output and writes it once per batch.
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let mut out = super::trace_stream::open_output(args.output.as_deref())?;
     let started = Instant::now();
     // The command is let through its gate once every probe is attached;
     // the session ends when it exits.

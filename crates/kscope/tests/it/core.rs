@@ -883,3 +883,68 @@ fn a_file_that_is_not_a_core_is_refused() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_dwarf_cache_writes_past_planted_links() {
+    let Some(crash) = crash("cachelinks", THREADS, &["-O0", "-g"]) else {
+        return;
+    };
+    assert!(
+        has_compressed_libc_debug_info(),
+        "libc6-dbg is not installed (scripts/setup installs it)"
+    );
+    let shared = crate::safe_files::Shared::new();
+    let cache = shared.dir().join("cache");
+    std::fs::create_dir(&cache).expect("make the cache");
+    let run = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(["core", "info"])
+            .arg(&crash.core)
+            .env("KSCOPE_CACHE_DIR", &cache)
+            .output()
+            .expect("run kscope");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let uncached = stdout(&kscope_ok(&[
+        "core",
+        "info",
+        "--no-cache",
+        crash.core.to_str().expect("utf-8 path"),
+    ]));
+
+    // The cache directory is a link to someone else's directory: nothing
+    // is written there.
+    let elsewhere = shared.dir().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("make a directory");
+    std::os::unix::fs::symlink(&elsewhere, cache.join("dwarf")).expect("plant a link");
+    assert_eq!(run(), uncached);
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).expect("list").count(),
+        0,
+        "the cache wrote through the link at its directory"
+    );
+
+    // The cache file and its old temporary names are links to the victim.
+    std::fs::remove_file(cache.join("dwarf")).expect("remove the link");
+    std::fs::create_dir(cache.join("dwarf")).expect("make the directory");
+    let readelf = Command::new("readelf")
+        .args(["-n", "/lib/x86_64-linux-gnu/libc.so.6"])
+        .output()
+        .expect("run readelf");
+    let id = stdout(&readelf)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .expect("libc's build-id");
+    let file = shared.plant(&format!("cache/dwarf/{id}.dwarf"));
+    shared.plant_for_next_pids(|pid| format!("cache/dwarf/{id}.tmp{pid}"));
+    assert_eq!(run(), uncached);
+    shared.assert_victim_intact();
+    assert!(
+        std::fs::symlink_metadata(&file)
+            .expect("the cache file")
+            .is_file(),
+        "the link at the cache file was not replaced"
+    );
+    assert_eq!(run(), uncached);
+}

@@ -8,6 +8,7 @@ mod newcomer;
 mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
+mod safe_files;
 mod trace_list;
 mod trace_record;
 mod trace_report;
