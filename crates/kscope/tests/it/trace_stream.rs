@@ -71,7 +71,10 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
         // sleep leaves its CPU at least once, whatever else the machine
         // runs (a filter on the idle task found nothing on a busy machine).
         assert!(text.lines().count() > 0, "nothing traced");
-        assert!(text.lines().all(|l| l.contains("prev_comm=sleep ")), "{text}");
+        assert!(
+            text.lines().all(|l| l.contains("prev_comm=sleep ")),
+            "{text}"
+        );
     });
 }
 
