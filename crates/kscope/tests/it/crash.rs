@@ -120,7 +120,7 @@ fn sym_gives_the_addresses_vmcoreinfo_names_in_every_dump() {
             );
         }
         let sys = crash_json(dump, &["sys"]);
-        assert_eq!(sys["release"], "6.1.0-56-amd64");
+        assert_eq!(sys["release"], variant.var("KERNEL_RELEASE"), "{sys}");
         assert_eq!(sys["cpus"], 2);
         assert!(sys["symbols"].as_u64() > Some(90_000), "{sys}");
     }
@@ -443,27 +443,34 @@ fn kmem_i_sums_memory_as_crash_does() {
     }
 }
 
+/// The System.map and vmlinux of the -dbg package of the kernel a
+/// variant's dump is of, by the release its `variant.env` names
+/// (`scripts/make-vmcore --oracles` unpacks it).
+fn dbg_files(variant: &VmcoreVariant) -> (String, String) {
+    let release = variant.var("KERNEL_RELEASE");
+    let boot = vmcores().join("dbg/usr/lib/debug/boot");
+    let map = boot.join(format!("System.map-{release}"));
+    let vmlinux = boot.join(format!("vmlinux-{release}"));
+    assert!(
+        map.exists() && vmlinux.exists(),
+        "{variant}: {} and {} (scripts/make-vmcore --oracles)",
+        map.display(),
+        vmlinux.display()
+    );
+    let utf8 = |p: PathBuf| p.to_str().expect("utf-8").to_string();
+    (utf8(map), utf8(vmlinux))
+}
+
 #[test]
 fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
     let Some(dumps) = dumps("kscope crash -s and --vmlinux") else {
         return;
     };
-    let boot = vmcores().join("dbg/usr/lib/debug/boot");
-    let map = boot.join("System.map-6.1.0-56-amd64");
-    let vmlinux = boot.join("vmlinux-6.1.0-56-amd64");
-    assert!(
-        map.exists() && vmlinux.exists(),
-        "{} (scripts/make-vmcore --oracles)",
-        boot.display()
-    );
-    let (map, vmlinux) = (
-        map.to_str().expect("utf-8"),
-        vmlinux.to_str().expect("utf-8"),
-    );
-    for (_, dump) in dumps.iter().step_by(FORMS.len()) {
+    for (variant, dump) in dumps.iter().step_by(FORMS.len()) {
+        let (map, vmlinux) = dbg_files(variant);
         let path = dump.to_str().expect("utf-8");
         let kallsyms = crash_json(dump, &["sym", "sysrq_handle_crash"]);
-        for given in [["-s", map], ["--vmlinux", vmlinux]] {
+        for given in [["-s", map.as_str()], ["--vmlinux", vmlinux.as_str()]] {
             let output = kscope_ok(&[
                 "crash",
                 given[0],
@@ -477,6 +484,7 @@ fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
             assert_eq!(json["address"], kallsyms["address"], "{given:?} {path}");
         }
     }
+    let (map, _) = dbg_files(&dumps[0].0);
     let path = dumps[0].1.to_str().expect("utf-8");
     // Another ELF file: its build-id is not the dump's kernel's.
     let output = kscope(&["crash", "--vmlinux", "/bin/true", path, "sym", "panic"]);
@@ -489,7 +497,7 @@ fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
     // A System.map of another layout: VMCOREINFO's addresses disagree.
     let dir = tempfile::tempdir().expect("temp dir");
     let shifted = dir.path().join("System.map");
-    let text = std::fs::read_to_string(map).expect("System.map");
+    let text = std::fs::read_to_string(&map).expect("System.map");
     std::fs::write(&shifted, text.replace("ffffffff81", "ffffffff82")).expect("write");
     let output = kscope(&[
         "crash",
@@ -507,27 +515,34 @@ fn a_system_map_or_vmlinux_is_checked_against_the_dump() {
     );
 }
 
+/// `kscope crash DUMP --json vm` as drgn-vm.txt has it: a line
+/// `start end flags file` per VMA (hex, as scripts/make-vmcore's drgn
+/// script prints them).
+fn vm_lines(dump: &Path) -> Vec<String> {
+    let vm = crash_json(dump, &["vm"]);
+    vm["vmas"]
+        .as_array()
+        .expect("vmas")
+        .iter()
+        .map(|v| {
+            format!(
+                "{:x} {:x} {:x} {}",
+                v["start"].as_u64().unwrap_or(0),
+                v["end"].as_u64().unwrap_or(0),
+                v["flags"].as_u64().unwrap_or(0),
+                v["file"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
     let Some(dumps) = dumps("kscope crash vm") else {
         return;
     };
     for (variant, dump) in dumps.iter().filter(|(_, d)| d.ends_with("vmcore.elf")) {
-        let vm = crash_json(dump, &["vm"]);
-        let ours: Vec<String> = vm["vmas"]
-            .as_array()
-            .expect("vmas")
-            .iter()
-            .map(|v| {
-                format!(
-                    "{:x} {:x} {:x} {}",
-                    v["start"].as_u64().unwrap_or(0),
-                    v["end"].as_u64().unwrap_or(0),
-                    v["flags"].as_u64().unwrap_or(0),
-                    v["file"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
+        let ours = vm_lines(dump);
         // drgn's for_each_vma on the same dump (scripts/make-vmcore
         // --oracles; crash 8.0.2's `vm` cannot read 6.1's maple tree).
         let drgn = variant.oracle("drgn-vm.txt");
@@ -538,6 +553,28 @@ fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
             "{ours:?}"
         );
     }
+}
+
+#[test]
+fn vm_reads_the_dump_whose_leaf_keeps_its_metadata_in_its_last_slot() {
+    // A 6.1.0-57 dump where `vm` once read the metadata in the last slot
+    // of a maple leaf (end 13) as a VMA at 0xd: "cannot read
+    // vma->vm_file: virtual address 0x7d is not mapped".
+    let Some(dir) = kscope_testkit::regression(
+        "kscope crash vm on the regression dump",
+        "vmcore-6.1.0-57-4level-kaslr",
+    ) else {
+        return;
+    };
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dump = temp.path().join("vmcore.elf");
+    let compressed = std::fs::File::open(dir.join("vmcore.elf.zst")).expect("vmcore.elf.zst");
+    let mut out = std::fs::File::create(&dump).expect("create vmcore.elf");
+    zstd::stream::copy_decode(compressed, &mut out).expect("decompress vmcore.elf.zst");
+    let drgn = std::fs::read_to_string(dir.join("drgn-vm.txt")).expect("drgn-vm.txt");
+    let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
+    assert_eq!(drgn.len(), 10, "{drgn:?}");
+    assert_eq!(vm_lines(&dump), drgn);
 }
 
 #[test]
