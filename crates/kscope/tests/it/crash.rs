@@ -191,6 +191,172 @@ fn rd_and_dis_read_the_kernel_through_its_symbols() {
     assert_eq!(json["instructions"].as_array().map(Vec::len), Some(2));
 }
 
+/// objdump 2.40's AT&T text and kscope's (iced-x86's GAS formatter) in one
+/// form: numbers by value; a RIP-relative operand by the address objdump
+/// puts in its comment (kscope prints the address); no symbol after a
+/// target, no zero displacement, no scale of 1, no `%es:` on string
+/// operands, no prefixes objdump spells out on padding (`data16 cs
+/// nopw`).
+fn normalized_instruction(text: &str) -> String {
+    let (text, comment) = text.split_once('#').unwrap_or((text, ""));
+    let mut text = text.split(" <").next().unwrap_or(text).trim().to_string();
+    if let Some(target) = comment.split_whitespace().next()
+        && let Some(rip) = text.find("(%rip)")
+    {
+        let start = text[..rip].rfind([',', ' ', ':']).map_or(0, |at| at + 1);
+        text.replace_range(start..rip + "(%rip)".len(), target);
+    }
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    while words.len() > 1 && ["data16", "cs", "ds"].contains(&words[0]) {
+        words.remove(0);
+    }
+    let text = words.join(" ").replace("%es:", "");
+    // Each number (not a register's digits) by its value.
+    let mut out = String::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        let starts_number = c.is_ascii_digit()
+            || (c == '-' && text[at + 1..].starts_with(|d: char| d.is_ascii_digit()));
+        let after = out.chars().last();
+        if !starts_number || after.is_some_and(|p| p.is_ascii_alphanumeric() || p == '%') {
+            out.push(c);
+            continue;
+        }
+        let mut end = at + 1;
+        while let Some(&(i, d)) = chars.peek() {
+            if !(d.is_ascii_hexdigit() || d == 'x') {
+                break;
+            }
+            end = i + 1;
+            chars.next();
+        }
+        let token = &text[at..end];
+        let (negative, digits) = token
+            .strip_prefix('-')
+            .map_or((false, token), |rest| (true, rest));
+        let value = match digits.strip_prefix("0x") {
+            Some(hex) => i128::from_str_radix(hex, 16),
+            None => digits.parse(),
+        }
+        .unwrap_or_else(|e| panic!("{token} in {text:?}: {e}"));
+        let value = if negative { -value } else { value };
+        // A zero displacement says nothing.
+        if value != 0 || !text[end..].starts_with('(') {
+            out.push_str(&value.to_string());
+        }
+    }
+    out.replace(",1)", ")")
+}
+
+#[test]
+fn dis_decodes_the_kernels_code_as_objdump_does() {
+    let Some(dumps) = dumps("kscope crash dis against objdump") else {
+        return;
+    };
+    let objdump = Command::new("objdump").arg("--version").output();
+    assert!(
+        objdump.is_ok_and(|o| o.status.success()),
+        "objdump (binutils) is the oracle: apt-get install binutils"
+    );
+    // The forms agree; different instructions stay different.
+    for (objdump, kscope) in [
+        ("cmpb   $0xa,-0x1(%rdx,%rax,1)", "cmpb   $0xa,-1(%rdx,%rax)"),
+        (
+            "mov    0x2581782(%rip),%rax        # 0xffffffff88183538",
+            "mov    0xffffffff88183538,%rax",
+        ),
+        (
+            "incl   %gs:0x7aab88e0(%rip)        # 0x1fb40",
+            "incl   %gs:0x1fb40",
+        ),
+        (
+            "je     0xffffffff85c01d9c",
+            "je     0xffffffff85c01d9c <panic+0xec>",
+        ),
+        ("data16 cs nopw 0x0(%rax,%rax,1)", "nopw   (%rax,%rax)"),
+        ("rep stos %rax,%es:(%rdi)", "rep stos %rax,(%rdi)"),
+    ] {
+        assert_eq!(
+            normalized_instruction(objdump),
+            normalized_instruction(kscope),
+            "{objdump}"
+        );
+    }
+    for (a, b) in [
+        ("mov    $0x1,%edi", "mov    $0x2,%edi"),
+        ("je     0xffffffff85c01d9c", "jne    0xffffffff85c01d9c"),
+        ("mov    0x8(%r8),%rax", "mov    (%r8),%rax"),
+        ("mov    %r8,%rax", "mov    %r9,%rax"),
+    ] {
+        assert_ne!(normalized_instruction(a), normalized_instruction(b), "{a}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (variant, dump) in dumps.iter().filter(|(_, d)| d.ends_with("vmcore.elf")) {
+        for function in [
+            "sysrq_handle_crash",
+            "__handle_sysrq",
+            "panic",
+            "vfs_write",
+            "ksys_write",
+            "schedule",
+        ] {
+            let dis = crash_json(dump, &["dis", function]);
+            let instructions = dis["instructions"].as_array().expect("instructions");
+            let start = dis["address"].as_u64().expect("address");
+            let length: u64 = instructions
+                .iter()
+                .map(|i| i["length"].as_u64().expect("length"))
+                .sum();
+            // The same bytes, read with rd, disassembled by objdump.
+            let words = crash_json(dump, &["rd", function, &length.div_ceil(8).to_string()]);
+            let mut code: Vec<u8> = words["words"]
+                .as_array()
+                .expect("words")
+                .iter()
+                .flat_map(|w| w.as_u64().expect("a word").to_le_bytes())
+                .collect();
+            code.truncate(usize::try_from(length).expect("a length"));
+            let bin = dir.path().join(format!("{function}.bin"));
+            std::fs::write(&bin, &code).expect("write the code");
+            let output = Command::new("objdump")
+                .args([
+                    "-D",
+                    "-b",
+                    "binary",
+                    "-m",
+                    "i386:x86-64",
+                    "--no-show-raw-insn",
+                ])
+                .arg(format!("--adjust-vma={start:#x}"))
+                .arg(&bin)
+                .output()
+                .expect("run objdump");
+            assert!(output.status.success(), "{}", stderr(&output));
+            let theirs: Vec<(u64, String)> = stdout(&output)
+                .lines()
+                .filter_map(|line| {
+                    let (address, text) = line.trim_start().split_once(":\t")?;
+                    Some((
+                        u64::from_str_radix(address, 16).ok()?,
+                        normalized_instruction(text),
+                    ))
+                })
+                .collect();
+            let ours: Vec<(u64, String)> = instructions
+                .iter()
+                .map(|i| {
+                    (
+                        i["address"].as_u64().expect("address"),
+                        normalized_instruction(i["text"].as_str().expect("text")),
+                    )
+                })
+                .collect();
+            assert!(ours.len() > 4, "{variant} {function}: {ours:?}");
+            assert_eq!(ours, theirs, "{variant} {function}");
+        }
+    }
+}
+
 #[test]
 fn log_holds_the_console_and_equals_makedumpfile() {
     let Some(dumps) = dumps("kscope crash log") else {
