@@ -147,6 +147,9 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
         wake_percent: 10,
     };
     let temp = TempDir::create(&args.file.output)?;
+    // So that a kscope killed now has its per-CPU files deleted by the
+    // next one.
+    guard.journal_temp_dir(temp.path())?;
     let mut session = Session::start(&guard, &fs, &config)?;
     let page_size = session.subbuf_size();
     let recorder = Recorder::start(&session, temp.path(), page_size)?;
