@@ -7,6 +7,7 @@ mod doctor;
 mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
+mod sessions;
 mod trace_list;
 mod trace_record;
 mod trace_report;
