@@ -68,6 +68,12 @@ enum Command {
 
     /// ftrace: list events; stream them; record, extract, report and
     /// convert trace.dat files (trace-cmd's format).
+    ///
+    /// Every change to tracefs is journaled in /run/kscope before it is
+    /// made and undone when kscope ends. What a kscope killed by SIGKILL
+    /// (or a crash) left, the next tracing command (`list`, `stream`,
+    /// `record`, `extract`, or `kscope probe`) undoes first, saying so;
+    /// `kscope doctor` lists it without changing anything.
     Trace(cmd::trace::Args),
 }
 

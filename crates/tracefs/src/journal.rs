@@ -44,18 +44,25 @@ use crate::error::{Error, Result};
 use crate::mount::{DEFAULT_MOUNT, read_mountinfo};
 use crate::sys;
 
-/// Where journals live, unless `KSCOPE_RUN_DIR` names another directory
-/// (for tests, which must not share /run/kscope with real sessions).
+/// Where root's journals live.
 pub const RUN_DIR: &str = "/run/kscope";
 
 const HEADER: &str = "kscope-journal 1";
 const SUFFIX: &str = ".journal";
 
-/// The journal directory in use.
+/// The journal directory in use: `KSCOPE_RUN_DIR` when set (for tests,
+/// which must not share it with real sessions), else [`RUN_DIR`] for root,
+/// else `$XDG_RUNTIME_DIR/kscope` for a user who may change tracefs
+/// without being root (a tracefs mounted with a group, say).
 pub fn run_dir() -> PathBuf {
-    std::env::var_os("KSCOPE_RUN_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map_or_else(|| PathBuf::from(RUN_DIR), PathBuf::from)
+    let from_env = |name| std::env::var_os(name).filter(|dir| !dir.is_empty());
+    if let Some(dir) = from_env("KSCOPE_RUN_DIR") {
+        return PathBuf::from(dir);
+    }
+    match from_env("XDG_RUNTIME_DIR") {
+        Some(dir) if !sys::is_root() => PathBuf::from(dir).join("kscope"),
+        _ => PathBuf::from(RUN_DIR),
+    }
 }
 
 /// One change to the kernel (or the disk) and what is needed to undo it.

@@ -14,6 +14,10 @@ pub fn clean() {
                 eprintln!("kscope: {}", describe(&outcome));
             }
         }
+        // A user who may not read root's journals cannot undo what they
+        // say either: nothing to tell on every run.
+        Err(kscope_tracefs::Error::Journal { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied => {}
         Err(err) => eprintln!(
             "kscope: warning: cannot look for what killed kscope sessions left behind: {err}"
         ),
