@@ -134,16 +134,16 @@ impl StateGuard {
         })
     }
 
-    /// Records `change` in the persistent journal, runs `make` (which
-    /// makes it), and keeps it for undoing when `make` succeeded. Called
+    /// Records `change` in the persistent journal, runs `apply` (which
+    /// makes it), and keeps it for undoing when `apply` succeeded. Called
     /// with the in-memory journal locked.
     fn make(
         journal: &mut Journal,
         change: Change,
-        make: impl FnOnce() -> Result<()>,
+        apply: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let id = journal::record(&change)?;
-        match make() {
+        match apply() {
             Ok(()) => {
                 journal.changes.push((id, change));
                 Ok(())
@@ -557,6 +557,57 @@ mod tests {
             );
         }
         assert_eq!(guard.pending(), 0);
+    }
+
+    #[test]
+    fn a_change_is_journaled_before_it_is_made_and_marked_once_undone() {
+        let dir = std::env::temp_dir().join(format!("kscope-journaled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tracing_on"), "1\n").unwrap();
+        let instance = Instance::new(dir.clone(), None);
+        let guard = StateGuard::new();
+        guard.set_tracing_on(&instance, false).unwrap();
+        // A write that fails is journaled too (before it is tried), and
+        // marked undone at once.
+        let read_only = Instance::new(PathBuf::from("/proc"), None);
+        assert!(guard.set(&read_only, "version", "1").is_err());
+        let path = journal::current_path().expect("a journal while a change is held");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let root = dir.to_string_lossy().into_owned();
+        let ours = |text: &str| -> Vec<u64> {
+            journal::parse(text.as_bytes())
+                .unwrap()
+                .pending
+                .into_iter()
+                .filter(|(_, change)| change.root() == Some(dir.as_path()))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert!(
+            text.contains(&format!(" control {root} tracing_on value 1\n")),
+            "{text}"
+        );
+        let refused = text
+            .lines()
+            .find(|l| l.contains(" control /proc version value "))
+            .expect("the refused write journaled");
+        let id = refused
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .replace('+', "-");
+        assert!(text.lines().any(|l| l == id), "{text}");
+        assert_eq!(ours(&text).len(), 1, "{text}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            "0\n"
+        );
+        guard.restore().unwrap();
+        // Deleted, or (another test's change still held) marked undone.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(ours(&text).is_empty(), "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -114,7 +114,7 @@ fn shell_quote(text: &str) -> String {
 
 impl Change {
     /// The tracefs root the change was made under, if it is in tracefs.
-    fn root(&self) -> Option<&Path> {
+    pub(crate) fn root(&self) -> Option<&Path> {
         match self {
             Change::Instance { root, .. }
             | Change::Control { root, .. }
@@ -615,6 +615,12 @@ pub(crate) fn settle(id: u64) -> Result<()> {
         std::fs::remove_file(&path).map_err(|source| failed(&path, source))?;
     }
     Ok(())
+}
+
+/// The path of this process's journal, while it has one.
+#[cfg(test)]
+pub(crate) fn current_path() -> Option<PathBuf> {
+    writer().as_ref().map(|w| w.path.clone())
 }
 
 /// A journal left by a kscope that ended without undoing its changes.
