@@ -82,6 +82,14 @@ pub struct ListArgs {
     json: bool,
 }
 
+impl Args {
+    /// True for the actions that use tracefs (`report` and `convert` only
+    /// read files).
+    pub fn uses_tracefs(&self) -> bool {
+        !matches!(self.action, Action::Report(_) | Action::Convert(_))
+    }
+}
+
 /// Runs `kscope trace`. `matches` are the parsed `trace` arguments, for
 /// the order of `-e` and `-f` in `stream`.
 pub fn run(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
@@ -123,7 +131,6 @@ fn event_positions(matches: Option<&clap::ArgMatches>, name: &str) -> (Vec<usize
 }
 
 fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {
-    // Mounts tracefs for the look when it is absent, and unmounts it after.
     let guard = StateGuard::new();
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let everything =

@@ -162,6 +162,9 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let temp = PrivateDir::create_beside(&args.output.path, ".kscope-record-")?;
     kscope_tracefs::handle_interrupt_gracefully();
     let guard = StateGuard::new();
+    // So that a kscope killed while recording has its per-CPU files
+    // deleted by the next one.
+    guard.journal_temp_dir(temp.path())?;
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let available = fs.events()?;
     let selections = args.select.selections(&available, positions)?;

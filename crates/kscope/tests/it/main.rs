@@ -9,6 +9,7 @@ mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
 mod safe_files;
+mod sessions;
 mod trace_list;
 mod trace_record;
 mod trace_report;
