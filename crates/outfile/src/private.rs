@@ -117,6 +117,19 @@ impl PrivateDir {
             .map_err(|e| Error::io("remove", &self.path.join(name), e))
     }
 
+    /// True when `name` in this directory is still the file open as
+    /// `file` (the same device and inode, not followed through a link):
+    /// false once it was removed or replaced under that name.
+    pub fn still_holds(&self, name: &str, file: &File) -> Result<bool, Error> {
+        let path = self.path.join(name);
+        let open = rustix::fs::fstat(file).map_err(|e| Error::io("stat", &path, e))?;
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(named) => Ok(named.st_dev == open.st_dev && named.st_ino == open.st_ino),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(Error::io("stat", &path, e)),
+        }
+    }
+
     /// The names in the directory (`.` and `..` left out).
     pub fn names(&self) -> Result<Vec<OsString>, Error> {
         let list = |e| Error::io("list", &self.path, e);
@@ -235,6 +248,21 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::symlink_metadata(path).unwrap().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_file_is_held_until_removed_or_replaced_under_its_name() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::open_or_create(&parent.path().join("run")).unwrap();
+        let file = dir.create_file("a.journal").unwrap();
+        assert!(dir.still_holds("a.journal", &file).unwrap());
+        dir.remove_file("a.journal").unwrap();
+        assert!(!dir.still_holds("a.journal", &file).unwrap());
+        let other = dir.create_file("b.journal").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("b.journal"), dir.path().join("a.journal"))
+            .unwrap();
+        assert!(!dir.still_holds("a.journal", &other).unwrap());
+        assert!(dir.still_holds("b.journal", &other).unwrap());
     }
 
     #[test]

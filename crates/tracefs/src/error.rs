@@ -82,6 +82,10 @@ pub enum Error {
         /// What failed.
         source: io::Error,
     },
+    /// The journal directory or a journal in it is not what kscope made
+    /// (a link, another user's, open to others) or could not be opened.
+    #[error("cannot keep the journal of tracefs changes: {0}")]
+    JournalFile(#[from] kscope_outfile::Error),
     /// A journal left by another kscope does not read as one.
     #[error("{path} is not a journal kscope can read ({reason}); look at it, then delete it")]
     CorruptJournal {

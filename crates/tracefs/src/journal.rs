@@ -43,6 +43,7 @@ use crate::control::{self, Restore, WriteMode};
 use crate::error::{Error, Result};
 use crate::mount::{DEFAULT_MOUNT, read_mountinfo};
 use crate::sys;
+use kscope_outfile::PrivateDir;
 
 /// Where root's journals live.
 pub const RUN_DIR: &str = "/run/kscope";
@@ -501,9 +502,11 @@ pub(crate) fn parse(text: &[u8]) -> std::result::Result<Recorded, String> {
     Ok(recorded)
 }
 
-/// This process's journal file, open for appending and locked.
+/// This process's journal file, open for writing and locked.
 #[derive(Debug)]
 struct Writer {
+    dir: PrivateDir,
+    name: String,
     file: File,
     path: PathBuf,
     /// Changes recorded and not yet settled.
@@ -522,40 +525,54 @@ fn writer() -> std::sync::MutexGuard<'static, Option<Writer>> {
 }
 
 impl Writer {
-    /// Creates a new journal in `dir`, safely: the directory is checked,
-    /// the file made with O_EXCL|O_NOFOLLOW, locked, and checked to be
-    /// still under its name (a scan may have taken a file between its
-    /// creation and its lock for a dead one's, and deleted it).
-    fn create(dir: &Path) -> io::Result<Writer> {
-        sys::private_directory(dir)?;
+    /// Creates a new journal in `dir`, safely (kscope-outfile's private
+    /// directory: checked or made 0700, the file created O_EXCL without
+    /// following a link), locks it, and checks that it is still under its
+    /// name (a scan may have taken a file between its creation and its
+    /// lock for a dead one's, and deleted it).
+    fn create(dir: &Path) -> Result<Writer> {
+        let dir = PrivateDir::open_or_create(dir)?;
         let pid = std::process::id();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
+        let failed = |path: &Path, source| Error::Journal {
+            path: path.to_path_buf(),
+            source,
+        };
         for attempt in 0..100u32 {
-            let path = dir.join(format!("{pid}-{nanos:x}-{attempt}{SUFFIX}"));
-            let file = match sys::create_new_file(&path) {
+            let name = format!("{pid}-{nanos:x}-{attempt}{SUFFIX}");
+            let path = dir.path().join(&name);
+            let file = match dir.create_file(&name) {
                 Ok(file) => file,
-                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(err) => return Err(err),
+                Err(kscope_outfile::Error::Io { source, .. })
+                    if source.kind() == io::ErrorKind::AlreadyExists =>
+                {
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
             };
-            file.lock()?;
-            if !sys::still_named(&file, &path)? {
+            file.lock().map_err(|source| failed(&path, source))?;
+            if !dir.still_holds(&name, &file)? {
                 continue;
             }
             let mut writer = Writer {
+                dir,
+                name,
                 file,
                 path,
                 open: 0,
                 next_id: 1,
             };
-            writer.append(&format!("{HEADER}\npid {pid}\n"))?;
+            writer
+                .append(&format!("{HEADER}\npid {pid}\n"))
+                .map_err(|source| failed(&writer.path, source))?;
             return Ok(writer);
         }
-        Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("no free journal name in {}", dir.display()),
+        Err(failed(
+            dir.path(),
+            io::Error::new(io::ErrorKind::AlreadyExists, "no free journal name"),
         ))
     }
 
@@ -570,15 +587,10 @@ impl Writer {
 /// the first change, before the change is made. Returns its id, for
 /// [`settle`].
 pub(crate) fn record(change: &Change) -> Result<u64> {
-    let dir = run_dir();
     let mut slot = writer();
-    let failed = |source| Error::Journal {
-        path: dir.clone(),
-        source,
-    };
     let writer = match slot.take() {
         Some(writer) => writer,
-        None => Writer::create(&dir).map_err(failed)?,
+        None => Writer::create(&run_dir())?,
     };
     let writer = slot.insert(writer);
     let id = writer.next_id;
@@ -609,10 +621,9 @@ pub(crate) fn settle(id: u64) -> Result<()> {
         .map_err(|source| failed(&writer.path, source))?;
     writer.open = writer.open.saturating_sub(1);
     if writer.open == 0 {
-        let path = writer.path.clone();
         // Deleted while still locked, then closed.
+        writer.dir.remove_file(&writer.name)?;
         *slot = None;
-        std::fs::remove_file(&path).map_err(|source| failed(&path, source))?;
     }
     Ok(())
 }
@@ -744,39 +755,60 @@ pub enum LeftoverOutcome {
     Failed(Leftover, Error),
 }
 
+/// One journal found by [`scan`], locked while it is looked at.
+struct Found<'a> {
+    dir: &'a PrivateDir,
+    name: &'a str,
+    path: PathBuf,
+}
+
+impl Found<'_> {
+    /// Deletes the journal (through its directory, never through a link).
+    fn remove(&self) -> Result<()> {
+        Ok(self.dir.remove_file(self.name)?)
+    }
+}
+
 /// The journals in `dir` whose lock is free, each locked while `each`
-/// looks at it. A missing directory has none.
-fn scan(dir: &Path, mut each: impl FnMut(&Path, &[u8])) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
-            return Err(Error::Journal {
-                path: dir.to_path_buf(),
-                source,
-            });
+/// looks at it. A missing directory has none; one that is not private
+/// (a link, another user's, writable by others) is refused.
+fn scan(dir: &Path, mut each: impl FnMut(&Found<'_>, &[u8])) -> Result<()> {
+    let dir = match PrivateDir::open(dir) {
+        Ok(dir) => dir,
+        Err(kscope_outfile::Error::MissingDirectory { .. }) => return Ok(()),
+        Err(kscope_outfile::Error::Io { source, .. })
+            if source.kind() == io::ErrorKind::NotFound =>
+        {
+            return Ok(());
         }
+        Err(err) => return Err(err.into()),
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok())
-        .map(|entry| entry.path())
-        .filter(|path| path.as_os_str().as_bytes().ends_with(SUFFIX.as_bytes()))
+    let mut names: Vec<String> = dir
+        .names()?
+        .into_iter()
+        .filter_map(|name| name.into_string().ok())
+        .filter(|name| name.ends_with(SUFFIX))
         .collect();
-    paths.sort();
-    for path in paths {
+    names.sort();
+    for name in &names {
         // Gone, a link, or unreadable: not a journal this run can judge.
-        let Ok(mut file) = sys::open_existing_file(&path) else {
+        let Ok(mut file) = dir.open_file(name) else {
             continue;
         };
         // Held: its kscope is alive (this process's own included).
-        if file.try_lock().is_err() || !sys::still_named(&file, &path).unwrap_or(false) {
+        if file.try_lock().is_err() || !dir.still_holds(name, &file).unwrap_or(false) {
             continue;
         }
         let mut text = Vec::new();
         if file.read_to_end(&mut text).is_err() {
             continue;
         }
-        each(&path, &text);
+        let found = Found {
+            dir: &dir,
+            name,
+            path: dir.path().join(name),
+        };
+        each(&found, &text);
     }
     Ok(())
 }
@@ -814,14 +846,14 @@ fn rebaser(current: Option<&Path>) -> impl Fn(&Change) -> Change + '_ {
 pub(crate) fn find_leftovers_in(dir: &Path, current: Option<&Path>) -> Result<Vec<Leftover>> {
     let rebase = rebaser(current);
     let mut found = Vec::new();
-    scan(dir, |path, text| {
-        let leftover = Leftover::new(path.to_path_buf(), text, &rebase);
+    scan(dir, |journal, text| {
+        let leftover = Leftover::new(journal.path.clone(), text, &rebase);
         if leftover.corrupt.is_some() || !leftover.pending.is_empty() {
             found.push(leftover);
         } else {
             // Nothing left to undo: its owner died between its last undo
             // and the deletion.
-            let _ = std::fs::remove_file(path);
+            let _ = journal.remove();
         }
     })?;
     Ok(found)
@@ -840,19 +872,14 @@ pub(crate) fn undo_leftovers_in(
 ) -> Result<Vec<LeftoverOutcome>> {
     let rebase = rebaser(current);
     let mut outcomes = Vec::new();
-    scan(dir, |path, text| {
-        let leftover = Leftover::new(path.to_path_buf(), text, &rebase);
+    scan(dir, |journal, text| {
+        let leftover = Leftover::new(journal.path.clone(), text, &rebase);
         let outcome = match &leftover.corrupt {
             Some(why) => Err(Error::CorruptJournal {
-                path: path.to_path_buf(),
+                path: journal.path.clone(),
                 reason: why.clone(),
             }),
-            None => leftover.undo().and_then(|()| {
-                std::fs::remove_file(path).map_err(|source| Error::Journal {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }),
+            None => leftover.undo().and_then(|()| journal.remove()),
         };
         match outcome {
             Ok(()) if leftover.pending.is_empty() => {}
@@ -1061,7 +1088,7 @@ mod tests {
     fn a_dead_sessions_journal_is_undone_newest_first_and_deleted() {
         let base = tempfile::tempdir().unwrap();
         let run = base.path().join("run");
-        sys::private_directory(&run).unwrap();
+        kscope_outfile::PrivateDir::open_or_create(&run).unwrap();
         let (root, changes) = fake_tree(base.path());
         let journal = run.join("1-0-0.journal");
         std::fs::write(&journal, journal_of(&changes, &[])).unwrap();
@@ -1164,7 +1191,7 @@ mod tests {
     fn a_journal_name_that_is_a_link_is_skipped() {
         let base = tempfile::tempdir().unwrap();
         let run = base.path().join("run");
-        sys::private_directory(&run).unwrap();
+        kscope_outfile::PrivateDir::open_or_create(&run).unwrap();
         let elsewhere = base.path().join("elsewhere");
         std::fs::write(&elsewhere, "kscope-journal 1\n+1 tempdir /nonexistent\n").unwrap();
         std::os::unix::fs::symlink(&elsewhere, run.join("1-0-0.journal")).unwrap();

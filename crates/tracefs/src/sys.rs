@@ -1,18 +1,17 @@
 //! The only place where this crate calls the kernel other than through
 //! ordinary file reads and writes: mount(2) of tracefs and securityfs,
-//! unshare(2) of the mount namespace, and the safe creation of the run
-//! directory and journal files under /run/kscope.
+//! and unshare(2) of the mount namespace (the journal's files under
+//! /run/kscope are made through kscope-outfile).
 
 // Each wrapper below passes NUL-terminated copies of its arguments to one
 // syscall and turns its -1 into an io::Error; nothing else is unsafe.
 #![allow(unsafe_code)]
 
 use std::ffi::CString;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 fn c_path(path: &Path) -> io::Result<CString> {
@@ -87,67 +86,6 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Creates `dir` with mode 0700 when it does not exist (its parent must),
-/// then checks without following a link that it is a directory owned by
-/// this user that nobody else may write to.
-pub(crate) fn private_directory(dir: &Path) -> io::Result<()> {
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(err) => return Err(err),
-    }
-    let meta = std::fs::symlink_metadata(dir)?;
-    let refuse = |why: &str| {
-        Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!("{} {why}; kscope will not use it", dir.display()),
-        ))
-    };
-    if !meta.file_type().is_dir() {
-        return refuse("is not a directory (a symbolic link?)");
-    }
-    if meta.uid() != effective_uid() {
-        return refuse(&format!("is owned by uid {}, not by this user", meta.uid()));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return refuse(&format!(
-            "can be written by others (mode {:o})",
-            meta.mode() & 0o7777
-        ));
-    }
-    Ok(())
-}
-
-/// Creates `path` for appending, failing when anything (a link included)
-/// is already there: O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, mode 0600.
-pub(crate) fn create_new_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// Opens an existing journal for reading without following a link.
-pub(crate) fn open_existing_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-}
-
-/// True when `path` still names the file open as `file` (same device and
-/// inode): a file unlinked, or replaced, under its name fails.
-pub(crate) fn still_named(file: &File, path: &Path) -> io::Result<bool> {
-    let open = file.metadata()?;
-    match std::fs::symlink_metadata(path) {
-        Ok(named) => Ok(named.dev() == open.dev() && named.ino() == open.ino()),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(err),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,46 +97,5 @@ mod tests {
             mount_kernel_fs(c"tracefs", bad).unwrap_err().kind(),
             io::ErrorKind::InvalidInput
         );
-    }
-
-    #[test]
-    fn a_private_directory_is_made_0700_and_a_link_or_open_one_refused() {
-        use std::os::unix::fs::PermissionsExt;
-        let base = tempfile::tempdir().unwrap();
-        let dir = base.path().join("run");
-        private_directory(&dir).unwrap();
-        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
-        private_directory(&dir).unwrap();
-
-        let link = base.path().join("link");
-        std::os::unix::fs::symlink(&dir, &link).unwrap();
-        let err = private_directory(&link).unwrap_err();
-        assert!(err.to_string().contains("not a directory"), "{err}");
-
-        let open = base.path().join("open");
-        std::fs::create_dir(&open).unwrap();
-        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = private_directory(&open).unwrap_err();
-        assert!(err.to_string().contains("written by others"), "{err}");
-    }
-
-    #[test]
-    fn a_new_file_is_never_created_through_a_link_or_over_a_file() {
-        let base = tempfile::tempdir().unwrap();
-        let target = base.path().join("target");
-        std::fs::write(&target, "precious").unwrap();
-        let link = base.path().join("journal");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        assert!(create_new_file(&link).is_err());
-        assert!(create_new_file(&target).is_err());
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-        assert!(open_existing_file(&link).is_err());
-
-        let fresh = base.path().join("fresh");
-        let file = create_new_file(&fresh).unwrap();
-        assert!(still_named(&file, &fresh).unwrap());
-        std::fs::remove_file(&fresh).unwrap();
-        assert!(!still_named(&file, &fresh).unwrap());
     }
 }
