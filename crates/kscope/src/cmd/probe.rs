@@ -40,8 +40,10 @@ pub struct Args {
     #[arg(short = 'e', value_name = "SCRIPT")]
     script: Option<String>,
 
-    /// Run COMMAND (through sh when it has shell syntax) once the probes
-    /// are attached; target() is its pid; the session ends when it exits.
+    /// Run COMMAND once the probes are attached; the session ends when it
+    /// exits. Without shell syntax it is exec'd directly and target() is
+    /// its pid; with shell syntax (quotes, $, |, ;, &, <, >, globs,
+    /// parentheses) it runs under `sh -c` and target() is the shell's pid.
     #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "pid")]
     command: Option<String>,
 
@@ -124,10 +126,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // A command to run is started now, held at a gate, for target().
     let gated = match &args.command {
-        Some(command) => Some(
-            GatedCommand::start(&command_line(command))
-                .with_context(|| format!("cannot start {command:?}"))?,
-        ),
+        Some(command) => Some(GatedCommand::start(&command_line(command), None)?),
         None => None,
     };
     let target = match (&gated, args.pid) {
@@ -216,7 +215,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // The command is let through its gate once every probe is attached;
     // the session ends when it exits.
     let mut gated = gated;
-    let child: RefCell<Option<std::process::Child>> = RefCell::new(None);
+    let child: RefCell<Option<kscope_ftrace::Child>> = RefCell::new(None);
     let mut gate_error = None;
     let mut attached = || {
         report(5, "attached the probes; running", started);
@@ -237,12 +236,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let ending = session.run(&mut out, &mut stop, &mut attached)?;
     drop(session);
     if let Some(e) = gate_error {
-        return Err(anyhow::Error::new(e).context("cannot start the command"));
+        return Err(e.into());
     }
     if let Some(c) = child.into_inner() {
         // Stopped while the command runs (Ctrl-C, SIGTERM, exit()): the
         // command is stopped too.
-        GatedCommand::finish(c, true)?;
+        super::report_command_end(GatedCommand::finish(c, true)?);
     }
     match ending {
         Ending::Error(message) => {

@@ -131,10 +131,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let selections = args.select.selections(&available, positions)?;
     let gated = match args.command.is_empty() {
         true => None,
-        false => Some(
-            GatedCommand::start(&args.command)
-                .with_context(|| format!("cannot start {}", args.command[0]))?,
-        ),
+        false => Some(GatedCommand::start(&args.command, None)?),
     };
     let config = SessionConfig {
         events: selections,
@@ -151,7 +148,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let page_size = session.subbuf_size();
     let recorder = Recorder::start(&session, temp.path(), page_size)?;
     let mut child = match gated {
-        Some(g) => Some(g.open().context("cannot start the command")?),
+        Some(g) => Some(g.open()?),
         None => None,
     };
     let progress = Progress::new(std::io::stderr().is_terminal());
@@ -204,7 +201,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     drop(maps);
     drop(temp);
     if let Some(c) = child {
-        GatedCommand::finish(c, kscope_tracefs::interrupted())?;
+        super::report_command_end(GatedCommand::finish(c, kscope_tracefs::interrupted())?);
     }
     guard.restore()?;
     eprintln!(

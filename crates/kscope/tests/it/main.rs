@@ -1,6 +1,7 @@
 //! End-to-end tests of the kscope binary.
 
 mod cli;
+mod command;
 mod core;
 mod crash;
 mod doctor;

@@ -33,9 +33,19 @@ fn a_command_is_traced_and_tracefs_is_left_unchanged() {
                 .all(|l| l.contains("prev_comm=") && l.contains("==> next_comm=")),
             "{text}"
         );
+        // The command's pid switches in and out as sleep, never as a shell
+        // of kscope's gate.
+        let sleeps = pids_of(&text, "sleep");
+        assert_eq!(sleeps.len(), 1, "one sleep pid expected:\n{text}");
+        let pid = &sleeps[0];
         assert!(
-            text.contains("prev_comm=sleep"),
-            "the traced command never switched out:\n{text}"
+            text.contains(&format!("prev_comm=sleep prev_pid={pid} "))
+                && text.contains(&format!("next_comm=sleep next_pid={pid} ")),
+            "the command never switched in and out as sleep:\n{text}"
+        );
+        assert!(
+            !pids_of(&text, "sh").contains(pid),
+            "the command's pid {pid} ran as sh:\n{text}"
         );
         // trace-cmd report's columns: COMM-PID [CPU] LATENCY SECS.USECS: EVENT:
         let first = lines[0];
@@ -45,6 +55,26 @@ fn a_command_is_traced_and_tracefs_is_left_unchanged() {
             "{first}"
         );
     });
+}
+
+/// The pids that `comm` has in sched_switch lines, as prev or next.
+fn pids_of(text: &str, comm: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for side in ["prev", "next"] {
+            let named = words.contains(&format!("{side}_comm={comm}").as_str());
+            let pid = words
+                .iter()
+                .find_map(|w| w.strip_prefix(&format!("{side}_pid=")));
+            if let (true, Some(pid)) = (named, pid)
+                && !pids.iter().any(|p| p == pid)
+            {
+                pids.push(pid.to_string());
+            }
+        }
+    }
+    pids
 }
 
 #[test]
