@@ -33,8 +33,8 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use guard::{
-    ProbeFile, StateGuard, handle_interrupt_gracefully, interrupted, private_instance_name,
-    restore_on_signals,
+    ProbeFile, StateGuard, end_as_interrupted, handle_interrupt_gracefully, interrupted,
+    private_instance_name, restore_on_signals,
 };
 pub use instance::Instance;
 pub use mount::{DEFAULT_MOUNT, MountEntry, Tracefs, choose_tracefs, parse_mountinfo};

@@ -1,13 +1,16 @@
 //! `kscope trace stream` on the running kernel: it traces, stops with its
 //! command or Ctrl-C, and leaves tracefs as it found it.
 
-use std::process::{Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
 use std::time::Duration;
 
-use kscope_testkit::{TracefsLock, live, missing_root, with_unchanged_tracefs};
+use kscope_testkit::{
+    TracefsLock, command_with_signals, live, missing_root, with_unchanged_tracefs,
+};
 use kscope_tracefs::Tracefs;
 
-use crate::{kscope, kscope_ok, stderr, stdout};
+use crate::{kscope, kscope_ok, send_signal, signal_and_expect_killed, stderr, stdout};
 
 #[test]
 fn a_command_is_traced_and_tracefs_is_left_unchanged() {
@@ -87,8 +90,10 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
             "stream",
             "-e",
             "sched:sched_switch",
+            // The command itself: it switches out when it sleeps, however
+            // busy the machine (an idle CPU, pid 0, may never come then).
             "-f",
-            "prev_pid == 0",
+            "prev_comm == \"sleep\"",
             "-o",
             &path,
             "--",
@@ -99,42 +104,54 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
         let text = std::fs::read_to_string(&file).expect("output file");
         std::fs::remove_file(&file).expect("remove");
         assert!(text.lines().count() > 0, "nothing traced");
-        assert!(text.lines().all(|l| l.contains("prev_pid=0 ")), "{text}");
+        assert!(
+            text.lines().all(|l| l.contains("prev_comm=sleep ")),
+            "{text}"
+        );
     });
 }
 
-/// Starts `kscope ARGS`, lets it trace for 1.5 s, sends it `signal`, and
-/// returns what it printed; asserts that it ended with status 0.
-fn stream_then_signal(signal: &str, args: &[&str]) -> std::process::Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+/// Starts `kscope ARGS` with the termination signals at their default
+/// action but those in `ignored`.
+fn start(args: &[&str], ignored: &[&str]) -> std::process::Child {
+    command_with_signals(env!("CARGO_BIN_EXE_kscope"), ignored)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let output = child.wait_with_output().expect("wait");
-    assert!(
-        output.status.success(),
-        "{:?}: {}",
-        output.status,
-        stderr(&output)
-    );
-    output
+        .expect("spawn")
+}
+
+/// Starts `kscope ARGS`, lets it trace for 1.5 s, sends it SIG`signal`,
+/// and returns what it printed; it must end by that very signal (a shell
+/// loop over it stops on Ctrl-C), not with a status of its own.
+fn stream_then_signal(signal: &str, number: i32, args: &[&str]) -> std::process::Output {
+    signal_and_expect_killed(
+        start(args, &[]),
+        Duration::from_millis(1500),
+        signal,
+        number,
+    )
 }
 
 #[test]
 fn ctrl_c_stops_the_stream_and_restores_everything() {
     with_unchanged_tracefs("trace stream and Ctrl-C", |_| {
-        let output = stream_then_signal("-INT", &["trace", "stream", "-e", "sched:sched_switch"]);
+        let output = stream_then_signal("INT", 2, &["trace", "stream", "-e", "sched:sched_switch"]);
         assert!(
             stdout(&output).contains(" sched_switch: "),
             "nothing printed before Ctrl-C"
+        );
+    });
+}
+
+#[test]
+fn sighup_stops_the_stream_and_restores_everything() {
+    with_unchanged_tracefs("trace stream and SIGHUP", |_| {
+        let output = stream_then_signal("HUP", 1, &["trace", "stream", "-e", "sched:sched_switch"]);
+        assert!(
+            stdout(&output).contains(" sched_switch: "),
+            "nothing printed before SIGHUP"
         );
     });
 }
@@ -144,7 +161,8 @@ fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
     with_unchanged_tracefs("trace stream and SIGTERM", |_| {
         let started = std::time::Instant::now();
         stream_then_signal(
-            "-TERM",
+            "TERM",
+            15,
             &[
                 "trace",
                 "stream",
@@ -158,6 +176,33 @@ fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the command was not stopped"
+        );
+    });
+}
+
+#[test]
+fn a_sigint_inherited_as_ignored_stays_ignored() {
+    with_unchanged_tracefs("trace stream under nohup-like SIGINT", |_| {
+        let mut child = start(&["trace", "stream", "-e", "sched:sched_switch"], &["INT"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        send_signal(&child, "INT");
+        std::thread::sleep(Duration::from_millis(1000));
+        let after_int = child.try_wait().expect("try_wait");
+        if after_int.is_none() {
+            send_signal(&child, "TERM");
+        }
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            after_int.is_none(),
+            "an ignored SIGINT ended it: {after_int:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            output.status.signal(),
+            Some(15),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
         );
     });
 }
