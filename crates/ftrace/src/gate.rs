@@ -335,6 +335,37 @@ impl Child {
     }
 }
 
+/// A command line given as one string (`probe -c COMMAND`) as the argument
+/// vector for [`GatedCommand::start`], as stap runs it: split on blanks
+/// and exec'd directly when it has no shell syntax (then the traced pid is
+/// the program's); through `sh -c` when it has (quotes, `$`, `|`, `;`,
+/// `&`, `<`, `>`, globs, backquotes, parentheses...), and then the pid is
+/// the shell's. A single simple command there is written `exec COMMAND`,
+/// so that the shell becomes the command and the pid stays its.
+pub fn command_words(command: &str) -> Vec<String> {
+    // `=` is plain in `dd if=x`, and shell syntax only in a leading
+    // `VAR=value` word.
+    let assignment = command
+        .split_whitespace()
+        .next()
+        .is_some_and(|w| w.contains('='));
+    let shell_syntax = assignment
+        || command
+            .chars()
+            .any(|c| "|&;<>()$`\\\"'*?[]{}~#\n".contains(c));
+    // One simple command (quotes, variables and globs, but no pipes,
+    // lists or redirections) is exec'd by the shell, so that target() is
+    // the command's own pid.
+    let simple = !assignment && !command.chars().any(|c| "|&;<>()\n".contains(c));
+    if shell_syntax && simple {
+        vec!["sh".into(), "-c".into(), format!("exec {command}")]
+    } else if shell_syntax {
+        vec!["sh".into(), "-c".into(), command.into()]
+    } else {
+        command.split_whitespace().map(String::from).collect()
+    }
+}
+
 /// The file execve(2) gets for `name`, as execvp(3) finds it: a name with
 /// a `/` is taken as it is; any other is looked for in each directory of
 /// `path_var` (an empty entry is the current directory). Err is errno:
@@ -540,6 +571,31 @@ mod tests {
             err.to_string(),
             "cannot run true: cannot enter the caller's mount namespace: Invalid argument"
         );
+    }
+
+    #[test]
+    fn a_command_line_is_exec_d_directly_unless_it_has_shell_syntax() {
+        let sh = |line: &str| words(&["sh", "-c", line]);
+        assert_eq!(command_words("sleep 0.2"), words(&["sleep", "0.2"]));
+        assert_eq!(
+            command_words("dd if=/dev/zero of=/dev/null  count=1"),
+            words(&["dd", "if=/dev/zero", "of=/dev/null", "count=1"])
+        );
+        assert_eq!(command_words("cat 'a b'"), sh("exec cat 'a b'"));
+        assert_eq!(command_words("ls *.rs"), sh("exec ls *.rs"));
+        assert_eq!(command_words("echo $HOME"), sh("exec echo $HOME"));
+        for line in ["a | b", "a; b", "a && b", "a > f", "(a)", "X=1 a", "a &"] {
+            assert_eq!(command_words(line), sh(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_pipeline_runs_under_sh_whose_pid_is_the_one_given() {
+        let gated = GatedCommand::start(&command_words("sleep 5 | cat"), None).unwrap();
+        let pid = gated.id();
+        let child = gated.open().unwrap();
+        assert_eq!(status_field(pid, "Name").as_deref(), Some("sh"));
+        assert_eq!(GatedCommand::finish(child, true).unwrap(), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use kscope_ftrace::GatedCommand;
+use kscope_ftrace::{GatedCommand, command_words};
 use kscope_probe::catalog::Catalog;
 use kscope_probe::check::{self, Types};
 use kscope_probe::codegen::{self, Generated, Options};
@@ -126,7 +126,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // A command to run is started now, held at a gate, for target().
     let gated = match &args.command {
-        Some(command) => Some(GatedCommand::start(&command_line(command), None)?),
+        Some(command) => Some(GatedCommand::start(&command_words(command), None)?),
         None => None,
     };
     let target = match (&gated, args.pid) {
@@ -396,32 +396,6 @@ fn privilege_hint() -> &'static str {
         "cannot load the probes"
     } else {
         "cannot load the probes (BPF needs root, or CAP_BPF with CAP_PERFMON)"
-    }
-}
-
-/// `-c COMMAND` as an argument vector: split on blanks when it is a plain
-/// command, through `sh -c` when it has shell syntax.
-fn command_line(command: &str) -> Vec<String> {
-    // `=` is plain in `dd if=x`, and shell syntax only in a leading
-    // `VAR=value` word.
-    let assignment = command
-        .split_whitespace()
-        .next()
-        .is_some_and(|w| w.contains('='));
-    let shell_syntax = assignment
-        || command
-            .chars()
-            .any(|c| "|&;<>()$`\\\"'*?[]{}~#\n".contains(c));
-    // One simple command (quotes, variables and globs, but no pipes,
-    // lists or redirections) is exec'd by the shell, so that target() is
-    // the command's own pid.
-    let simple = !assignment && !command.chars().any(|c| "|&;<>()\n".contains(c));
-    if shell_syntax && simple {
-        vec!["sh".into(), "-c".into(), format!("exec {command}")]
-    } else if shell_syntax {
-        vec!["sh".into(), "-c".into(), command.into()]
-    } else {
-        command.split_whitespace().map(String::from).collect()
     }
 }
 
