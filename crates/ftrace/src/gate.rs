@@ -531,6 +531,15 @@ mod tests {
             ),
             "not killed by SIGSEGV"
         );
+        // SIGPIPE, which the Rust runtime ignores, is the command's own
+        // again: `yes | head` ends `yes` by it.
+        assert!(
+            matches!(
+                run(&["sh", "-c", "kill -PIPE $$"]),
+                CommandEnd::Killed { signal, .. } if signal == libc::SIGPIPE
+            ),
+            "SIGPIPE stayed ignored"
+        );
         // finish reports an end the command came to by itself.
         let child = GatedCommand::start(&words(&["sh", "-c", "exit 3"]), None)
             .unwrap()

@@ -1,8 +1,8 @@
 //! The only unsafe code of this crate: fork(2) of a command held at a
 //! gate, and what its child does before execve(2). Everything the child
 //! needs is prepared by the parent before the fork, so that the child only
-//! makes async-signal-safe calls (close, read, setns, chdir, execve,
-//! write, _exit): the parent may have other threads, whose locks a forked
+//! makes async-signal-safe calls (close, read, signal, sigprocmask, setns,
+//! chdir, execve, write, _exit): the parent may have other threads, whose locks a forked
 //! child must never take.
 
 #![allow(unsafe_code)]
@@ -171,6 +171,18 @@ fn held_child(image: &ExecImage, fds: &ChildFds) -> ! {
         // SAFETY: _exit ends this process without running anything of
         // the parent's (no atexit handlers, no destructors).
         unsafe { libc::_exit(NOT_RUN) };
+    }
+    // What std's Command does too: the Rust runtime ignores SIGPIPE, and
+    // an ignored signal stays ignored across exec, so the command would get
+    // EPIPE where it expects to die by SIGPIPE (`yes | head`). The mask is
+    // emptied for the same reason.
+    // SAFETY: sigaction and sigprocmask with a signal number and a live,
+    // initialised set; both are async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
     }
     if let Some(ns) = fds.mount_ns {
         // SAFETY: `ns` is an open namespace fd inherited from the parent;
