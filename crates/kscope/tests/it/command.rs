@@ -27,6 +27,28 @@ fn target_is_the_command_itself_not_a_shell() {
     });
 }
 
+#[test]
+fn the_command_s_pid_opens_nothing_of_kscope_s_before_it_runs() {
+    with_unchanged_tracefs("probe -c 'cat /dev/null' and openat", |_| {
+        let output = kscope_ok(&[
+            "probe",
+            "-c",
+            "cat /dev/null",
+            "-e",
+            r#"probe syscall.openat { if (pid() == target()) printf("%s opens %s\n", execname(), user_string($filename)) }"#,
+        ]);
+        let text = stdout(&output);
+        assert!(
+            text.lines().any(|l| l == "cat opens /dev/null"),
+            "the command's own openat is missing:\n{text}"
+        );
+        assert!(
+            text.lines().all(|l| l.starts_with("cat opens ")),
+            "something else opened files under the command's pid:\n{text}"
+        );
+    });
+}
+
 /// `kscope trace record -e sched:sched_switch -o DIR/e.dat -- COMMAND`.
 fn record_into(dir: &std::path::Path, command: &[&str]) -> std::process::Output {
     let file = dir.join("e.dat");
