@@ -216,18 +216,20 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // the session ends when it exits.
     let mut gated = gated;
     let child: RefCell<Option<kscope_ftrace::Child>> = RefCell::new(None);
-    let mut gate_error = None;
+    // A command that could not exec ends the session at once.
+    let gate_error = RefCell::new(None);
     let mut attached = || {
         report(5, "attached the probes; running", started);
         if let Some(g) = gated.take() {
             match g.open() {
                 Ok(c) => *child.borrow_mut() = Some(c),
-                Err(e) => gate_error = Some(e),
+                Err(e) => *gate_error.borrow_mut() = Some(e),
             }
         }
     };
     let mut stop = || {
         kscope_tracefs::interrupted()
+            || gate_error.borrow().is_some()
             || child
                 .borrow_mut()
                 .as_mut()
@@ -235,7 +237,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let ending = session.run(&mut out, &mut stop, &mut attached)?;
     drop(session);
-    if let Some(e) = gate_error {
+    if let Some(e) = gate_error.into_inner() {
         return Err(e.into());
     }
     if let Some(c) = child.into_inner() {

@@ -4,6 +4,8 @@
 //! that cannot start is an error before anything is recorded; how it
 //! ended is said on stderr while kscope's own status stays its own.
 
+use std::os::unix::fs::PermissionsExt;
+
 use kscope_testkit::with_unchanged_tracefs;
 
 use crate::{kscope, kscope_ok, stderr, stdout};
@@ -92,6 +94,32 @@ fn a_command_that_cannot_start_is_an_error_and_nothing_is_recorded() {
         assert_eq!(
             stderr(&output),
             "kscope: error: cannot run kscope-no-such-command: No such file or directory\n"
+        );
+        // Found, but the kernel refuses to exec it: the session stops at
+        // once with the error.
+        let not_a_program = dir.path().join("not-a-program");
+        std::fs::write(&not_a_program, "just text\n").expect("write");
+        std::fs::set_permissions(&not_a_program, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let started = std::time::Instant::now();
+        let output = kscope(&[
+            "probe",
+            "-c",
+            not_a_program.to_str().expect("UTF-8 path"),
+            "-e",
+            "probe timer.s(30) { exit() }",
+        ]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the session ran on without its command"
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert_eq!(
+            stderr(&output),
+            format!(
+                "kscope: error: cannot run {}: Exec format error\n",
+                not_a_program.display()
+            )
         );
     });
 }
