@@ -147,9 +147,15 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let mut session = Session::start(&guard, &fs, &config)?;
     let page_size = session.subbuf_size();
     let recorder = Recorder::start(&session, temp.path(), page_size)?;
-    let mut child = match gated {
-        Some(g) => Some(g.open()?),
-        None => None,
+    let mut child = match gated.map(GatedCommand::open).transpose() {
+        Ok(child) => child,
+        Err(e) => {
+            // The recording threads hold the instance's files open: they
+            // end before the guard can remove it.
+            session.stop(&guard)?;
+            recorder.finish(&mut session)?;
+            return Err(e.into());
+        }
     };
     let progress = Progress::new(std::io::stderr().is_terminal());
     let started = Instant::now();

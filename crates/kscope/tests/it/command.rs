@@ -51,6 +51,14 @@ fn the_command_s_pid_opens_nothing_of_kscope_s_before_it_runs() {
     });
 }
 
+/// The names in `dir`.
+fn files_in(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .expect("read the temp dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect()
+}
+
 /// `kscope trace record -e sched:sched_switch -o DIR/e.dat -- COMMAND`.
 fn record_into(dir: &std::path::Path, command: &[&str]) -> std::process::Output {
     let file = dir.join("e.dat");
@@ -77,11 +85,7 @@ fn a_command_that_cannot_start_is_an_error_and_nothing_is_recorded() {
             stderr(&output),
             "kscope: error: cannot run /nonexistent/cmd: No such file or directory\n"
         );
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("read the temp dir")
-            .map(|e| e.expect("entry").file_name())
-            .collect();
-        assert!(left.is_empty(), "written: {left:?}");
+        assert_eq!(files_in(dir.path()), Vec::<std::ffi::OsString>::new());
         // Not on $PATH either: the same error, from probe -c too.
         let output = kscope(&[
             "probe",
@@ -95,12 +99,22 @@ fn a_command_that_cannot_start_is_an_error_and_nothing_is_recorded() {
             stderr(&output),
             "kscope: error: cannot run kscope-no-such-command: No such file or directory\n"
         );
-        // Found, but the kernel refuses to exec it: the session stops at
-        // once with the error.
-        let not_a_program = dir.path().join("not-a-program");
+        // Found, but the kernel refuses to exec it: an error once tracing
+        // is on, and still nothing written nor left in tracefs.
+        let programs = tempfile::tempdir().expect("temp dir");
+        let not_a_program = programs.path().join("not-a-program");
         std::fs::write(&not_a_program, "just text\n").expect("write");
         std::fs::set_permissions(&not_a_program, std::fs::Permissions::from_mode(0o755))
             .expect("chmod");
+        let refused = format!(
+            "kscope: error: cannot run {}: Exec format error\n",
+            not_a_program.display()
+        );
+        let output = record_into(dir.path(), &[not_a_program.to_str().expect("UTF-8 path")]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert_eq!(stderr(&output), refused);
+        assert_eq!(files_in(dir.path()), Vec::<std::ffi::OsString>::new());
+        // probe -c: the session stops at once with the error.
         let started = std::time::Instant::now();
         let output = kscope(&[
             "probe",
@@ -114,13 +128,7 @@ fn a_command_that_cannot_start_is_an_error_and_nothing_is_recorded() {
             "the session ran on without its command"
         );
         assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-        assert_eq!(
-            stderr(&output),
-            format!(
-                "kscope: error: cannot run {}: Exec format error\n",
-                not_a_program.display()
-            )
-        );
+        assert_eq!(stderr(&output), refused);
     });
 }
 
