@@ -109,8 +109,8 @@ impl CommandEnd {
     }
 }
 
-/// A command started behind a gate: forked, waiting until [`open`]
-/// (`GatedCommand::open`) lets it exec, so that tracing can be set up for
+/// A command started behind a gate: forked, waiting until
+/// [`GatedCommand::open`] lets it exec, so that tracing can be set up for
 /// its pid (and its children) before it runs. A command dropped at its
 /// gate is killed without having run.
 pub struct GatedCommand {
