@@ -31,9 +31,10 @@ mod kernel;
 mod merge;
 mod record;
 mod session;
+mod sys;
 
 pub use capture::{Metadata, read_buffer};
-pub use gate::GatedCommand;
+pub use gate::{Child, CommandEnd, CommandError, GatedCommand, command_words};
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
 pub use record::{CpuRecording, RecordError, Recorder};

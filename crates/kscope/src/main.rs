@@ -119,7 +119,7 @@ fn main() -> ExitCode {
         Command::Probe(args) => cmd::probe::run(&args),
         Command::Trace(args) => cmd::trace::run(&args, matches.subcommand_matches("trace")),
     };
-    match outcome {
+    let code = match outcome {
         Ok(code) => code,
         // `kscope ... | head` closes the pipe early: that is not an error.
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
@@ -133,7 +133,11 @@ fn main() -> ExitCode {
             eprintln!("kscope: error: {}", error_text(&err));
             ExitCode::FAILURE
         }
-    }
+    };
+    // A command stopped by SIGINT, SIGTERM or SIGHUP has restored what it
+    // changed: now it ends by that signal, as its caller expects.
+    kscope_tracefs::end_as_interrupted();
+    code
 }
 
 /// An error already rendered for the user as `file:line:col: error: ...`

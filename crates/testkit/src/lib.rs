@@ -21,6 +21,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 mod vmcores;
 pub use vmcores::{VmcoreVariant, regression, regressions_dir, vmcore_variants, vmcores_dir};
@@ -38,6 +39,23 @@ pub fn live(what: &str, missing: Option<String>) -> bool {
     }
     eprintln!("skipped: live test of {what}: {reason}");
     false
+}
+
+/// A command that starts `program` with the termination signals (SIGINT,
+/// SIGTERM, SIGHUP, SIGQUIT) at their default action, except those in
+/// `ignored` (names without SIG, like `"INT"`), which it starts ignoring,
+/// as `nohup` or a background job would. A test's own dispositions (a
+/// runner started in the background ignores SIGINT) must not leak into
+/// what it checks. coreutils' `env` sets them and execs `program`, so the
+/// pid is the program's.
+pub fn command_with_signals(program: impl AsRef<std::ffi::OsStr>, ignored: &[&str]) -> Command {
+    let mut command = Command::new("env");
+    command.arg("--default-signal=INT,TERM,HUP,QUIT");
+    if !ignored.is_empty() {
+        command.arg(format!("--ignore-signal={}", ignored.join(",")));
+    }
+    command.arg("--").arg(program);
+    command
 }
 
 /// `None` when running as root, else the reason to skip.
@@ -226,6 +244,25 @@ fn abbreviate(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SigIgn mask a program started by `command_with_signals` has.
+    fn ignored_mask(ignored: &[&str]) -> u64 {
+        let output = command_with_signals("grep", ignored)
+            .args(["^SigIgn:", "/proc/self/status"])
+            .output()
+            .expect("run env grep");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let hex = text.trim().trim_start_matches("SigIgn:").trim();
+        u64::from_str_radix(hex, 16).expect("a hex mask")
+    }
+
+    #[test]
+    fn a_command_starts_with_the_signals_it_is_given() {
+        // Bits are signal - 1: HUP 0, INT 1, QUIT 2, TERM 14.
+        let terminating = 1 << 0 | 1 << 1 | 1 << 2 | 1 << 14;
+        assert_eq!(ignored_mask(&[]) & terminating, 0);
+        assert_eq!(ignored_mask(&["INT"]) & terminating, 1 << 1);
+    }
 
     #[test]
     fn a_present_capability_runs_the_test() {

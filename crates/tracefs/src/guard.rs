@@ -14,7 +14,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError, Weak};
 use std::thread::ThreadId;
 
@@ -24,6 +24,7 @@ use crate::instance::Instance;
 use crate::journal::{self, Change};
 use crate::mount::Tracefs;
 use crate::namespace::{KernelFs, mount_privately};
+use crate::sys;
 
 #[derive(Debug)]
 struct Journal {
@@ -412,55 +413,88 @@ fn install_panic_hook() {
 }
 
 static GRACEFUL_INTERRUPT: AtomicBool = AtomicBool::new(false);
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that interrupted a graceful program; 0 before one came.
+static INTERRUPTING: AtomicI32 = AtomicI32::new(0);
 
 /// Makes the first SIGINT (Ctrl-C), SIGTERM or SIGHUP only set
 /// [`interrupted`], for a program that stops what it is doing and restores
 /// by itself (a trace stream that still prints what it has, and must close
-/// its per-CPU files before its instance can be removed). A second such
-/// signal, and SIGQUIT, still restore at once and end the process.
+/// its per-CPU files before its instance can be removed), then ends with
+/// [`end_as_interrupted`]. A second such signal, and SIGQUIT, still
+/// restore at once and end the process.
 pub fn handle_interrupt_gracefully() {
     GRACEFUL_INTERRUPT.store(true, Ordering::SeqCst);
 }
 
-/// True once a SIGINT arrived under [`handle_interrupt_gracefully`].
+/// True once a SIGINT, SIGTERM or SIGHUP arrived under
+/// [`handle_interrupt_gracefully`].
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    INTERRUPTING.load(Ordering::SeqCst) != 0
+}
+
+/// For a program that stopped gracefully on a signal and has restored
+/// what it changed: ends the process by that signal's default action, so
+/// that its parent (a shell, a script's loop) sees it killed by the
+/// signal, as it would have been without kscope's handler. Returns when
+/// no signal interrupted it.
+pub fn end_as_interrupted() {
+    let signal = INTERRUPTING.load(Ordering::SeqCst);
+    if signal == 0 {
+        return;
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    end_by(signal)
+}
+
+/// Ends the process with `signal`'s own default action, so the exit
+/// status tells what happened (128 + signal if that fails).
+fn end_by(signal: i32) -> ! {
+    if let Err(err) = signal_hook::low_level::emulate_default_handler(signal) {
+        eprintln!("kscope: {err}");
+    }
+    std::process::exit(128 + signal)
 }
 
 /// Makes SIGINT, SIGTERM, SIGHUP and SIGQUIT restore every live guard and
-/// then end the process as the signal would have. Call it once, early, in
-/// a program that changes tracefs; later calls do nothing.
+/// then end the process as the signal would have. A signal this process
+/// inherited as ignored (`nohup`, a background job of a non-interactive
+/// shell) stays ignored. Call it once, early, in a program that changes
+/// tracefs; later calls do nothing.
 pub fn restore_on_signals() -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let mut result = Ok(());
     SIGNAL_THREAD.call_once(|| {
-        result = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT]).and_then(
-            |mut signals| {
-                std::thread::Builder::new()
-                    .name("kscope-signals".into())
-                    .spawn(move || {
-                        for signal in signals.forever() {
-                            let graceful = signal != SIGQUIT
-                                && GRACEFUL_INTERRUPT.load(Ordering::SeqCst)
-                                && !INTERRUPTED.swap(true, Ordering::SeqCst);
-                            if graceful {
-                                continue;
-                            }
-                            restore_live(|_| true, true);
-                            // Ends the process with the signal's own default
-                            // action, so the exit status tells what happened.
-                            if let Err(err) =
-                                signal_hook::low_level::emulate_default_handler(signal)
-                            {
-                                eprintln!("kscope: {err}");
-                            }
-                            std::process::exit(128 + signal);
+        let mut watched = Vec::new();
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] {
+            match sys::signal_ignored(signal) {
+                Ok(true) => {}
+                Ok(false) => watched.push(signal),
+                Err(err) => {
+                    result = Err(err);
+                    return;
+                }
+            }
+        }
+        result = signal_hook::iterator::Signals::new(watched).and_then(|mut signals| {
+            std::thread::Builder::new()
+                .name("kscope-signals".into())
+                .spawn(move || {
+                    for signal in signals.forever() {
+                        let graceful = signal != SIGQUIT
+                            && GRACEFUL_INTERRUPT.load(Ordering::SeqCst)
+                            && INTERRUPTING
+                                .compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst)
+                                .is_ok();
+                        if graceful {
+                            continue;
                         }
-                    })
-                    .map(drop)
-            },
-        );
+                        restore_live(|_| true, true);
+                        end_by(signal);
+                    }
+                })
+                .map(drop)
+        });
     });
     result
 }

@@ -40,8 +40,8 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use guard::{
-    ProbeFile, StateGuard, handle_interrupt_gracefully, interrupted, private_instance_name,
-    restore_on_signals,
+    ProbeFile, StateGuard, end_as_interrupted, handle_interrupt_gracefully, interrupted,
+    private_instance_name, restore_on_signals,
 };
 pub use instance::Instance;
 pub use journal::{Leftover, LeftoverOutcome, RUN_DIR, find_leftovers, run_dir, undo_leftovers};

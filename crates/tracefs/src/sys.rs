@@ -76,6 +76,22 @@ pub(crate) fn make_all_mounts_private() -> io::Result<()> {
     })
 }
 
+/// True when `signal` is ignored (SIG_IGN) in this process: inherited so
+/// from `nohup`, or from a shell that starts background jobs with SIGINT
+/// and SIGQUIT ignored.
+pub(crate) fn signal_ignored(signal: libc::c_int) -> io::Result<bool> {
+    // SAFETY: a zeroed sigaction is a valid value for the kernel to fill.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a NULL new action only queries; `current` is a live,
+    // writable sigaction.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) };
+    if rc == 0 {
+        Ok(current.sa_sigaction == libc::SIG_IGN)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// True when the process runs with uid 0 (the usual owner of tracefs).
 pub(crate) fn is_root() -> bool {
     effective_uid() == 0

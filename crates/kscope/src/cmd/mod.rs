@@ -32,3 +32,24 @@ pub(crate) fn explain_tracefs_refusal(error: anyhow::Error, needed: &str) -> any
         error
     }
 }
+
+use kscope_ftrace::CommandEnd;
+
+/// Says on standard error how the command kscope ran (`-c`, `--`) ended,
+/// when it failed by itself; kscope's own exit status stays its own.
+pub(crate) fn report_command_end(end: Option<CommandEnd>) {
+    match end {
+        Some(CommandEnd::Exited(status)) if status != 0 => {
+            eprintln!("kscope: the command exited with status {status}");
+        }
+        Some(CommandEnd::Killed {
+            signal,
+            core_dumped,
+        }) => eprintln!(
+            "kscope: the command was killed by {}{}",
+            kscope_coredump::signal_name(signal),
+            if core_dumped { " (core dumped)" } else { "" }
+        ),
+        _ => {}
+    }
+}

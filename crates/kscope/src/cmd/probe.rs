@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use kscope_ftrace::GatedCommand;
+use kscope_ftrace::{GatedCommand, command_words};
 use kscope_probe::catalog::Catalog;
 use kscope_probe::check::{self, Types};
 use kscope_probe::codegen::{self, Generated, Options};
@@ -40,8 +40,10 @@ pub struct Args {
     #[arg(short = 'e', value_name = "SCRIPT")]
     script: Option<String>,
 
-    /// Run COMMAND (through sh when it has shell syntax) once the probes
-    /// are attached; target() is its pid; the session ends when it exits.
+    /// Run COMMAND once the probes are attached; the session ends when it
+    /// exits. Without shell syntax it is exec'd directly and target() is
+    /// its pid; with shell syntax (quotes, $, |, ;, &, <, >, globs,
+    /// parentheses) it runs under `sh -c` and target() is the shell's pid.
     #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "pid")]
     command: Option<String>,
 
@@ -126,10 +128,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     // A command to run is started now, held at a gate, for target().
     let gated = match &args.command {
-        Some(command) => Some(
-            GatedCommand::start(&command_line(command))
-                .with_context(|| format!("cannot start {command:?}"))?,
-        ),
+        Some(command) => Some(GatedCommand::start(
+            &command_words(command),
+            kscope_tracefs::caller_mount_namespace(),
+        )?),
         None => None,
     };
     let target = match (&gated, args.pid) {
@@ -212,19 +214,21 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     // The command is let through its gate once every probe is attached;
     // the session ends when it exits.
     let mut gated = gated;
-    let child: RefCell<Option<std::process::Child>> = RefCell::new(None);
-    let mut gate_error = None;
+    let child: RefCell<Option<kscope_ftrace::Child>> = RefCell::new(None);
+    // A command that could not exec ends the session at once.
+    let gate_error = RefCell::new(None);
     let mut attached = || {
         report(5, "attached the probes; running", started);
         if let Some(g) = gated.take() {
             match g.open() {
                 Ok(c) => *child.borrow_mut() = Some(c),
-                Err(e) => gate_error = Some(e),
+                Err(e) => *gate_error.borrow_mut() = Some(e),
             }
         }
     };
     let mut stop = || {
         kscope_tracefs::interrupted()
+            || gate_error.borrow().is_some()
             || child
                 .borrow_mut()
                 .as_mut()
@@ -232,13 +236,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     let ending = session.run(&mut out, &mut stop, &mut attached)?;
     drop(session);
-    if let Some(e) = gate_error {
-        return Err(anyhow::Error::new(e).context("cannot start the command"));
+    if let Some(e) = gate_error.into_inner() {
+        return Err(e.into());
     }
     if let Some(c) = child.into_inner() {
         // Stopped while the command runs (Ctrl-C, SIGTERM, exit()): the
         // command is stopped too.
-        GatedCommand::finish(c, true)?;
+        super::report_command_end(GatedCommand::finish(c, true)?);
     }
     match ending {
         Ending::Error(message) => {
@@ -405,32 +409,6 @@ fn privilege_hint() -> &'static str {
         "cannot load the probes"
     } else {
         "cannot load the probes (BPF needs root, or CAP_BPF with CAP_PERFMON)"
-    }
-}
-
-/// `-c COMMAND` as an argument vector: split on blanks when it is a plain
-/// command, through `sh -c` when it has shell syntax.
-fn command_line(command: &str) -> Vec<String> {
-    // `=` is plain in `dd if=x`, and shell syntax only in a leading
-    // `VAR=value` word.
-    let assignment = command
-        .split_whitespace()
-        .next()
-        .is_some_and(|w| w.contains('='));
-    let shell_syntax = assignment
-        || command
-            .chars()
-            .any(|c| "|&;<>()$`\\\"'*?[]{}~#\n".contains(c));
-    // One simple command (quotes, variables and globs, but no pipes,
-    // lists or redirections) is exec'd by the shell, so that target() is
-    // the command's own pid.
-    let simple = !assignment && !command.chars().any(|c| "|&;<>()\n".contains(c));
-    if shell_syntax && simple {
-        vec!["sh".into(), "-c".into(), format!("exec {command}")]
-    } else if shell_syntax {
-        vec!["sh".into(), "-c".into(), command.into()]
-    } else {
-        command.split_whitespace().map(String::from).collect()
     }
 }
 

@@ -170,10 +170,10 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let selections = args.select.selections(&available, positions)?;
     let gated = match args.command.is_empty() {
         true => None,
-        false => Some(
-            GatedCommand::start(&args.command)
-                .with_context(|| format!("cannot start {}", args.command[0]))?,
-        ),
+        false => Some(GatedCommand::start(
+            &args.command,
+            kscope_tracefs::caller_mount_namespace(),
+        )?),
     };
     let config = SessionConfig {
         events: selections,
@@ -188,9 +188,15 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let mut session = Session::start(&guard, &fs, &config)?;
     let page_size = session.subbuf_size();
     let recorder = Recorder::start(&session, &temp, page_size)?;
-    let mut child = match gated {
-        Some(g) => Some(g.open().context("cannot start the command")?),
-        None => None,
+    let mut child = match gated.map(GatedCommand::open).transpose() {
+        Ok(child) => child,
+        Err(e) => {
+            // The recording threads hold the instance's files open: they
+            // end before the guard can remove it.
+            session.stop(&guard)?;
+            recorder.finish(&mut session)?;
+            return Err(e.into());
+        }
     };
     let progress = Progress::new(std::io::stderr().is_terminal());
     let started = Instant::now();
@@ -247,7 +253,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     drop(maps);
     drop(temp);
     if let Some(c) = child {
-        GatedCommand::finish(c, kscope_tracefs::interrupted())?;
+        super::report_command_end(GatedCommand::finish(c, kscope_tracefs::interrupted())?);
     }
     guard.restore()?;
     eprintln!(

@@ -85,12 +85,13 @@ pub struct StreamArgs {
     pub json: bool,
 
     /// Only the events of COMMAND and of the processes it starts
-    /// (`set_event_pid` and the `event-fork` option). The command starts
-    /// just before tracing does: its first instructions can be missed.
+    /// (`set_event_pid` and the `event-fork` option). The command is held
+    /// before its exec until tracing is on: none of it is missed.
     #[arg(short = 'F', long = "follow", requires = "command")]
     pub follow: bool,
 
-    /// Run this command, trace while it runs, and stop when it exits.
+    /// Run this command (exec'd as given, no shell), trace while it runs,
+    /// and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -214,10 +215,10 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     kernel.read_strings(&fs);
     let gated = match args.command.is_empty() {
         true => None,
-        false => Some(
-            GatedCommand::start(&args.command)
-                .with_context(|| format!("cannot start {}", args.command[0]))?,
-        ),
+        false => Some(GatedCommand::start(
+            &args.command,
+            kscope_tracefs::caller_mount_namespace(),
+        )?),
     };
     let mut pids = args.select.pids.clone();
     if args.follow
@@ -236,7 +237,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     // Tracing could not start: the gated command is killed unrun (drop).
     let mut session = Session::start(&guard, &fs, &config)?;
     let mut child = match gated {
-        Some(gated) => Some(gated.open().context("cannot start the command")?),
+        Some(gated) => Some(gated.open()?),
         None => None,
     };
     loop {
@@ -274,7 +275,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     if let Some(c) = child {
         // Stopped by a signal while the command still runs: with Ctrl-C it
         // got the same SIGINT and ends by itself; otherwise stop it.
-        GatedCommand::finish(c, false)?;
+        super::report_command_end(GatedCommand::finish(c, false)?);
     }
     guard.restore()?;
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! End-to-end tests of the kscope binary.
 
 mod cli;
+mod command;
 mod core;
 mod crash;
 mod doctor;
@@ -15,8 +16,10 @@ mod trace_record;
 mod trace_report;
 mod trace_stream;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
+use std::time::Duration;
 
 /// The kscope binary built for these tests, its caches under the build
 /// tree's temporary directory rather than the user's home.
@@ -109,5 +112,37 @@ pub fn kscope_as_nobody(args: &[&str], own_tracefs: bool) -> Output {
         output = run();
     }
     dir.close().expect("remove temp dir");
+    output
+}
+
+/// Sends SIG`signal` (a name like "TERM") to `child`.
+pub fn send_signal(child: &Child, signal: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -{signal} {}", child.id());
+}
+
+/// Lets `child` (kscope, stdout and stderr piped) run for `after`, sends
+/// it SIG`signal`, and returns what it printed; asserts that it ended by
+/// that very signal (`number`), as its shell expects once kscope has
+/// cleaned up, and not with a status of its own.
+pub fn signal_and_expect_killed(
+    child: Child,
+    after: Duration,
+    signal: &str,
+    number: i32,
+) -> Output {
+    std::thread::sleep(after);
+    send_signal(&child, signal);
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(
+        output.status.signal(),
+        Some(number),
+        "SIG{signal}: {:?}: {}",
+        output.status,
+        stderr(&output)
+    );
     output
 }

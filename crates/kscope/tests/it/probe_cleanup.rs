@@ -7,6 +7,7 @@
 //! do see its programs, maps and perf fds, so they can fail.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ fn fd_kinds(pid: u32) -> Vec<String> {
 
 /// Starts a session with `-v` and waits until it says it is attached.
 fn start(script: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+    let mut child = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
         .args(["probe", "-v", "-e", script])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -120,8 +121,9 @@ fn stopped_by(signal: i32, name: &str) {
             .status()
             .expect("kill");
         assert!(sent.success());
+        // Once it has cleaned up, it ends by the signal, as its shell expects.
         let status = wait(&mut child);
-        assert!(status.success(), "{name}: {status}");
+        assert_eq!(status.signal(), Some(signal), "{name}: {status}");
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
         assert_eq!(
             our_objects_after_exit(),

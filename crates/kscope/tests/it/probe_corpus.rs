@@ -7,7 +7,7 @@
 //! only the cases named.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -220,6 +220,8 @@ struct Run {
     arguments: Vec<String>,
     /// The exit status, or None when a signal ended it.
     code: Option<i32>,
+    /// The signal that ended it, if one did.
+    killed_by: Option<i32>,
     timed_out: bool,
     stdout: String,
     stderr: String,
@@ -287,6 +289,7 @@ fn run(case: &Case, tmp: &Path) -> Run {
     let mut result = Run {
         arguments: Vec::new(),
         code: None,
+        killed_by: None,
         timed_out: false,
         stdout: String::new(),
         stderr: String::new(),
@@ -313,7 +316,7 @@ fn run(case: &Case, tmp: &Path) -> Run {
         None => None,
     };
     result.arguments = case.arguments(tmp, background.as_ref().map(|g| g.0.id()));
-    let spawned = Command::new(env!("CARGO_BIN_EXE_kscope"))
+    let spawned = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
         .arg("probe")
         .args(&result.arguments)
         .env("NO_COLOR", "1")
@@ -372,6 +375,7 @@ fn run(case: &Case, tmp: &Path) -> Run {
     };
     result.elapsed = started.elapsed();
     result.code = status.and_then(|s| s.code());
+    result.killed_by = status.and_then(|s| s.signal());
     // Whatever the workload left behind holds the pipes open: end it.
     drop(kscope);
     drop(background);
@@ -420,6 +424,15 @@ fn problems(case: &Case, run: &Run) -> Vec<String> {
             "did not end within {} s and was killed",
             case.timeout.as_secs()
         ));
+    } else if let Some((name, _)) = case.signal {
+        // Stopped by a signal, kscope cleans up, then ends by that signal.
+        let expected = name.signal().as_raw();
+        if run.killed_by != Some(expected) {
+            out.push(format!(
+                "ended with status {:?} (signal {:?}), expected to be killed by signal {expected}",
+                run.code, run.killed_by
+            ));
+        }
     } else if run.code != Some(case.exit) {
         match run.code {
             Some(code) => out.push(format!("exit status {code}, expected {}", case.exit)),

@@ -115,42 +115,54 @@ fn a_recording_holds_every_event_the_kernel_handed_out() {
     });
 }
 
+/// Records `-e sched` (and runs `command`), sends `signal` (named and
+/// numbered) after 1.5 s, and checks that kscope still writes a valid file
+/// and then ends by that signal.
+fn record_stopped_by(signal: &str, number: i32, command: &[&str]) {
+    with_unchanged_tracefs(
+        &format!("kscope trace record stopped by SIG{signal}"),
+        |_| {
+            let dir =
+                std::env::temp_dir().join(format!("kscope-record-{signal}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            let path = dir.join("trace.dat");
+            let child = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
+                .args(["trace", "record", "-e", "sched", "-o"])
+                .arg(&path)
+                .args(command)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start kscope trace record");
+            crate::signal_and_expect_killed(
+                child,
+                std::time::Duration::from_millis(1500),
+                signal,
+                number,
+            );
+            let accounts = account(&path);
+            let records: u64 = accounts.iter().map(|a| a.1).sum();
+            assert!(records > 0, "{accounts:?}");
+            for (cpu, records, _, _, read, _) in accounts {
+                assert_eq!(records, read, "CPU {cpu}");
+            }
+            let leftovers: Vec<_> = std::fs::read_dir(&dir)
+                .expect("read temp dir")
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
+            assert_eq!(leftovers, ["trace.dat"], "temporary files left");
+            std::fs::remove_dir_all(&dir).expect("remove temp dir");
+        },
+    );
+}
+
 #[test]
 fn ctrl_c_ends_a_recording_and_still_writes_a_valid_file() {
-    with_unchanged_tracefs("kscope trace record stopped by Ctrl-C", |_| {
-        let dir = std::env::temp_dir().join(format!("kscope-record-int-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let path = dir.join("trace.dat");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kscope"))
-            .args(["trace", "record", "-e", "sched", "-o"])
-            .arg(&path)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start kscope trace record");
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let sent = std::process::Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
-        let output = child.wait_with_output().expect("wait");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let accounts = account(&path);
-        let records: u64 = accounts.iter().map(|a| a.1).sum();
-        assert!(records > 0, "{accounts:?}");
-        for (cpu, records, _, _, read, _) in accounts {
-            assert_eq!(records, read, "CPU {cpu}");
-        }
-        let leftovers: Vec<_> = std::fs::read_dir(&dir)
-            .expect("read temp dir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(leftovers, ["trace.dat"], "temporary files left");
-        std::fs::remove_dir_all(&dir).expect("remove temp dir");
-    });
+    record_stopped_by("INT", 2, &[]);
+}
+
+#[test]
+fn sigterm_ends_a_recording_and_its_command_and_still_writes_a_valid_file() {
+    record_stopped_by("TERM", 15, &["--", "sleep", "30"]);
 }

@@ -1,13 +1,16 @@
 //! `kscope trace stream` on the running kernel: it traces, stops with its
 //! command or Ctrl-C, and leaves tracefs as it found it.
 
-use std::process::{Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
 use std::time::Duration;
 
-use kscope_testkit::{TracefsLock, live, missing_root, with_unchanged_tracefs};
+use kscope_testkit::{
+    TracefsLock, command_with_signals, live, missing_root, with_unchanged_tracefs,
+};
 use kscope_tracefs::Tracefs;
 
-use crate::{kscope, kscope_ok, stderr, stdout};
+use crate::{kscope, kscope_ok, send_signal, signal_and_expect_killed, stderr, stdout};
 
 #[test]
 fn a_command_is_traced_and_tracefs_is_left_unchanged() {
@@ -33,9 +36,19 @@ fn a_command_is_traced_and_tracefs_is_left_unchanged() {
                 .all(|l| l.contains("prev_comm=") && l.contains("==> next_comm=")),
             "{text}"
         );
+        // The command's pid switches in and out as sleep, never as a shell
+        // of kscope's gate.
+        let sleeps = pids_of(&text, "sleep");
+        assert_eq!(sleeps.len(), 1, "one sleep pid expected:\n{text}");
+        let pid = &sleeps[0];
         assert!(
-            text.contains("prev_comm=sleep"),
-            "the traced command never switched out:\n{text}"
+            text.contains(&format!("prev_comm=sleep prev_pid={pid} "))
+                && text.contains(&format!("next_comm=sleep next_pid={pid} ")),
+            "the command never switched in and out as sleep:\n{text}"
+        );
+        assert!(
+            !pids_of(&text, "sh").contains(pid),
+            "the command's pid {pid} ran as sh:\n{text}"
         );
         // trace-cmd report's columns: COMM-PID [CPU] LATENCY SECS.USECS: EVENT:
         let first = lines[0];
@@ -45,6 +58,26 @@ fn a_command_is_traced_and_tracefs_is_left_unchanged() {
             "{first}"
         );
     });
+}
+
+/// The pids that `comm` has in sched_switch lines, as prev or next.
+fn pids_of(text: &str, comm: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for side in ["prev", "next"] {
+            let named = words.contains(&format!("{side}_comm={comm}").as_str());
+            let pid = words
+                .iter()
+                .find_map(|w| w.strip_prefix(&format!("{side}_pid=")));
+            if let (true, Some(pid)) = (named, pid)
+                && !pids.iter().any(|p| p == pid)
+            {
+                pids.push(pid.to_string());
+            }
+        }
+    }
+    pids
 }
 
 #[test]
@@ -57,6 +90,8 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
             "stream",
             "-e",
             "sched:sched_switch",
+            // The command itself: it switches out when it sleeps, however
+            // busy the machine (an idle CPU, pid 0, may never come then).
             "-f",
             "prev_comm == \"sleep\"",
             "-o",
@@ -78,38 +113,47 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
     });
 }
 
-/// Starts `kscope ARGS`, lets it trace for 1.5 s, sends it `signal`, and
-/// returns what it printed; asserts that it ended with status 0.
-fn stream_then_signal(signal: &str, args: &[&str]) -> std::process::Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_kscope"))
+/// Starts `kscope ARGS` with the termination signals at their default
+/// action but those in `ignored`.
+fn start(args: &[&str], ignored: &[&str]) -> std::process::Child {
+    command_with_signals(env!("CARGO_BIN_EXE_kscope"), ignored)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
-    let output = child.wait_with_output().expect("wait");
-    assert!(
-        output.status.success(),
-        "{:?}: {}",
-        output.status,
-        stderr(&output)
-    );
-    output
+        .expect("spawn")
+}
+
+/// Starts `kscope ARGS`, lets it trace for 1.5 s, sends it SIG`signal`,
+/// and returns what it printed; it must end by that very signal (a shell
+/// loop over it stops on Ctrl-C), not with a status of its own.
+fn stream_then_signal(signal: &str, number: i32, args: &[&str]) -> std::process::Output {
+    signal_and_expect_killed(
+        start(args, &[]),
+        Duration::from_millis(1500),
+        signal,
+        number,
+    )
 }
 
 #[test]
 fn ctrl_c_stops_the_stream_and_restores_everything() {
     with_unchanged_tracefs("trace stream and Ctrl-C", |_| {
-        let output = stream_then_signal("-INT", &["trace", "stream", "-e", "sched:sched_switch"]);
+        let output = stream_then_signal("INT", 2, &["trace", "stream", "-e", "sched:sched_switch"]);
         assert!(
             stdout(&output).contains(" sched_switch: "),
             "nothing printed before Ctrl-C"
+        );
+    });
+}
+
+#[test]
+fn sighup_stops_the_stream_and_restores_everything() {
+    with_unchanged_tracefs("trace stream and SIGHUP", |_| {
+        let output = stream_then_signal("HUP", 1, &["trace", "stream", "-e", "sched:sched_switch"]);
+        assert!(
+            stdout(&output).contains(" sched_switch: "),
+            "nothing printed before SIGHUP"
         );
     });
 }
@@ -119,7 +163,8 @@ fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
     with_unchanged_tracefs("trace stream and SIGTERM", |_| {
         let started = std::time::Instant::now();
         stream_then_signal(
-            "-TERM",
+            "TERM",
+            15,
             &[
                 "trace",
                 "stream",
@@ -133,6 +178,33 @@ fn sigterm_stops_the_stream_and_its_command_and_restores_everything() {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "the command was not stopped"
+        );
+    });
+}
+
+#[test]
+fn a_sigint_inherited_as_ignored_stays_ignored() {
+    with_unchanged_tracefs("trace stream under nohup-like SIGINT", |_| {
+        let mut child = start(&["trace", "stream", "-e", "sched:sched_switch"], &["INT"]);
+        std::thread::sleep(Duration::from_millis(1500));
+        send_signal(&child, "INT");
+        std::thread::sleep(Duration::from_millis(1000));
+        let after_int = child.try_wait().expect("try_wait");
+        if after_int.is_none() {
+            send_signal(&child, "TERM");
+        }
+        let output = child.wait_with_output().expect("wait");
+        assert!(
+            after_int.is_none(),
+            "an ignored SIGINT ended it: {after_int:?}: {}",
+            stderr(&output)
+        );
+        assert_eq!(
+            output.status.signal(),
+            Some(15),
+            "{:?}: {}",
+            output.status,
+            stderr(&output)
         );
     });
 }
