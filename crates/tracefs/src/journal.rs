@@ -781,6 +781,10 @@ fn scan(dir: &Path, mut each: impl FnMut(&Found<'_>, &[u8])) -> Result<()> {
         {
             return Ok(());
         }
+        // Root's journals, say, looked at by another user.
+        Err(kscope_outfile::Error::Io { source, path, .. }) => {
+            return Err(Error::Journal { path, source });
+        }
         Err(err) => return Err(err.into()),
     };
     let mut names: Vec<String> = dir

@@ -362,11 +362,21 @@ fn what_a_killed_session_left_is_listed_by_doctor_and_undone_by_the_next_run() {
             session.wait();
         }
         let pids: Vec<u32> = sessions.iter().map(Session::pid).collect();
-        let temp_dir = |pid: u32| dir.path().join(format!(".kscope-record-{pid}"));
+        // The record's per-CPU directory has a random name: the one there.
+        let records: Vec<PathBuf> = std::fs::read_dir(dir.path())
+            .expect("list the output directory")
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| {
+                path.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".kscope-record-"))
+            })
+            .collect();
+        assert_eq!(records.len(), 1, "{records:?}");
+        let record_dir = &records[0];
         // Left behind: both instances, still tracing, and the record's
         // per-CPU files.
         assert_eq!(instances_of(tracefs, &pids).len(), 2);
-        assert!(temp_dir(pids[1]).exists());
+        assert!(record_dir.exists());
 
         let doctor = namespace
             .kscope(&["doctor", "--json"], &run_dir)
@@ -391,15 +401,12 @@ fn what_a_killed_session_left_is_listed_by_doctor_and_undone_by_the_next_run() {
             );
         }
         assert!(
-            summary.contains(&format!(
-                "temporary directory {}",
-                temp_dir(pids[1]).display()
-            )),
+            summary.contains(&format!("temporary directory {}", record_dir.display())),
             "{summary}"
         );
         // Doctor only looked.
         assert_eq!(instances_of(tracefs, &pids).len(), 2);
-        assert!(temp_dir(pids[1]).exists());
+        assert!(record_dir.exists());
 
         let next = namespace
             .kscope(&["trace", "list", "-t"], &run_dir)
@@ -414,7 +421,7 @@ fn what_a_killed_session_left_is_listed_by_doctor_and_undone_by_the_next_run() {
             );
         }
         assert_eq!(instances_of(tracefs, &pids), Vec::<String>::new());
-        assert!(!temp_dir(pids[1]).exists());
+        assert!(!record_dir.exists());
         let journals = std::fs::read_dir(&run_dir)
             .expect("the journal directory")
             .count();
