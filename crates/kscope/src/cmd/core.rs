@@ -133,6 +133,7 @@ struct FrameReport {
 fn run_info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let mapped = kscope_tracedat::TraceFile::open(&args.core)
         .with_context(|| format!("cannot open the core {}", args.core.display()))?;
+    super::input::check_start(&args.core, mapped.bytes(), &super::input::CORE)?;
     let core = Core::parse(mapped.bytes())
         .with_context(|| format!("{} is not a core dump kscope can read", args.core.display()))?;
     let report = report(&core, args);

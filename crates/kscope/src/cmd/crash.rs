@@ -94,6 +94,7 @@ const MAX_COUNT: u64 = 1 << 16;
 
 /// Runs `kscope crash`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    super::input::check_file(&args.vmcore, &super::input::VMCORE)?;
     let dump = Vmcore::open(&args.vmcore)
         .with_context(|| format!("cannot read the dump {}", args.vmcore.display()))?;
     let session = Session::open(&dump, args)?;

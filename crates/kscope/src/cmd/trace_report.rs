@@ -101,6 +101,7 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let file = kscope_tracedat::TraceFile::open(&args.input)
         .with_context(|| format!("cannot open {}", args.input.display()))?;
+    super::input::check_start(&args.input, file.bytes(), &super::input::TRACE_DAT)?;
     let data = kscope_tracedat::parse(file.bytes()).with_context(|| {
         format!(
             "{} is not a trace.dat kscope can read",

@@ -871,7 +871,7 @@ fn a_file_that_is_not_a_core_is_refused() {
     let output = kscope(&["core", "info", path.to_str().expect("utf-8 path")]);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("is not a core dump kscope can read"),
+        stderr(&output).contains("is not a core dump: it starts with the text \"hello\""),
         "{}",
         stderr(&output)
     );

@@ -1,5 +1,6 @@
 //! End-to-end tests of the kscope binary.
 
+mod bad_input;
 mod cli;
 mod core;
 mod crash;
