@@ -5,6 +5,7 @@ mod cli;
 mod core;
 mod crash;
 mod doctor;
+mod mutation;
 mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
