@@ -607,15 +607,8 @@ fn mutated_inputs_give_results_or_clean_errors() {
                 f.outcome.name(),
                 f.saved.display(),
                 f.args.join(" "),
-                f.stderr
-                    .lines()
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                // The message, not the whole backtrace.
+                f.stderr.lines().take(6).collect::<Vec<_>>().join("\n")
             )
         })
         .collect();
