@@ -61,7 +61,7 @@ pub use notes::{
     NT_X86_XSTATE, Note, NoteData, Notes, ProcessInfo, Thread, parse_notes,
 };
 pub use siginfo::{SI_KERNEL, SigInfo, code_text, signal_name};
-pub use unwind::{FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
+pub use unwind::{BuildIdMismatch, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
 use reader::Reader;
 

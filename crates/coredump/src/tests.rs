@@ -183,6 +183,30 @@ fn finds_modules_with_bias_and_build_id() {
 }
 
 #[test]
+fn a_module_file_of_another_build_is_named_and_not_read() {
+    let bytes = sample_core();
+    let core = Core::parse(&bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rebuilt = dir.path().join("prog");
+    std::fs::write(&rebuilt, mapped_image(&[1, 2, 3, 4])).unwrap();
+    let mut unwinder = Unwinder::new(&core);
+    // /bin/prog does not exist here: nothing to compare, nothing named.
+    assert!(unwinder.build_id_mismatches().is_empty());
+    let mut unwinder = Unwinder::new(&core);
+    unwinder.replace_path(Path::new("/bin/prog"), &rebuilt);
+    let mismatches = unwinder.build_id_mismatches();
+    assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+    assert_eq!(mismatches[0].path, Path::new("/bin/prog"));
+    assert_eq!(mismatches[0].file, rebuilt);
+    assert_eq!(mismatches[0].in_core, [0xab, 0xcd, 0xef, 0x01]);
+    assert!(unwinder.build_id_mismatch(0x400100).is_some());
+    // No address in it is given to look up; /lib/x.so (no build-id in the
+    // core) is not judged.
+    assert_eq!(unwinder.relative_address(0x400100), None);
+    assert!(unwinder.build_id_mismatch(0x7f0000).is_none());
+}
+
+#[test]
 fn header_errors_say_where_and_what() {
     let good = sample_core();
     let err = |bytes: &[u8]| Core::parse(bytes).unwrap_err();

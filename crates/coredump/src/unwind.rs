@@ -4,7 +4,10 @@
 //! does not hold code or unwind tables of file mappings), and fall back to
 //! the frame-pointer chain where no CFI covers the pc. x86-64 only; the
 //! register set is an array indexed by DWARF register number so another
-//! architecture adds its numbering and its first-frame registers.
+//! architecture adds its numbering and its first-frame registers. A file
+//! whose build-id is not the one the core holds for its module (rebuilt
+//! since the crash) is not used: its CFI would unwind other code, and its
+//! addresses would name other functions.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -74,9 +77,26 @@ pub struct UnwoundFrame {
     pub source: FrameSource,
 }
 
+/// A module whose file on disk is not the one the process had mapped:
+/// the build-id in the core (read from the ELF headers dumped with the
+/// process's memory) is not the file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildIdMismatch {
+    /// The module's path as the core names it.
+    pub path: PathBuf,
+    /// The file that was read for it (a replacement, or the path itself).
+    pub file: PathBuf,
+    /// The build-id the core holds.
+    pub in_core: Vec<u8>,
+    /// The file's build-id; `None` when it has none.
+    pub in_file: Option<Vec<u8>>,
+}
+
 /// The unwind tables of one module's file, kept as byte ranges of it.
 struct Tables {
     bytes: memmap2::Mmap,
+    /// The file's `NT_GNU_BUILD_ID`.
+    build_id: Option<Vec<u8>>,
     /// The file's link-time address of its lowest `PT_LOAD`, page aligned.
     lowest_vaddr: u64,
     eh_frame: Option<(u64, Range<usize>)>,
@@ -99,9 +119,11 @@ impl Tables {
         let eh_frame_hdr = range(".eh_frame_hdr");
         let text = file.section_by_name(".text").map_or(0, |s| s.address());
         let lowest_vaddr = file.segments().map(|s| s.address()).min().unwrap_or(0) & !0xfff;
+        let build_id = file.build_id().ok().flatten().map(<[u8]>::to_vec);
         drop(file);
         Some(Tables {
             bytes,
+            build_id,
             lowest_vaddr,
             eh_frame,
             eh_frame_hdr,
@@ -238,6 +260,7 @@ pub struct Unwinder<'c, 'a> {
     modules: Vec<Module<'a>>,
     replacements: HashMap<PathBuf, PathBuf>,
     tables: HashMap<usize, Option<Tables>>,
+    mismatches: HashMap<usize, BuildIdMismatch>,
     ctx: UnwindContext<usize>,
     max_frames: usize,
 }
@@ -250,6 +273,7 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             modules: core.modules(),
             replacements: HashMap::new(),
             tables: HashMap::new(),
+            mismatches: HashMap::new(),
             ctx: UnwindContext::new(),
             max_frames: MAX_FRAMES,
         }
@@ -353,11 +377,35 @@ impl<'c, 'a> Unwinder<'c, 'a> {
         frames
     }
 
+    /// The modules whose file is not the build the core holds, in
+    /// address order; every module's file is read to tell. A module whose
+    /// file cannot be read, or whose build-id the core does not hold, is
+    /// not one.
+    pub fn build_id_mismatches(&mut self) -> Vec<BuildIdMismatch> {
+        let starts: Vec<u64> = self.modules.iter().map(|m| m.start).collect();
+        starts
+            .into_iter()
+            .filter_map(|start| self.build_id_mismatch(start).cloned())
+            .collect()
+    }
+
+    /// The mismatch of the module holding `pc`, if its file is not the
+    /// build the core holds.
+    pub fn build_id_mismatch(&mut self, pc: u64) -> Option<&BuildIdMismatch> {
+        let index = self.load(pc)?;
+        self.mismatches.get(&index)
+    }
+
     /// The address of `pc` as its module's file spells it (pc minus the
-    /// load bias), with the module; `None` outside every module. The bias
-    /// comes from the ELF header in the core, else from the file on disk.
+    /// load bias), with the module; `None` outside every module, and in a
+    /// module whose file is another build ([`Unwinder::build_id_mismatch`]).
+    /// The bias comes from the ELF header in the core, else from the file
+    /// on disk.
     pub fn relative_address(&mut self, pc: u64) -> Option<(&Module<'a>, u64)> {
         let index = self.load(pc)?;
+        if self.mismatches.contains_key(&index) {
+            return None;
+        }
         let module = &self.modules[index];
         let bias = match module.load_bias {
             Some(bias) => bias,
@@ -376,7 +424,24 @@ impl<'c, 'a> Unwinder<'c, 'a> {
             .iter()
             .position(|m| m.start <= pc && pc < m.end)?;
         if !self.tables.contains_key(&index) {
-            let tables = Tables::load(&self.file_of(self.modules[index].path));
+            let module = &self.modules[index];
+            let file = self.file_of(module.path);
+            let mut tables = Tables::load(&file);
+            if let (Some(loaded), Some(in_core)) = (&tables, module.build_id)
+                && loaded.build_id.as_deref() != Some(in_core)
+            {
+                self.mismatches.insert(
+                    index,
+                    BuildIdMismatch {
+                        path: module.path.to_path_buf(),
+                        file,
+                        in_core: in_core.to_vec(),
+                        in_file: loaded.build_id.clone(),
+                    },
+                );
+                // Another build's CFI describes other code.
+                tables = None;
+            }
             self.tables.insert(index, tables);
         }
         Some(index)

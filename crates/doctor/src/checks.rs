@@ -149,7 +149,6 @@ pub(crate) fn run() -> Report {
         .ok()
         .and_then(|data| notes::build_id(&data));
     let config = KernelConfig::find(&release);
-    let guard = StateGuard::new();
     let context = Context {
         kernel: KernelIdentity {
             release,
@@ -157,8 +156,8 @@ pub(crate) fn run() -> Report {
             machine: std::env::consts::ARCH,
             build_id: build_id.as_deref().map(notes::hex),
         },
-        tracefs: tracefs_state(guard.tracefs()),
-        securityfs: guard.securityfs().ok(),
+        tracefs: tracefs_state(StateGuard::new().tracefs()),
+        securityfs: kscope_tracefs::securityfs().ok(),
         config,
     };
     let mounted_tracefs = match &context.tracefs {
@@ -182,16 +181,13 @@ pub(crate) fn run() -> Report {
         kcore(&context),
         modules(&context),
         debuginfo(&context, build_id.as_deref()),
+        leftovers(kscope_tracefs::find_leftovers()),
     ];
     let config_source = context
         .config
         .as_ref()
         .map(|c| c.source.display().to_string());
     let kernel = context.kernel;
-    // Unmount tracefs again if we mounted it; the report already says so.
-    if let Err(err) = guard.restore() {
-        eprintln!("kscope: {err}");
-    }
     Report {
         schema: SCHEMA_VERSION,
         kernel,
@@ -256,7 +252,7 @@ fn tracefs(cx: &Context) -> Check {
     };
     if fs.mounted_by_us() {
         result = result.evidence(format!(
-            "it was not mounted: kscope mounted it at {root} for this check and unmounted it after"
+            "it was not mounted: kscope mounted it at {root} in a private mount namespace of its own for this check (nobody else sees that mount; it ends with doctor)"
         ));
     } else {
         result = result.evidence(format!("/proc/self/mountinfo: tracefs at {root}"));
@@ -277,6 +273,72 @@ fn tracefs(cx: &Context) -> Check {
         }
     }
     result
+}
+
+/// What kscope sessions killed before they could clean up left (their
+/// journals under /run/kscope, whose lock no live process holds). Doctor
+/// only lists them; any tracing command undoes them.
+fn leftovers(found: Result<Vec<kscope_tracefs::Leftover>, kscope_tracefs::Error>) -> Check {
+    let dir = kscope_tracefs::run_dir().display().to_string();
+    let found = match found {
+        Ok(found) => found,
+        Err(err) => {
+            return check(
+                "leftovers",
+                Verdict::Unknown,
+                "cannot look for what killed kscope sessions left",
+            )
+            .evidence(err.to_string())
+            .needs(format!("root (to read {dir})"));
+        }
+    };
+    if found.is_empty() {
+        return check(
+            "leftovers",
+            Verdict::Available,
+            "no kscope session left changes behind",
+        )
+        .evidence(format!("no journal without a live owner in {dir}"));
+    }
+    let everything: Vec<String> = found
+        .iter()
+        .flat_map(|l| {
+            l.changes.iter().cloned().chain(
+                l.corrupt
+                    .iter()
+                    .map(|_| format!("unreadable journal {}", l.journal.display())),
+            )
+        })
+        .collect();
+    let mut result = check(
+        "leftovers",
+        Verdict::Denied,
+        format!(
+            "{} kscope session(s) died without cleaning up: {}",
+            found.len(),
+            everything.join(", ")
+        ),
+    );
+    for leftover in &found {
+        let owner = leftover
+            .pid
+            .map_or_else(String::new, |pid| format!(" (pid {pid})"));
+        result = result.evidence(match &leftover.corrupt {
+            Some(why) => format!(
+                "{}{owner} cannot be read: {why}",
+                leftover.journal.display()
+            ),
+            None => format!(
+                "{}{owner}: {}; by hand: {}",
+                leftover.journal.display(),
+                leftover.changes.join(", "),
+                leftover.commands.join("; ")
+            ),
+        });
+    }
+    result
+        .needs("any tracing command (kscope trace list -t, for one) undoes them first; doctor changes nothing")
+        .instead("the commands in the evidence, by hand")
 }
 
 fn tracepoints(cx: &Context) -> Check {
@@ -735,7 +797,7 @@ fn lockdown(cx: &Context) -> Check {
     let path = lockdown.as_path();
     let mounted_note = match &cx.securityfs {
         Some((p, true)) => Some(format!(
-            "securityfs was not mounted: kscope mounted it at {} for this check and unmounted it after",
+            "securityfs was not mounted: kscope mounted it at {} in a private mount namespace of its own for this check (nobody else sees that mount; it ends with doctor)",
             p.display()
         )),
         _ => None,

@@ -3,15 +3,19 @@
 //! This crate holds the checks behind `kscope doctor`: one [`Check`] per
 //! capability (tracefs, tracepoints, uprobes, kprobes, the function tracer,
 //! BPF, BTF, perf events, kallsyms, the kernel config, lockdown, core dumps,
-//! kdump, /proc/kcore, modules, kernel debuginfo), each with a [`Verdict`],
+//! kdump, /proc/kcore, modules, kernel debuginfo, and what killed kscope
+//! sessions left behind), each with a [`Verdict`],
 //! the evidence it rests on and, when something is missing, what would
 //! provide it and the nearest thing that works.
 //!
-//! The checks only look. The one exception is tracefs: when it is not
-//! mounted, [`diagnose`] mounts it through a `StateGuard` so that it can
-//! look inside, and unmounts it again before returning. Probing BPF loads a
-//! two-instruction program and closes it; probing perf opens a disabled
-//! software counter and closes it. Neither leaves anything behind.
+//! The checks only look. When tracefs or securityfs is not mounted,
+//! [`diagnose`] mounts it in a private mount namespace of the process's
+//! own (`kscope_tracefs::mount_privately`; nobody else sees the mount, and
+//! it ends with the process), so that it can look inside. Probing BPF loads
+//! a two-instruction program and closes it; probing perf opens a disabled
+//! software counter and closes it. Neither leaves anything behind. The
+//! `leftovers` check lists what killed kscope sessions left (their
+//! journals under /run/kscope) and undoes nothing.
 //!
 //! ```no_run
 //! let report = kscope_doctor::diagnose();
@@ -100,7 +104,7 @@ pub struct Report {
     /// Where the kernel configuration was read from, if anywhere.
     pub config_source: Option<String>,
     /// True when tracefs was not mounted and the diagnosis mounted it for
-    /// its own look (it is unmounted again before `diagnose` returns).
+    /// its own look, in the process's private mount namespace.
     pub mounted_tracefs: bool,
     /// One entry per capability, in a fixed order.
     pub checks: Vec<Check>,

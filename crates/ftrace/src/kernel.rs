@@ -6,7 +6,10 @@
 //! with CONFIG_KALLSYMS_ALL; otherwise worked out from one record the
 //! kernel itself prints in a short-lived instance of ours).
 
+use std::io::Write;
+
 use kscope_btf::Btf;
+use kscope_outfile::PrivateDir;
 use kscope_traceevent::printfmt::Env;
 use kscope_traceevent::{Kallsyms, PrintkFormats};
 use kscope_tracefs::{StateGuard, Tracefs, control};
@@ -146,9 +149,13 @@ fn vmemmap_base_from_the_kernel(fs: &Tracefs) -> Option<u64> {
             .ok()?;
         // New page-cache pages: the kernel allocates them for the file.
         // (Heap memory may come from pages this process already has.)
-        let scratch = std::env::temp_dir().join(format!("kscope-{}-vmemmap", std::process::id()));
-        let _ = std::fs::write(&scratch, vec![1u8; 1 << 20]);
-        let _ = std::fs::remove_file(&scratch);
+        // The file is made in a new private directory (removed with it),
+        // never at a name someone could plant a link at.
+        if let Ok(dir) = PrivateDir::create_temporary(&std::env::temp_dir(), ".kscope-vmemmap-")
+            && let Ok(mut file) = dir.create_file("pages")
+        {
+            let _ = file.write_all(&vec![1u8; 1 << 20]);
+        }
         guard.set_tracing_on(&instance, false).ok()?;
         let text = instance.read("trace").ok()?;
         text.lines().find_map(|line| {

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::pipe::{SpliceFlags, pipe, splice};
+
+use kscope_outfile::PrivateDir;
 
 use crate::session::{Session, SessionError};
 
@@ -26,7 +28,10 @@ const PAGES_PER_SPLICE: usize = 16;
 /// Why recording failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
-    /// A per-CPU file could not be created or written.
+    /// A per-CPU file could not be created.
+    #[error(transparent)]
+    Create(#[from] kscope_outfile::Error),
+    /// A per-CPU file could not be written.
     #[error("cannot write {path}: {source}")]
     File {
         /// The file.
@@ -66,6 +71,8 @@ pub struct CpuRecording {
 /// The per-CPU recording threads of a [`Session`].
 pub struct Recorder {
     cpus: Vec<CpuRecording>,
+    /// Each CPU's file, sharing its offset with the thread's.
+    files: Vec<File>,
     threads: Vec<(u32, JoinHandle<Result<(), RecordError>>)>,
     stop: Arc<AtomicBool>,
     page_size: usize,
@@ -73,17 +80,26 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts one thread per CPU of `session`, each splicing whole
-    /// sub-buffers of `page_size` bytes into `dir/cpuN`.
-    pub fn start(session: &Session, dir: &Path, page_size: usize) -> Result<Recorder, RecordError> {
+    /// sub-buffers of `page_size` bytes into a new file `cpuN` of `dir`
+    /// (a directory no one else can write to, so nothing planted there
+    /// redirects the data).
+    pub fn start(
+        session: &Session,
+        dir: &PrivateDir,
+        page_size: usize,
+    ) -> Result<Recorder, RecordError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut cpus = Vec::new();
+        let mut files = Vec::new();
         let mut threads = Vec::new();
         for (cpu, fd) in session.cpu_fds() {
-            let path = dir.join(format!("cpu{cpu}"));
-            let file = File::create(&path).map_err(|source| RecordError::File {
+            let name = format!("cpu{cpu}");
+            let path = dir.path().join(&name);
+            let file = dir.create_file(&name)?;
+            files.push(file.try_clone().map_err(|source| RecordError::File {
                 path: path.clone(),
                 source,
-            })?;
+            })?);
             let source = fd
                 .try_clone_to_owned()
                 .map_err(|source| RecordError::Splice { cpu, source })?;
@@ -105,6 +121,7 @@ impl Recorder {
         }
         Ok(Recorder {
             cpus,
+            files,
             threads,
             stop,
             page_size,
@@ -119,21 +136,14 @@ impl Recorder {
     /// Stops the threads, then reads what the kernel still holds into the
     /// files, each sub-buffer padded to `page_size`. Call it after
     /// [`Session::stop`], so that nothing more arrives. Returns the files.
-    pub fn finish(self, session: &mut Session) -> Result<Vec<(u32, PathBuf)>, RecordError> {
+    pub fn finish(self, session: &mut Session) -> Result<Vec<(u32, File)>, RecordError> {
         self.stop.store(true, Ordering::Relaxed);
         for (cpu, handle) in self.threads {
             handle.join().map_err(|_| RecordError::Thread(cpu))??;
         }
         let pages = session.drain_all()?;
         let mut files = Vec::new();
-        for rec in &self.cpus {
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .open(&rec.path)
-                .map_err(|source| RecordError::File {
-                    path: rec.path.clone(),
-                    source,
-                })?;
+        for (rec, mut file) in self.cpus.iter().zip(self.files) {
             for page in pages.iter().filter(|p| p.cpu == rec.cpu) {
                 let mut bytes = page.bytes.clone();
                 bytes.resize(self.page_size.max(bytes.len()), 0);
@@ -143,7 +153,7 @@ impl Recorder {
                 })?;
                 rec.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            files.push((rec.cpu, rec.path.clone()));
+            files.push((rec.cpu, file));
         }
         Ok(files)
     }

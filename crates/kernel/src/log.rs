@@ -1085,24 +1085,23 @@ mod tests {
         assert!(err.to_string().contains("SYMBOL(log_buf_len)"), "{err}");
     }
 
-    /// Writes seeds for the `kernel_log` fuzz target (fuzz/README.md)
-    /// into the directory `KSCOPE_FUZZ_SEEDS` names: the ring and the
-    /// `log_buf` of the tests above, in the target's input layout.
-    #[test]
-    fn the_fuzz_seeds() {
-        let Some(dir) = std::env::var_os("KSCOPE_FUZZ_SEEDS") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
+    /// The seeds of the `kernel_log` fuzz target (fuzz/README.md): the
+    /// ring and the `log_buf` of the tests above in the target's input
+    /// layout (a mode byte; then `struct printk_ringbuffer`, the counts of
+    /// descriptors and of infos, the descriptors, infos and text; or the
+    /// three `u32` variables and the buffer).
+    fn fuzz_seeds() -> Vec<(String, Vec<u8>)> {
         let ring = ring();
+        let mut seeds = Vec::new();
         for mode in [0u8, 4] {
             let mut seed = vec![mode];
             seed.extend_from_slice(&ring.prb);
-            seed.extend_from_slice(&[8, 8]);
+            seed.push((ring.descs.len() / 24) as u8);
+            seed.push((ring.infos.len() / 88) as u8);
             seed.extend_from_slice(&ring.descs);
             seed.extend_from_slice(&ring.infos);
             seed.extend_from_slice(&ring.text);
-            std::fs::write(dir.join(format!("ring-{mode}")), seed).expect("writes");
+            seeds.push((format!("ring-{mode}"), seed));
         }
         let (buf, next) = legacy_buf();
         let mut seed = vec![1u8];
@@ -1110,6 +1109,50 @@ mod tests {
             seed.extend_from_slice(&word.to_le_bytes());
         }
         seed.extend_from_slice(&buf);
-        std::fs::write(dir.join("log_buf"), seed).expect("writes");
+        seeds.push(("log_buf".to_string(), seed));
+        seeds
+    }
+
+    /// The seeds, cut up as the fuzz target cuts its input, read as the
+    /// tests' own memory does; with `KSCOPE_FUZZ_SEEDS` set, they are
+    /// written into that directory.
+    #[test]
+    fn the_fuzz_seeds_read_as_the_tests_log() {
+        let info = VmcoreInfo::parse(VMCOREINFO);
+        let ring_log = read_log(&ring().image(), &info, None).expect("ring");
+        let (buf, next) = legacy_buf();
+        let legacy = VmcoreInfo::parse(LEGACY);
+        let legacy_log = read_log(&legacy_image(buf, 64, next), &legacy, None).expect("log_buf");
+        let seeds = fuzz_seeds();
+        assert_eq!(seeds.len(), 3);
+        for (name, seed) in &seeds {
+            let (mode, rest) = seed.split_first().expect("a mode byte");
+            if mode & 1 == 0 {
+                let (prb, rest) = rest.split_at(88);
+                let (descs, rest) = rest[2..].split_at(usize::from(rest[0]) * 24);
+                let (infos, text) = rest.split_at(usize::from(seed[90]) * 88);
+                let cut = Ring {
+                    prb: prb.to_vec(),
+                    descs: descs.to_vec(),
+                    infos: infos.to_vec(),
+                    text: text.to_vec(),
+                };
+                let log = read_log(&cut.image(), &info, None).expect(name);
+                assert_eq!(log.dmesg(), ring_log.dmesg(), "{name}");
+            } else {
+                let word = |i: usize| {
+                    u32::from_le_bytes(rest[4 * i..4 * i + 4].try_into().expect("4 bytes"))
+                };
+                let image = legacy_image(rest[12..].to_vec(), word(1), word(2));
+                let log = read_log(&image, &legacy, None).expect(name);
+                assert_eq!(log.dmesg(), legacy_log.dmesg(), "{name}");
+            }
+        }
+        if let Some(dir) = std::env::var_os("KSCOPE_FUZZ_SEEDS") {
+            let dir = std::path::PathBuf::from(dir);
+            for (name, seed) in seeds {
+                std::fs::write(dir.join(name), seed).expect("writes");
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ mod render;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use kscope_tracefs::KernelFs;
 
 /// kscope: one tool for debugging the Linux kernel.
 ///
@@ -48,9 +49,13 @@ enum Command {
     /// what is not available the kernel option or permission that would
     /// provide it and the nearest thing that works.
     ///
-    /// It changes nothing. If tracefs is not mounted it is mounted for the
-    /// look and unmounted again; the BPF and perf probes create one object
-    /// each and close it at once.
+    /// It changes nothing. If tracefs or securityfs is not mounted, kscope
+    /// mounts it for the look in a private mount namespace of its own
+    /// (nobody else sees it; it vanishes when doctor exits); the BPF and
+    /// perf probes create one object each and close it at once. The
+    /// `leftovers` line lists what kscope sessions killed before they
+    /// could clean up left in the kernel: any tracing command (`kscope
+    /// trace list -t`, for one) undoes it.
     Doctor(cmd::doctor::Args),
 
     /// Run a SystemTap-style probe script, compiled straight to eBPF.
@@ -63,12 +68,43 @@ enum Command {
 
     /// ftrace: list events; stream them; record, extract, report and
     /// convert trace.dat files (trace-cmd's format).
+    ///
+    /// Every change to tracefs is journaled in /run/kscope before it is
+    /// made and undone when kscope ends. What a kscope killed by SIGKILL
+    /// (or a crash) left, the next tracing command (`list`, `stream`,
+    /// `record`, `extract`, or `kscope probe`) undoes first, saying so;
+    /// `kscope doctor` lists it without changing anything.
     Trace(cmd::trace::Args),
+}
+
+impl Command {
+    /// The kernel filesystems the command reads, and whether it changes
+    /// tracefs (and so first undoes what killed sessions left; doctor only
+    /// lists that).
+    fn kernel_filesystems(&self) -> (&'static [KernelFs], bool) {
+        match self {
+            Command::Doctor(_) => (&[KernelFs::Tracefs, KernelFs::Securityfs], false),
+            Command::Probe(_) => (&[KernelFs::Tracefs], true),
+            Command::Trace(args) if args.uses_tracefs() => (&[KernelFs::Tracefs], true),
+            Command::Trace(_) | Command::Core(_) | Command::Crash(_) => (&[], false),
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    // Before any thread starts: when tracefs is mounted nowhere, kscope
+    // mounts it in a private mount namespace of its own, which
+    // unshare(CLONE_NEWNS) gives only to the calling thread. A failure is
+    // reported by the command when it reaches tracefs.
+    let (mounts, changes_tracefs) = cli.command.kernel_filesystems();
+    if !mounts.is_empty() {
+        let _ = kscope_tracefs::mount_privately(mounts);
+    }
+    if changes_tracefs {
+        cmd::leftovers::clean();
+    }
     // Every command that changes tracefs does it through a StateGuard;
     // this makes Ctrl-C, SIGTERM, SIGHUP and SIGQUIT undo those changes.
     if let Err(err) = kscope_tracefs::restore_on_signals() {

@@ -5,13 +5,16 @@
 //! ([`FieldKind`]). Listing is one read; a tracepoint's format is read and
 //! parsed only when a lookup returns it, then cached. [`glob_match`]
 //! matches probe-point names like `sched:*` and `open*`, and
-//! [`did_you_mean`] suggests the nearest name when one is not found.
+//! [`did_you_mean`] (from `kscope_tracefs::names`, shared with `kscope
+//! trace`) suggests the nearest name when one is not found.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use kscope_traceevent::{ArrayLen, EventFormat, Field, FormatError, Location};
 use kscope_tracefs::Tracefs;
+/// The nearest-name suggestion, shared with `kscope trace`.
+pub use kscope_tracefs::names::did_you_mean;
 
 /// One tracepoint and its own fields (the `common_*` fields every event
 /// shares are left out).
@@ -343,54 +346,6 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     pattern[p..].iter().all(|&c| c == '*')
 }
 
-/// The candidate closest to `name` by edit distance, if it is close enough
-/// to be a likely typo: at most `max(1, len / 3)` edits, `len` being
-/// `name`'s length in characters. An edit inserts, deletes or replaces one
-/// character, or swaps two adjacent ones (`opne` is one edit from `open`).
-/// Ties go to the first in candidate order.
-pub fn did_you_mean<'a>(
-    name: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let name: Vec<char> = name.chars().collect();
-    let limit = (name.len() / 3).max(1);
-    let mut best: Option<(usize, &'a str)> = None;
-    for candidate in candidates {
-        let chars: Vec<char> = candidate.chars().collect();
-        // Each edit changes the length by at most one.
-        if chars.len().abs_diff(name.len()) > limit {
-            continue;
-        }
-        let distance = edit_distance(&name, &chars);
-        if distance <= limit && best.is_none_or(|(b, _)| distance < b) {
-            best = Some((distance, candidate));
-        }
-    }
-    best.map(|(_, candidate)| candidate)
-}
-
-/// Optimal string alignment distance: Levenshtein plus the swap of two
-/// adjacent characters as one edit. Three rows of the usual table.
-fn edit_distance(a: &[char], b: &[char]) -> usize {
-    let mut two_back = vec![0; b.len() + 1];
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    let mut current = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        current[0] = i;
-        for j in 1..=b.len() {
-            let replace = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            let mut best = replace.min(previous[j] + 1).min(current[j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(two_back[j - 2] + 1);
-            }
-            current[j] = best;
-        }
-        std::mem::swap(&mut two_back, &mut previous);
-        std::mem::swap(&mut previous, &mut current);
-    }
-    previous[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -503,54 +458,6 @@ print fmt: \"%s\", __get_rel_str(msg)\n";
                 "{pattern:?} vs {text:?}"
             );
         }
-    }
-
-    #[test]
-    fn did_you_mean_finds_typos_and_nothing_far() {
-        let names = [
-            "sched_switch",
-            "sched_wakeup",
-            "sched_waking",
-            "read",
-            "open",
-        ];
-        assert_eq!(did_you_mean("sched_swtch", names), Some("sched_switch"));
-        assert_eq!(did_you_mean("sched_swicth", names), Some("sched_switch"));
-        assert_eq!(did_you_mean("raed", names), Some("read"));
-        assert_eq!(did_you_mean("opn", names), Some("open"));
-        assert_eq!(did_you_mean("sched_wakin", names), Some("sched_waking"));
-        // Two edits is too many for a four-letter name.
-        assert_eq!(did_you_mean("reap", ["read"]), Some("read"));
-        assert_eq!(did_you_mean("rexp", ["read"]), None);
-        assert_eq!(did_you_mean("xyzzy", names), None);
-        assert_eq!(did_you_mean("frobnicate_everything", names), None);
-        assert_eq!(did_you_mean("anything", []), None);
-        // The limit is never below one edit, even for a short name.
-        assert_eq!(did_you_mean("a", ["b"]), Some("b"));
-        // Ties go to the first candidate.
-        assert_eq!(did_you_mean("cat", ["bat", "cap", "hat"]), Some("bat"));
-        assert_eq!(did_you_mean("cat", ["cap", "bat"]), Some("cap"));
-        // A closer candidate later wins over a farther one earlier.
-        assert_eq!(did_you_mean("sched_waki", names), Some("sched_waking"));
-    }
-
-    #[test]
-    fn edit_distance_counts_each_kind_of_edit_once() {
-        let d = |a: &str, b: &str| {
-            let a: Vec<char> = a.chars().collect();
-            let b: Vec<char> = b.chars().collect();
-            edit_distance(&a, &b)
-        };
-        assert_eq!(d("", ""), 0);
-        assert_eq!(d("", "abc"), 3);
-        assert_eq!(d("abc", ""), 3);
-        assert_eq!(d("open", "open"), 0);
-        assert_eq!(d("open", "opn"), 1);
-        assert_eq!(d("open", "opens"), 1);
-        assert_eq!(d("open", "opan"), 1);
-        assert_eq!(d("open", "opne"), 1);
-        assert_eq!(d("kitten", "sitting"), 3);
-        assert_eq!(d("ca", "abc"), 3);
     }
 
     #[test]
@@ -925,50 +832,43 @@ print fmt: \"\"\n";
 
     #[test]
     fn live_every_tracepoint_of_this_kernel_loads() {
-        let skip =
-            |reason: &str| eprintln!("skipped: live test of the tracepoint catalog: {reason}");
-        let fs = match Tracefs::find() {
-            Ok(Some(fs)) => fs,
-            Ok(None) => return skip("tracefs is not mounted"),
-            Err(err) => return skip(&err.to_string()),
-        };
-        let catalog = match Catalog::load(&fs) {
-            Ok(catalog) => catalog,
-            Err(CatalogError::Read(err)) => return skip(&err.to_string()),
-            Err(err) => panic!("{err}"),
-        };
-        let all = catalog.matching("*", "*").unwrap();
-        assert_eq!(all.len(), catalog.names().len());
-        for tp in &all {
-            for f in &tp.fields {
-                let what = format!("{}:{} {}", tp.system, tp.event, f.name);
-                assert!(!f.name.starts_with("common_"), "{what}");
-                match f.kind {
-                    FieldKind::Int => assert!(matches!(f.size, 1 | 2 | 4 | 8), "{what}"),
-                    FieldKind::CharArray => assert!(f.size > 0, "{what}"),
-                    FieldKind::DataLocString | FieldKind::RelLocString => {
-                        assert_eq!(f.size, 4, "{what}")
+        // The gate skips when not root, and fails then under
+        // KSCOPE_REQUIRE_LIVE=1; tracefs is mounted for the test if absent.
+        kscope_testkit::with_unchanged_tracefs("the tracepoint catalog", |fs| {
+            let catalog = Catalog::load(fs).unwrap_or_else(|err| panic!("{err}"));
+            let all = catalog.matching("*", "*").unwrap();
+            assert_eq!(all.len(), catalog.names().len());
+            for tp in &all {
+                for f in &tp.fields {
+                    let what = format!("{}:{} {}", tp.system, tp.event, f.name);
+                    assert!(!f.name.starts_with("common_"), "{what}");
+                    match f.kind {
+                        FieldKind::Int => assert!(matches!(f.size, 1 | 2 | 4 | 8), "{what}"),
+                        FieldKind::CharArray => assert!(f.size > 0, "{what}"),
+                        FieldKind::DataLocString | FieldKind::RelLocString => {
+                            assert_eq!(f.size, 4, "{what}")
+                        }
+                        FieldKind::Other => {}
                     }
-                    FieldKind::Other => {}
                 }
             }
-        }
-        let switch = one(&catalog, "sched", "sched_switch");
-        assert_eq!(
-            switch.field("prev_comm").map(|f| f.kind),
-            Some(FieldKind::CharArray)
-        );
-        let syscalls = catalog.syscall_names();
-        assert!(syscalls.iter().any(|name| name == "openat"), "{syscalls:?}");
-        let (enter, exit) = catalog.syscall("openat").unwrap().unwrap();
-        assert_eq!(enter.fields[0].name, "__syscall_nr");
-        assert_eq!(
-            enter.field("filename").map(|f| f.kind),
-            Some(FieldKind::Int)
-        );
-        assert_eq!(
-            exit.field("ret").map(|f| (f.size, f.signed)),
-            Some((8, true))
-        );
+            let switch = one(&catalog, "sched", "sched_switch");
+            assert_eq!(
+                switch.field("prev_comm").map(|f| f.kind),
+                Some(FieldKind::CharArray)
+            );
+            let syscalls = catalog.syscall_names();
+            assert!(syscalls.iter().any(|name| name == "openat"), "{syscalls:?}");
+            let (enter, exit) = catalog.syscall("openat").unwrap().unwrap();
+            assert_eq!(enter.fields[0].name, "__syscall_nr");
+            assert_eq!(
+                enter.field("filename").map(|f| f.kind),
+                Some(FieldKind::Int)
+            );
+            assert_eq!(
+                exit.field("ret").map(|f| (f.size, f.signed)),
+                Some((8, true))
+            );
+        });
     }
 }

@@ -198,6 +198,10 @@ pub struct BpfProgram {
     pub spans: Vec<Span>,
     /// Instructions whose ld_imm64 must get a map's fd.
     pub relocations: Vec<(usize, MapRef)>,
+    /// The source of the script's own loops (`while`, `for`) in this
+    /// program, to tell a loop the verifier gave up on from a program
+    /// too large for it.
+    pub loops: Vec<Span>,
 }
 
 /// The whole generated code.
@@ -255,6 +259,7 @@ pub fn generate(
             insns: Vec::new(),
             spans: Vec::new(),
             relocations: Vec::new(),
+            loops: Vec::new(),
             labels: Vec::new(),
             fixups: Vec::new(),
             span: script.probes[attachment.probe].span,
@@ -320,6 +325,7 @@ struct Gen<'a> {
     insns: Vec<Insn>,
     spans: Vec<Span>,
     relocations: Vec<(usize, MapRef)>,
+    loops: Vec<Span>,
     labels: Vec<Option<usize>>,
     fixups: Vec<(usize, Label)>,
     span: Span,
@@ -476,6 +482,7 @@ impl Gen<'_> {
             insns,
             spans,
             relocations,
+            loops: self.loops,
         })
     }
 
@@ -675,13 +682,19 @@ impl Gen<'_> {
                 self.bind(end);
                 Ok(())
             }
-            StmtKind::While { cond, body } => self.looping(None, Some(cond), None, body),
+            StmtKind::While { cond, body } => {
+                self.loops.push(stmt.span);
+                self.looping(None, Some(cond), None, body)
+            }
             StmtKind::For {
                 init,
                 cond,
                 step,
                 body,
-            } => self.looping(init.as_ref(), cond.as_ref(), step.as_ref(), body),
+            } => {
+                self.loops.push(stmt.span);
+                self.looping(init.as_ref(), cond.as_ref(), step.as_ref(), body)
+            }
             StmtKind::Next => {
                 let exit = self.exit_label;
                 self.goto(exit);
@@ -1231,17 +1244,22 @@ impl Gen<'_> {
 
     /// r0 = 1 if `needle` occurs in `hay`. A loop over the start position
     /// (kept on the stack, where the verifier sees it count); at each
-    /// position the first strlen(needle) bytes are compared without a
-    /// branch (XOR, masked by `j < len`, ORed together), so that the
-    /// verifier follows one path per position, not one per byte.
+    /// position the string is compared eight bytes at a time without a
+    /// branch (XOR, masked to the needle's length, ORed together), so that
+    /// the verifier follows one short path per position, not one per byte:
+    /// about 15,000 instructions per call, where the verifier gives up
+    /// after 1,000,000.
     fn isinstr(&mut self, hay: StrLoc, needle: StrLoc) -> Result<()> {
+        const WORDS: u32 = STR / 8;
+        // The answer is a number: the string space taken here is free
+        // again once it is known.
+        let scratch = self.scratch_used;
         // The haystack is copied into a slot twice as long, so that reads
         // at start + j stay inside the scratch value for every start.
         let wide = self.alloc_scratch(2 * STR)?;
+        let mask = self.alloc_scratch(STR)?;
         self.copy_str(StrLoc { reg: 8, off: wide }, hay);
         self.string_length(needle)?;
-        let length = self.push_slot()?;
-        self.emit(Insn::stx(Size::DW, 10, length, 0));
         let counter = self.push_slot()?;
         self.emit(Insn::st(Size::DW, 10, counter, 0));
         let top = self.label();
@@ -1250,6 +1268,7 @@ impl Gen<'_> {
         let end = self.label();
         // Every string holds the empty string.
         self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), found);
+        self.needle_mask(mask);
         self.bind(top);
         self.emit(Insn::ldx(Size::DW, 3, 10, counter));
         self.jump(Insn::jmp_imm(Jmp::Ge, 3, (STR - 1) as i32, 0), not_found);
@@ -1259,16 +1278,12 @@ impl Gen<'_> {
         self.emit(Insn::ldx(Size::B, 1, 4, 0));
         self.jump(Insn::jmp_imm(Jmp::Eq, 1, 0, 0), not_found);
         self.emit(Insn::mov64_imm(5, 0));
-        self.emit(Insn::ldx(Size::DW, 0, 10, length));
-        for j in 0..STR - 1 {
-            self.emit(Insn::ldx(Size::B, 1, needle.reg, (needle.off + j) as i16));
-            self.emit(Insn::ldx(Size::B, 2, 4, j as i16));
+        for k in 0..WORDS {
+            let at = (8 * k) as i16;
+            self.emit(Insn::ldx(Size::DW, 1, needle.reg, needle.off as i16 + at));
+            self.emit(Insn::ldx(Size::DW, 2, 4, at));
             self.emit(Insn::alu64_reg(Alu::Xor, 1, 2));
-            // r2 = (len - j - 1) >> 63: all ones when j >= len.
-            self.emit(Insn::mov64_reg(2, 0));
-            self.emit(Insn::alu64_imm(Alu::Sub, 2, j as i32 + 1));
-            self.emit(Insn::alu64_imm(Alu::Arsh, 2, 63));
-            self.emit(Insn::alu64_imm(Alu::Xor, 2, -1));
+            self.emit(Insn::ldx(Size::DW, 2, 8, mask as i16 + at));
             self.emit(Insn::alu64_reg(Alu::And, 1, 2));
             self.emit(Insn::alu64_reg(Alu::Or, 5, 1));
         }
@@ -1283,8 +1298,42 @@ impl Gen<'_> {
         self.bind(not_found);
         self.emit(Insn::mov64_imm(0, 0));
         self.bind(end);
-        self.stack_used -= 16;
+        self.stack_used -= 8;
+        self.scratch_used = scratch;
         Ok(())
+    }
+
+    /// Writes at scratch offset `mask` STR bytes that are 0xff below the
+    /// needle's length (r0, 1 to STR - 1) and 0 from it on, one 64-bit
+    /// word at a time and without a branch. With r = len - 8k, word k is
+    /// all ones when r >= 8, zero when r <= 0, and its low r bytes
+    /// otherwise (little-endian, as BPF's loads are on x86-64).
+    fn needle_mask(&mut self, mask: u32) {
+        for k in 0..STR / 8 {
+            let r = 8 * k as i32;
+            // r1 = r; r2 = -1 when r >= 8; r3 = -1 when r <= 0.
+            self.emit(Insn::mov64_reg(1, 0));
+            self.emit(Insn::alu64_imm(Alu::Sub, 1, r));
+            self.emit(Insn::mov64_reg(2, 1));
+            self.emit(Insn::alu64_imm(Alu::Sub, 2, 8));
+            self.emit(Insn::alu64_imm(Alu::Arsh, 2, 63));
+            self.emit(Insn::alu64_imm(Alu::Xor, 2, -1));
+            self.emit(Insn::mov64_reg(3, 1));
+            self.emit(Insn::alu64_imm(Alu::Sub, 3, 1));
+            self.emit(Insn::alu64_imm(Alu::Arsh, 3, 63));
+            // r4 = (1 << 8 * (r & 7)) - 1: the low r bytes for r in 1..8.
+            self.emit(Insn::alu64_imm(Alu::And, 1, 7));
+            self.emit(Insn::alu64_imm(Alu::Lsh, 1, 3));
+            self.emit(Insn::mov64_imm(4, 1));
+            self.emit(Insn::alu64_reg(Alu::Lsh, 4, 1));
+            self.emit(Insn::alu64_imm(Alu::Sub, 4, 1));
+            // word = (r4 & !(r2 | r3)) | r2
+            self.emit(Insn::alu64_reg(Alu::Or, 3, 2));
+            self.emit(Insn::alu64_imm(Alu::Xor, 3, -1));
+            self.emit(Insn::alu64_reg(Alu::And, 4, 3));
+            self.emit(Insn::alu64_reg(Alu::Or, 4, 2));
+            self.emit(Insn::stx(Size::DW, 8, (mask + 8 * k) as i16, 4));
+        }
     }
 
     /// Inlines function `index` with `args`; returns where its value is.

@@ -13,6 +13,7 @@ use crate::catalog::{
     Catalog, CatalogError, FieldKind, TpField, Tracepoint, did_you_mean, glob_match,
 };
 use crate::diagnostic::Diagnostic;
+use crate::source::Span;
 
 /// How a handler is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,8 +157,17 @@ const TRACEPOINT_ALIASES: [(&str, &str, &str); 4] = [
     ("scheduler.wakeup", "sched", "sched_wakeup"),
 ];
 
-/// Resolves every point of every probe of `script`.
+/// Resolves every point of every probe of `script`; a script without
+/// probes is an error.
 pub fn resolve(script: &Script, kernel: &Kernel<'_>) -> Result<Vec<Attachment>, Diagnostic> {
+    // As in SystemTap: a session without probes would wait for nothing.
+    if script.probes.is_empty() {
+        return Err(Diagnostic::new(
+            Span::default(),
+            "the script has no probes; add one, such as 'probe begin { printf(\"hello\\n\") }'",
+            None,
+        ));
+    }
     let mut out = Vec::new();
     for (index, probe) in script.probes.iter().enumerate() {
         for point in &probe.points {

@@ -21,6 +21,10 @@ use crate::printf::Value;
 /// The ring buffer's size: room for about 6,000 records of one string.
 const RING_BYTES: u32 = 1 << 20;
 
+/// The output buffer: a batch larger than this is written in pieces of
+/// this size.
+const OUTPUT_BUFFER: usize = 64 * 1024;
+
 /// Why a session could not be set up or run.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -151,7 +155,7 @@ impl Session {
             let insns = relocate(program, &globals, &scratch, events.map(), rodata.as_ref());
             let name = format!("ks_{index}");
             let loaded = Program::load(program_type(&attachment.kind), &name, &insns)
-                .map_err(|e| rejected(e, program, attachment))?;
+                .map_err(|e| rejected(e, program, &attachment.name))?;
             programs.push(loaded);
         }
         let stop = Program::load(
@@ -186,12 +190,21 @@ impl Session {
     /// `stop()` says so; then runs `end` (and `error` after an error).
     /// `attached` is called once every probe is attached, before the first
     /// record of a non-begin probe can arrive.
+    ///
+    /// Output is buffered and written once per batch of records (all
+    /// those there when the ring buffer is read), at the end of the batch:
+    /// a terminal still sees each line within a poll, and a busy script
+    /// costs one write(2) per batch instead of one per printf. Every ending
+    /// (exit(), an error, the caller's stop on Ctrl-C or SIGTERM) writes
+    /// what is left.
     pub fn run(
         &mut self,
         out: &mut dyn Write,
         stop: &mut dyn FnMut() -> bool,
         attached: &mut dyn FnMut(),
     ) -> Result<Ending, RuntimeError> {
+        let mut buffered = io::BufWriter::with_capacity(OUTPUT_BUFFER, out);
+        let out: &mut dyn Write = &mut buffered;
         let mut ending = None;
         self.run_kind(|k| matches!(k, AttachKind::Begin))?;
         self.pump(out, Duration::ZERO, &mut ending)?;
@@ -428,7 +441,7 @@ fn relocate(
 }
 
 /// A load failure, with the verifier's reason mapped to the source.
-fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment) -> RuntimeError {
+fn rejected(e: kscope_bpf::Error, program: &BpfProgram, point: &str) -> RuntimeError {
     let kscope_bpf::Error::Load {
         verifier_log,
         source,
@@ -436,7 +449,7 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment)
     } = &e
     else {
         return RuntimeError::Load {
-            point: attachment.name.clone(),
+            point: point.to_string(),
             source: e,
         };
     };
@@ -450,7 +463,7 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment)
     );
     if verifier_log.trim().is_empty() || !verifier {
         return RuntimeError::Load {
-            point: attachment.name.clone(),
+            point: point.to_string(),
             source: e,
         };
     }
@@ -460,23 +473,29 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, attachment: &Attachment)
         .or_else(|| program.spans.last())
         .copied()
         .unwrap_or_default();
-    let looping = [
-        "infinite loop",
-        "too large",
-        "back-edge",
-        "processed 1000001",
-    ]
-    .iter()
-    .any(|words| verifier_log.contains(words));
-    let message = if looping {
-        "the kernel's verifier could not prove that this loop ends; loops must count a local variable up to a constant bound".to_string()
+    let endless = ["infinite loop", "back-edge"]
+        .iter()
+        .any(|words| verifier_log.contains(words));
+    let too_large = ["too large", "processed 1000001"]
+        .iter()
+        .any(|words| verifier_log.contains(words));
+    let in_loop = program
+        .loops
+        .iter()
+        .any(|l| l.start <= span.start && span.end <= l.end);
+    let message = if endless || (too_large && in_loop) {
+        "the kernel's verifier could not prove that this loop ends within its limit of 1,000,000 instructions followed; loops must count a local variable up to a small constant bound".to_string()
+    } else if too_large {
+        format!(
+            "the program made for {point} is too large for the kernel's verifier, which gave up after following 1,000,000 instructions; split the work over several probes on the same point, each of which is checked on its own"
+        )
     } else {
         format!(
             "the kernel's verifier rejected the code made from this ({reason}); this is a bug in kscope, please report it with the script"
         )
     };
     RuntimeError::Rejected {
-        point: attachment.name.clone(),
+        point: point.to_string(),
         reason,
         diagnostic: Box::new(Diagnostic::new(span, message, None)),
     }
@@ -645,6 +664,55 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::Span;
+
+    /// A program of three instructions from `spans`, with the script's
+    /// loops at `loops`, refused with `log`.
+    fn refused(log: &str, loops: Vec<Span>) -> String {
+        let spans = vec![Span::new(0, 5), Span::new(10, 20), Span::new(30, 40)];
+        let program = BpfProgram {
+            attachment: 0,
+            insns: vec![kscope_bpf::Insn::mov64_imm(0, 0); 3],
+            spans,
+            relocations: Vec::new(),
+            loops,
+        };
+        let e = kscope_bpf::Error::Load {
+            name: "ks_0".into(),
+            source: io::Error::from_raw_os_error(7), // E2BIG
+            verifier_log: log.into(),
+        };
+        match rejected(e, &program, "begin") {
+            RuntimeError::Rejected { diagnostic, .. } => {
+                let file = crate::SourceFile::new("t.stp", "x".repeat(40));
+                diagnostic.render(&file)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_program_too_large_for_the_verifier_is_not_called_a_loop() {
+        // What the verifier said of seven isinstr() calls in one condition.
+        let log = "1: (bf) r1 = r0\nBPF program is too large. Processed 1000001 insn\n\
+                   processed 1000001 insns (limit 1000000) max_states_per_insn 4 total_states 912\n";
+        let outside = refused(log, vec![Span::new(25, 40)]);
+        assert!(
+            outside.starts_with("t.stp:1:11: error: the program made for begin is too large for the kernel's verifier"),
+            "{outside}"
+        );
+        assert!(
+            outside.contains("split the work over several probes"),
+            "{outside}"
+        );
+        assert!(!outside.contains("loop"), "{outside}");
+        // The same give-up inside a loop of the script's own is the loop's.
+        let inside = refused(log, vec![Span::new(8, 25)]);
+        assert!(
+            inside.contains("could not prove that this loop ends"),
+            "{inside}"
+        );
+    }
 
     #[test]
     fn an_infinite_loop_is_found_before_the_state_dumps() {

@@ -7,10 +7,15 @@
 //! temporary name and renamed, so readers never see half a file; a file
 //! that does not parse is ignored (and rewritten when next stored). The
 //! build-id names the file, so a cached section cannot belong to another
-//! build of the same library.
+//! build of the same library. The directory is private (kscope-outfile's
+//! `PrivateDir`: made 0700, or else owned by the user and writable by no
+//! one else, and not a link); one that is not is neither read nor written,
+//! and links in it are not followed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use kscope_outfile::PrivateDir;
 
 use crate::sys::SharedBytes;
 
@@ -49,9 +54,10 @@ impl DwarfCache {
         &self.dir
     }
 
-    fn path(&self, build_id: &[u8]) -> PathBuf {
-        let name: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
-        self.dir.join(format!("{name}.dwarf"))
+    /// The cache file's name for `build_id`.
+    fn name(build_id: &[u8]) -> String {
+        let hex: String = build_id.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}.dwarf")
     }
 
     /// The sections cached for `build_id`; `None` when there is no file or
@@ -59,17 +65,23 @@ impl DwarfCache {
     pub(crate) fn load(&self, build_id: &[u8]) -> Option<Vec<(String, SharedBytes)>> {
         // Mapped: a cache file is replaced by rename, never rewritten in
         // place, so the mapping keeps the bytes it was made with.
-        let file = std::fs::File::open(self.path(build_id)).ok()?;
+        let dir = PrivateDir::open(&self.dir).ok()?;
+        let file = dir.open_file(&DwarfCache::name(build_id)).ok()?;
         parse(&SharedBytes::map(&file).ok()?)
     }
 
     /// Stores `sections` for `build_id`. Failing to write (a read-only
-    /// home, a full disk) only costs the next run the inflation.
+    /// home, a full disk, a directory that is not private) only costs the
+    /// next run the inflation.
     pub(crate) fn store(&self, build_id: &[u8], sections: &[(&str, &[u8])]) {
-        let path = self.path(build_id);
-        let temporary = path.with_extension(format!("tmp{}", std::process::id()));
-        let written = std::fs::create_dir_all(&self.dir).and_then(|()| {
-            let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+        let Ok(dir) = PrivateDir::open_or_create(&self.dir) else {
+            return;
+        };
+        let Ok(out) = dir.atomic_file(&DwarfCache::name(build_id)) else {
+            return;
+        };
+        let written = (|| {
+            let mut file = std::io::BufWriter::new(out.file());
             file.write_all(MAGIC)?;
             let count = u32::try_from(sections.len()).map_err(std::io::Error::other)?;
             file.write_all(&count.to_le_bytes())?;
@@ -80,11 +92,11 @@ impl DwarfCache {
                 file.write_all(&(data.len() as u64).to_le_bytes())?;
                 file.write_all(data)?;
             }
-            file.into_inner().map_err(|e| e.into_error())?.sync_data()?;
-            std::fs::rename(&temporary, &path)
-        });
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
+            file.into_inner().map_err(|e| e.into_error())?.sync_data()
+        })();
+        // Uncommitted, the temporary file is removed.
+        if written.is_ok() {
+            let _ = out.commit();
         }
     }
 }
@@ -158,5 +170,27 @@ mod tests {
         many[8] = 0xff;
         std::fs::write(&path, &many).unwrap();
         assert!(cache.load(b"\xab").is_none());
+    }
+
+    #[test]
+    fn links_at_the_directory_or_the_file_are_not_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let victim = root.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let linked = root.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+        DwarfCache::new(&linked).store(b"\xab", &[(".debug_info", b"x")]);
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        let dir = root.path().join("dwarf");
+        std::fs::create_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("ab.dwarf")).unwrap();
+        let cache = DwarfCache::new(&dir);
+        assert!(cache.load(b"\xab").is_none());
+        cache.store(b"\xab", &[(".debug_info", b"x")]);
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(cache.load(b"\xab").is_some());
     }
 }

@@ -23,7 +23,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 mod vmcores;
-pub use vmcores::{VmcoreVariant, vmcore_variants, vmcores_dir};
+pub use vmcores::{VmcoreVariant, regression, regressions_dir, vmcore_variants, vmcores_dir};
 
 /// Decides whether a live test runs. `missing` is `None` when the machine
 /// has what the test needs, or the reason it does not. Returns true to

@@ -18,6 +18,30 @@ pub fn vmcores_dir() -> PathBuf {
     )
 }
 
+/// The dumps on which kscope once failed, each with its README and
+/// oracles: `$KSCOPE_REGRESSIONS`, else `shared/regressions` beside the
+/// workspace (where CI keeps it, next to the clone).
+pub fn regressions_dir() -> PathBuf {
+    std::env::var_os("KSCOPE_REGRESSIONS").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/regressions"),
+        PathBuf::from,
+    )
+}
+
+/// The regression `name` (a directory of [`regressions_dir`]), or `None`
+/// after the live gate said it is missing (a failure under
+/// `KSCOPE_REQUIRE_LIVE=1`).
+pub fn regression(what: &str, name: &str) -> Option<PathBuf> {
+    let dir = regressions_dir().join(name);
+    let missing = (!dir.is_dir()).then(|| {
+        format!(
+            "no {} (CI keeps ../shared/regressions beside the clone; KSCOPE_REGRESSIONS names another directory)",
+            dir.display()
+        )
+    });
+    live(what, missing).then_some(dir)
+}
+
 /// One variant's directory and its `variant.env`; it displays as its
 /// name.
 #[derive(Debug, Clone)]

@@ -21,15 +21,24 @@ impl TraceFile {
             path: Some(path.to_path_buf()),
             source,
         };
-        let file = File::open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() == 0 {
+        TraceFile::map(&File::open(path).map_err(io)?).map_err(io)
+    }
+
+    /// Maps the open `file` (its errors name no path: the caller knows
+    /// it).
+    pub fn from_file(file: &File) -> Result<TraceFile, Error> {
+        TraceFile::map(file).map_err(|source| Error::Io { path: None, source })
+    }
+
+    fn map(file: &File) -> std::io::Result<TraceFile> {
+        if file.metadata()?.len() == 0 {
             return Ok(TraceFile { map: None });
         }
         // SAFETY: the mapping is read-only and private to this process. If
         // another process truncates the file while it is mapped, reading the
         // lost pages raises SIGBUS: the caveat of every mapped reader
         // (trace-cmd maps its input too). Nothing here writes to the file.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let map = unsafe { memmap2::Mmap::map(file) }?;
         Ok(TraceFile { map: Some(map) })
     }
 

@@ -8,14 +8,18 @@ use std::path::PathBuf;
 /// What went wrong while looking at or changing tracefs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// tracefs is mounted nowhere and we may not (or could not) mount it.
-    #[error("tracefs is not mounted{}", .hint)]
+    /// tracefs (or securityfs) is mounted nowhere and we may not (or
+    /// could not) mount it.
+    #[error("{what} is not mounted{hint}")]
     NotMounted {
+        /// The filesystem(s): "tracefs", "securityfs".
+        what: String,
         /// One sentence on what to do, starting with "; ".
         hint: String,
     },
-    /// mount(2) or umount2(2) of tracefs (or securityfs) failed.
-    #[error("cannot mount or unmount {path}: {source}")]
+    /// mount(2) of tracefs (or securityfs) in kscope's private mount
+    /// namespace failed.
+    #[error("cannot mount {path}: {source}")]
     Mount {
         /// The mount point that was tried.
         path: PathBuf,
@@ -68,6 +72,35 @@ pub enum Error {
         path: PathBuf,
         /// The call to use.
         use_instead: &'static str,
+    },
+    /// The journal of changes under /run/kscope could not be created,
+    /// written or removed; the change was not made.
+    #[error("cannot keep the journal of tracefs changes in {path}: {source}")]
+    Journal {
+        /// The journal directory or file.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+    /// The journal directory or a journal in it is not what kscope made
+    /// (a link, another user's, open to others) or could not be opened.
+    #[error("cannot keep the journal of tracefs changes: {0}")]
+    JournalFile(#[from] kscope_outfile::Error),
+    /// A journal left by another kscope does not read as one.
+    #[error("{path} is not a journal kscope can read ({reason}); look at it, then delete it")]
+    CorruptJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        reason: String,
+    },
+    /// A temporary directory kscope made could not be deleted.
+    #[error("cannot delete the temporary directory {path}: {source}")]
+    TempDir {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
     },
     /// Some changes could not be undone; each failure is listed.
     #[error("could not restore {} tracefs change(s): {}", .0.len(), join_errors(.0))]

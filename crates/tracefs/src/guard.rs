@@ -1,52 +1,35 @@
 //! `StateGuard`: the only way this crate changes the kernel. Every change
-//! (a mount, an instance, a control value, a probe definition, a trigger)
-//! is recorded with what is needed to undo it, and undone in reverse order
-//! on `restore`, on drop, on a panic of the owning thread (or of the main
-//! thread, whose end ends the process), and on SIGINT, SIGTERM, SIGHUP and
-//! SIGQUIT once `restore_on_signals` has been called.
+//! (an instance, a control value, a probe definition, a trigger, and the
+//! temporary directory of a recording) is written to this process's
+//! journal under /run/kscope before it is made (see `journal`), kept with
+//! what is needed to undo it, and undone in reverse order on `restore`, on
+//! drop, on a panic of the owning thread (or of the main thread, whose end
+//! ends the process), and on SIGINT, SIGTERM, SIGHUP and SIGQUIT once
+//! `restore_on_signals` has been called. What a SIGKILL leaves, the next
+//! kscope undoes from the journal.
 //!
-//! The journal is locked while a change is made, so a signal that arrives
-//! mid-change waits for the change to be recorded and then undoes it.
+//! The in-memory journal is locked while a change is made, so a signal that
+//! arrives mid-change waits for the change to be recorded and then undoes
+//! it.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Once, TryLockError, Weak};
 use std::thread::ThreadId;
-use std::time::Duration;
 
-use crate::control::{self, Restore, WriteMode};
+use crate::control::{self, WriteMode};
 use crate::error::{Error, Result};
 use crate::instance::Instance;
-use crate::mount::{DEFAULT_MOUNT, Tracefs};
-use crate::sys;
-
-/// One recorded change and how to undo it.
-#[derive(Debug)]
-enum Change {
-    Mounted(PathBuf),
-    Instance(PathBuf),
-    Control {
-        path: PathBuf,
-        restore: Restore,
-        error_log: PathBuf,
-    },
-    Probe {
-        file: PathBuf,
-        name: String,
-        error_log: PathBuf,
-    },
-    Trigger {
-        path: PathBuf,
-        trigger: String,
-        error_log: PathBuf,
-    },
-}
+use crate::journal::{self, Change};
+use crate::mount::Tracefs;
+use crate::namespace::{KernelFs, mount_privately};
 
 #[derive(Debug)]
 struct Journal {
     owner: ThreadId,
-    changes: Vec<Change>,
+    /// Each change with its id in the persistent journal, oldest first.
+    changes: Vec<(u64, Change)>,
 }
 
 type SharedJournal = Arc<Mutex<Journal>>;
@@ -76,9 +59,13 @@ pub enum ProbeFile {
 
 impl ProbeFile {
     fn path(self, fs: &Tracefs) -> PathBuf {
+        fs.root().join(self.file_name())
+    }
+
+    fn file_name(self) -> &'static str {
         match self {
-            ProbeFile::Uprobe => fs.uprobe_events(),
-            ProbeFile::Kprobe => fs.kprobe_events(),
+            ProbeFile::Uprobe => "uprobe_events",
+            ProbeFile::Kprobe => "kprobe_events",
         }
     }
 
@@ -133,53 +120,41 @@ impl StateGuard {
     }
 
     /// The mounted tracefs; when there is none and we are root, mounts it
-    /// at /sys/kernel/tracing and records the mount, so that it is
-    /// unmounted again on restore (see `Tracefs::mounted_by_us`).
+    /// in this process's private mount namespace (see
+    /// [`mount_privately`]), where it vanishes with the process: nothing
+    /// is recorded, nothing global changes.
     pub fn tracefs(&self) -> Result<Tracefs> {
         if let Some(fs) = Tracefs::find()? {
             return Ok(fs);
         }
-        if !sys::is_root() {
-            return Err(Error::NotMounted {
-                hint: format!(
-                    "; as root, kscope mounts it itself (or: mount -t tracefs nodev {DEFAULT_MOUNT})"
-                ),
-            });
-        }
-        let target = PathBuf::from(DEFAULT_MOUNT);
-        let mut journal = lock(&self.journal);
-        sys::mount_kernel_fs(c"tracefs", &target).map_err(|source| Error::Mount {
-            path: target.clone(),
-            source,
-        })?;
-        journal.changes.push(Change::Mounted(target.clone()));
-        Ok(Tracefs::mounted_here(target))
+        mount_privately(&[KernelFs::Tracefs])?;
+        Tracefs::find()?.ok_or_else(|| Error::NotMounted {
+            what: KernelFs::Tracefs.fstype().to_string(),
+            hint: String::new(),
+        })
     }
 
-    /// Where securityfs is mounted (it holds `lockdown`); when it is not
-    /// and we are root, mounts it at /sys/kernel/security and records the
-    /// mount, so that it is unmounted on restore. Returns the mount point
-    /// and whether this call mounted it.
-    pub fn securityfs(&self) -> Result<(PathBuf, bool)> {
-        let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if let Some(mount) = crate::mount::parse_mountinfo(&text)
-            .into_iter()
-            .find(|m| m.fstype == "securityfs")
-        {
-            return Ok((mount.mount_point, false));
+    /// Records `change` in the persistent journal, runs `apply` (which
+    /// makes it), and keeps it for undoing when `apply` succeeded. Called
+    /// with the in-memory journal locked.
+    fn make(
+        journal: &mut Journal,
+        change: Change,
+        apply: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let id = journal::record(&change)?;
+        match apply() {
+            Ok(()) => {
+                journal.changes.push((id, change));
+                Ok(())
+            }
+            Err(err) => {
+                // Never made: nothing to undo. A journal that cannot say
+                // so only makes a later run undo what is already undone.
+                let _ = journal::settle(id);
+                Err(err)
+            }
         }
-        let target = PathBuf::from("/sys/kernel/security");
-        let mut journal = lock(&self.journal);
-        sys::mount_kernel_fs(c"securityfs", &target).map_err(|source| Error::Mount {
-            path: target.clone(),
-            source,
-        })?;
-        journal.changes.push(Change::Mounted(target.clone()));
-        Ok((target, true))
     }
 
     /// Creates `instances/NAME` and records it. When the top-level buffer
@@ -194,18 +169,24 @@ impl StateGuard {
             .and_then(|text| control::unexpanded_size(&text));
         let mut journal = lock(&self.journal);
         if let Some(size) = unexpanded {
-            journal.changes.push(Change::Control {
-                path: top_buffer,
-                restore: Restore::ExpandedSize(size),
-                error_log: fs.top().error_log(),
-            });
+            let change = Change::Control {
+                root: fs.root().to_path_buf(),
+                file: PathBuf::from("buffer_size_kb"),
+                restore: control::Restore::ExpandedSize(size),
+            };
+            Self::make(&mut journal, change, || Ok(()))?;
         }
-        std::fs::create_dir(&dir).map_err(|source| Error::Instance {
-            action: "create",
-            path: dir.clone(),
-            source,
+        let change = Change::Instance {
+            root: fs.root().to_path_buf(),
+            name: name.to_string(),
+        };
+        Self::make(&mut journal, change, || {
+            std::fs::create_dir(&dir).map_err(|source| Error::Instance {
+                action: "create",
+                path: dir.clone(),
+                source,
+            })
         })?;
-        journal.changes.push(Change::Instance(dir.clone()));
         Ok(Instance::new(dir, Some(name.to_string())))
     }
 
@@ -229,13 +210,15 @@ impl StateGuard {
         let error_log = instance.error_log();
         let mut journal = lock(&self.journal);
         let previous = control::read(&path)?;
-        control::write(&path, value, WriteMode::Replace, Some(&error_log))?;
-        journal.changes.push(Change::Control {
-            path,
+        let (root, file) = instance.in_root(relative);
+        let change = Change::Control {
+            root,
+            file,
             restore: control::restore_for(&file_name, &previous),
-            error_log,
-        });
-        Ok(())
+        };
+        Self::make(&mut journal, change, || {
+            control::write(&path, value, WriteMode::Replace, Some(&error_log))
+        })
     }
 
     /// Turns recording on or off in `instance`.
@@ -275,17 +258,20 @@ impl StateGuard {
         event: &str,
         trigger: &str,
     ) -> Result<()> {
-        let path = instance.file(&format!("{}/trigger", Instance::event_path(system, event)));
+        let relative = format!("{}/trigger", Instance::event_path(system, event));
+        let path = instance.file(&relative);
         let error_log = instance.error_log();
         let trigger = trigger.trim().to_string();
         let mut journal = lock(&self.journal);
-        control::write(&path, &trigger, WriteMode::Append, Some(&error_log))?;
-        journal.changes.push(Change::Trigger {
-            path,
-            trigger,
-            error_log,
-        });
-        Ok(())
+        let (root, file) = instance.in_root(&relative);
+        let change = Change::Trigger {
+            root,
+            file,
+            trigger: trigger.clone(),
+        };
+        Self::make(&mut journal, change, || {
+            control::write(&path, &trigger, WriteMode::Append, Some(&error_log))
+        })
     }
 
     /// Defines a uprobe or kprobe (`p:GROUP/EVENT TARGET ...`, `r:...`).
@@ -296,13 +282,28 @@ impl StateGuard {
         let path = file.path(fs);
         let error_log = fs.top().error_log();
         let mut journal = lock(&self.journal);
-        control::write(&path, definition, WriteMode::Append, Some(&error_log))?;
-        journal.changes.push(Change::Probe {
-            file: path,
+        let change = Change::Probe {
+            root: fs.root().to_path_buf(),
+            file: PathBuf::from(file.file_name()),
             name: name.clone(),
-            error_log,
-        });
+        };
+        Self::make(&mut journal, change, || {
+            control::write(&path, definition, WriteMode::Append, Some(&error_log))
+        })?;
         Ok(name)
+    }
+
+    /// Records a temporary directory (a recording's per-CPU files) so that
+    /// it is deleted with everything in it on restore, and by a later
+    /// kscope if this one is killed. Call it before creating the directory,
+    /// or right after when creating it is what chooses its name.
+    pub fn journal_temp_dir(&self, dir: &Path) -> Result<()> {
+        let dir = std::path::absolute(dir).map_err(|source| Error::TempDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut journal = lock(&self.journal);
+        Self::make(&mut journal, Change::TempDir(dir), || Ok(()))
     }
 
     /// Undoes every recorded change, newest first. Every change is tried;
@@ -356,76 +357,14 @@ fn probe_name(definition: &str, default_group: &str) -> Result<String> {
     })
 }
 
-fn undo(change: &Change) -> Result<()> {
-    match change {
-        Change::Mounted(target) => sys::unmount(target).map_err(|source| Error::Mount {
-            path: target.clone(),
-            source,
-        }),
-        Change::Instance(dir) => remove_instance(dir),
-        Change::Control {
-            path,
-            restore,
-            error_log,
-        } => control::apply_restore(path, restore, Some(error_log)),
-        Change::Probe {
-            file,
-            name,
-            error_log,
-        } => control::write(
-            file,
-            &format!("-:{name}"),
-            WriteMode::Append,
-            Some(error_log),
-        ),
-        Change::Trigger {
-            path,
-            trigger,
-            error_log,
-        } => control::write(
-            path,
-            &format!("!{trigger}"),
-            WriteMode::Append,
-            Some(error_log),
-        ),
-    }
-}
-
-/// rmdir of an instance fails with EBUSY while the kernel still holds a
-/// reference from a reader that just closed; that lasts milliseconds.
-fn remove_instance(dir: &Path) -> Result<()> {
-    let mut attempts = 0;
-    loop {
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(err) if err.raw_os_error() == Some(libc::EBUSY) && attempts < 50 => {
-                attempts += 1;
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(source) => {
-                return Err(Error::Instance {
-                    action: "remove",
-                    path: dir.to_path_buf(),
-                    source,
-                });
-            }
-        }
-    }
-}
-
 fn restore_journal(journal: &mut Journal) -> Result<()> {
     let mut failures = Vec::new();
-    let mut instance_left = false;
-    while let Some(change) = journal.changes.pop() {
-        // Unmounting tracefs over an instance that could not be removed
-        // would hide it, still tracing: leave the mount, and say so.
-        if instance_left && matches!(change, Change::Mounted(_)) {
-            continue;
-        }
-        if let Err(err) = undo(&change) {
-            instance_left |= matches!(change, Change::Instance(_));
-            failures.push(err);
+    while let Some((id, change)) = journal.changes.pop() {
+        // A change that could not be undone stays in the persistent
+        // journal, for a later run to retry or name.
+        match change.undo().and_then(|()| journal::settle(id)) {
+            Ok(()) => {}
+            Err(err) => failures.push(err),
         }
     }
     if failures.is_empty() {
@@ -618,6 +557,57 @@ mod tests {
             );
         }
         assert_eq!(guard.pending(), 0);
+    }
+
+    #[test]
+    fn a_change_is_journaled_before_it_is_made_and_marked_once_undone() {
+        let dir = std::env::temp_dir().join(format!("kscope-journaled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tracing_on"), "1\n").unwrap();
+        let instance = Instance::new(dir.clone(), None);
+        let guard = StateGuard::new();
+        guard.set_tracing_on(&instance, false).unwrap();
+        // A write that fails is journaled too (before it is tried), and
+        // marked undone at once.
+        let read_only = Instance::new(PathBuf::from("/proc"), None);
+        assert!(guard.set(&read_only, "version", "1").is_err());
+        let path = journal::current_path().expect("a journal while a change is held");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let root = dir.to_string_lossy().into_owned();
+        let ours = |text: &str| -> Vec<u64> {
+            journal::parse(text.as_bytes())
+                .unwrap()
+                .pending
+                .into_iter()
+                .filter(|(_, change)| change.root() == Some(dir.as_path()))
+                .map(|(id, _)| id)
+                .collect()
+        };
+        assert!(
+            text.contains(&format!(" control {root} tracing_on value 1\n")),
+            "{text}"
+        );
+        let refused = text
+            .lines()
+            .find(|l| l.contains(" control /proc version value "))
+            .expect("the refused write journaled");
+        let id = refused
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .replace('+', "-");
+        assert!(text.lines().any(|l| l == id), "{text}");
+        assert_eq!(ours(&text).len(), 1, "{text}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("tracing_on")).unwrap(),
+            "0\n"
+        );
+        guard.restore().unwrap();
+        // Deleted, or (another test's change still held) marked undone.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(ours(&text).is_empty(), "{text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -36,6 +36,25 @@ impl Instance {
         self.dir.join(relative)
     }
 
+    /// The tracefs root this directory is in, and the path of its file
+    /// `relative` from that root (`instances/NAME/tracing_on`).
+    pub(crate) fn in_root(&self, relative: &str) -> (PathBuf, PathBuf) {
+        let root = match &self.name {
+            Some(_) => self.dir.parent().and_then(Path::parent),
+            None => None,
+        };
+        match root {
+            Some(root) => (
+                root.to_path_buf(),
+                self.dir
+                    .strip_prefix(root)
+                    .unwrap_or(&self.dir)
+                    .join(relative),
+            ),
+            None => (self.dir.clone(), PathBuf::from(relative)),
+        }
+    }
+
     /// Reads a file of this directory.
     pub fn read(&self, relative: &str) -> Result<String> {
         control::read(&self.file(relative))

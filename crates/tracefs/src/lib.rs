@@ -2,10 +2,14 @@
 //!
 //! This crate is the bottom of kscope's tracing data flow: every other
 //! crate that turns tracing on goes through it. It finds the tracefs mount
-//! (and mounts it, as root, when absent), creates private instances
-//! (`instances/kscope-<pid>`), reads and writes control files with errors
-//! that carry the kernel's `error_log` explanation, and records every change
-//! in a [`StateGuard`] that undoes it on drop, panic and signals.
+//! (and, as root, when tracefs is mounted nowhere, mounts it in a private
+//! mount namespace of the process's own: [`mount_privately`]), creates
+//! private instances (`instances/kscope-<pid>`), reads and writes control
+//! files with errors that carry the kernel's `error_log` explanation, and
+//! records every change in a [`StateGuard`] that undoes it on drop, panic
+//! and signals, and journals it under /run/kscope first, so that what a
+//! kscope killed by SIGKILL left is undone by the next one
+//! ([`undo_leftovers`]).
 //!
 //! Reading never changes anything: [`Tracefs::find`] and the read calls
 //! only read. Changes are made only through [`StateGuard`].
@@ -28,7 +32,10 @@ pub mod control;
 mod error;
 mod guard;
 mod instance;
+mod journal;
 mod mount;
+pub mod names;
+mod namespace;
 mod sys;
 
 pub use error::{Error, Result};
@@ -37,4 +44,8 @@ pub use guard::{
     restore_on_signals,
 };
 pub use instance::Instance;
+pub use journal::{Leftover, LeftoverOutcome, RUN_DIR, find_leftovers, run_dir, undo_leftovers};
 pub use mount::{DEFAULT_MOUNT, MountEntry, Tracefs, choose_tracefs, parse_mountinfo};
+pub use namespace::{
+    KernelFs, caller_mount_namespace, mount_privately, mounted_privately, securityfs,
+};

@@ -1,7 +1,7 @@
 //! Finding tracefs: where it is mounted (from /proc/self/mountinfo) and the
 //! `Tracefs` handle that the rest of the crate works through. Finding never
-//! changes anything; mounting is done by `StateGuard::tracefs`, which
-//! records the mount so that it is undone.
+//! changes anything; mounting, when tracefs is mounted nowhere, is done in
+//! kscope's private mount namespace (see `namespace`).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +9,8 @@ use crate::control;
 use crate::error::{Error, Result};
 use crate::instance::Instance;
 
-/// Where tracefs lives on current kernels, and where kscope mounts it.
+/// Where tracefs lives on current kernels, and where kscope mounts it in
+/// its private mount namespace.
 pub const DEFAULT_MOUNT: &str = "/sys/kernel/tracing";
 
 /// One mount from /proc/self/mountinfo, the fields we need.
@@ -23,7 +24,23 @@ pub struct MountEntry {
     pub read_only: bool,
 }
 
-/// Parses /proc/self/mountinfo (see proc(5)); lines that do not have the
+/// The mounts of the calling thread's mount namespace: the thread's, not
+/// the process's (/proc/self is the main thread), because a private
+/// namespace made by a thread of a process that has threads holds that
+/// thread only (see `namespace`).
+pub(crate) const MOUNTINFO: &str = "/proc/thread-self/mountinfo";
+
+/// Reads and parses [`MOUNTINFO`].
+pub(crate) fn read_mountinfo() -> Result<Vec<MountEntry>> {
+    let path = Path::new(MOUNTINFO);
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// Parses a mountinfo file (see proc(5)); lines that do not have the
 /// documented shape are skipped.
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
     text.lines().filter_map(parse_mountinfo_line).collect()
@@ -88,15 +105,11 @@ impl Tracefs {
     /// Finds a mounted tracefs without changing anything; `Ok(None)` when
     /// there is none.
     pub fn find() -> Result<Option<Tracefs>> {
-        let path = Path::new("/proc/self/mountinfo");
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(choose_tracefs(&parse_mountinfo(&text)).map(|m| Tracefs {
+        Ok(choose_tracefs(&read_mountinfo()?).map(|m| Tracefs {
             root: m.mount_point.clone(),
             read_only: m.read_only,
-            mounted_by_us: false,
+            mounted_by_us: m.mount_point == Path::new(DEFAULT_MOUNT)
+                && crate::namespace::mounted_privately(crate::namespace::KernelFs::Tracefs),
         }))
     }
 
@@ -110,14 +123,6 @@ impl Tracefs {
         }
     }
 
-    pub(crate) fn mounted_here(root: PathBuf) -> Tracefs {
-        Tracefs {
-            root,
-            read_only: false,
-            mounted_by_us: true,
-        }
-    }
-
     /// The mount point.
     pub fn root(&self) -> &Path {
         &self.root
@@ -128,8 +133,8 @@ impl Tracefs {
         self.read_only
     }
 
-    /// True when this process mounted it (and will unmount it when its
-    /// `StateGuard` restores).
+    /// True when this process mounted it, in its private mount namespace
+    /// (where it vanishes with the process; nobody else sees the mount).
     pub fn mounted_by_us(&self) -> bool {
         self.mounted_by_us
     }

@@ -86,6 +86,12 @@ pub enum Error {
         /// What is not supported, and what is.
         what: String,
     },
+    /// An ELF core of a user-space process (`NT_FILE` or `NT_AUXV` notes
+    /// and no VMCOREINFO), not of a kernel.
+    #[error(
+        "this is a user-space core (a process's NT_FILE and NT_AUXV notes, no VMCOREINFO), not a kernel crash dump: read it with `kscope core info`"
+    )]
+    UserCore,
     /// A compressed page does not decompress to exactly one page.
     #[error("cannot decompress the {method} page of pfn {pfn:#x} at byte {offset:#x}: {detail}")]
     Decompress {

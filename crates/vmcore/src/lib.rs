@@ -186,6 +186,9 @@ impl Vmcore {
                 "a vmcore: the magic of an ELF core (\\x7fELF), a kdump-compressed dump (\"KDUMP   \") or a flattened one (\"makedumpfile\")",
             ));
         };
+        if notes.vmcoreinfo.is_none() && notes.process_notes {
+            return Err(Error::UserCore);
+        }
         let vmcoreinfo = notes.vmcoreinfo.as_deref().map(VmcoreInfo::parse);
         let page_size = match &reader {
             Reader::Kdump(k) => k.header.block_size,

@@ -4,7 +4,7 @@
 //! `NT_PRSTATUS` note (owner "CORE") per CPU, whose `struct elf_prstatus`
 //! is decoded by `kscope-coredump`, the same as in a user core.
 
-use kscope_coredump::{Arch, NT_PRSTATUS, NoteData, X86_64Registers};
+use kscope_coredump::{Arch, NT_AUXV, NT_FILE, NT_PRSTATUS, NoteData, X86_64Registers};
 
 use crate::Error;
 use crate::reader::{Reader, until_nul};
@@ -32,6 +32,8 @@ pub struct CpuState {
 pub(crate) struct NoteContents {
     pub(crate) vmcoreinfo: Option<String>,
     pub(crate) cpus: Vec<CpuState>,
+    /// A note only a user-space process's core has (`NT_FILE`, `NT_AUXV`).
+    pub(crate) process_notes: bool,
 }
 
 /// Decodes the notes in `bytes` (at file offset `base`), adding to `out`.
@@ -70,6 +72,7 @@ pub(crate) fn read_notes(
                 }
                 out.vmcoreinfo = Some(String::from_utf8_lossy(until_nul(desc)).into_owned());
             }
+            (b"CORE", NT_FILE | NT_AUXV) => out.process_notes = true,
             (b"CORE", NT_PRSTATUS) => out.cpus.push(decode_prstatus(
                 desc,
                 base + desc_pos,
@@ -149,6 +152,18 @@ mod tests {
         assert_eq!(out.cpus.len(), 1);
         assert_eq!(out.cpus[0].pid, 7);
         assert_eq!(out.cpus[0].registers.unwrap().rip, 0xffffffff81000000);
+    }
+
+    #[test]
+    fn a_process_core_is_told_by_its_file_and_auxv_notes() {
+        for kind in [NT_FILE, NT_AUXV] {
+            let mut out = NoteContents::default();
+            read_notes(&note(b"CORE", kind, &[0; 16]), 0, 62, &mut out).unwrap();
+            assert!(out.process_notes, "{kind:#x}");
+        }
+        let mut out = NoteContents::default();
+        read_notes(&note(b"QEMU", NT_AUXV, &[0; 16]), 0, 62, &mut out).unwrap();
+        assert!(!out.process_notes);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use kscope_coredump::{Core, FrameSource, Unwinder};
+use kscope_coredump::{BuildIdMismatch, Core, FrameSource, Unwinder};
 use kscope_symbols::{DebugFiles, DwarfCache, ObjectFile, Symbolizer};
 use serde::Serialize;
 
@@ -79,7 +79,44 @@ struct Report {
     core: PathBuf,
     process: Option<Process>,
     signal: Option<Signal>,
+    /// Modules whose file is not the build the process ran: their frames
+    /// are shown without symbols.
+    build_id_mismatches: Vec<Mismatch>,
     threads: Vec<ThreadReport>,
+}
+
+/// A module whose file was rebuilt (or replaced) since the crash.
+#[derive(Debug, Serialize)]
+struct Mismatch {
+    module: String,
+    path: PathBuf,
+    file: PathBuf,
+    core_build_id: String,
+    /// `None` when the file has no build-id.
+    file_build_id: Option<String>,
+}
+
+impl Mismatch {
+    fn new(mismatch: &BuildIdMismatch) -> Mismatch {
+        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        Mismatch {
+            module: module_name(&mismatch.path),
+            path: mismatch.path.clone(),
+            file: mismatch.file.clone(),
+            core_build_id: hex(&mismatch.in_core),
+            file_build_id: mismatch.in_file.as_deref().map(hex),
+        }
+    }
+
+    /// The warning printed on stderr.
+    fn warning(&self) -> String {
+        format!(
+            "kscope: warning: {} is not the build that crashed (build-id {} in the core, {} in the file; rebuilt since?): its frames are shown without symbols",
+            self.file.display(),
+            self.core_build_id,
+            self.file_build_id.as_deref().unwrap_or("none"),
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +164,8 @@ struct FrameReport {
     /// below it were interrupted by a signal, whose handler is above.
     signal_trampoline: bool,
     module: Option<String>,
+    /// The module's file is another build: no symbol is looked up in it.
+    build_id_mismatch: bool,
     source: &'static str,
 }
 
@@ -137,6 +176,9 @@ fn run_info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let core = Core::parse(mapped.bytes())
         .with_context(|| format!("{} is not a core dump kscope can read", args.core.display()))?;
     let report = report(&core, args);
+    for mismatch in &report.build_id_mismatches {
+        eprintln!("{}", mismatch.warning());
+    }
     if args.json {
         render::json::print(&report)?;
     } else {
@@ -192,6 +234,11 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
         },
         by_file: HashMap::new(),
     };
+    let build_id_mismatches = unwinder
+        .build_id_mismatches()
+        .iter()
+        .map(Mismatch::new)
+        .collect();
     // The kernel writes the dumping thread's NT_PRSTATUS first
     // (fs/binfmt_elf.c, fill_note_info): that is the crashing thread.
     let threads = core
@@ -220,6 +267,9 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                     .relative_address(frame.pc)
                     .map(|(module, address)| (module.path.to_path_buf(), address));
                 let module = unwinder.module_at(frame.pc).map(|m| module_name(m.path));
+                // No address in another build is looked up (relative_address
+                // gives none).
+                let build_id_mismatch = unwinder.build_id_mismatch(frame.pc).is_some();
                 let symbols = match located {
                     Some((path, address)) => {
                         let file = unwinder.file_of(&path);
@@ -249,6 +299,7 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                         inlined: false,
                         signal_trampoline,
                         module: module.clone(),
+                        build_id_mismatch,
                         source,
                     });
                 }
@@ -266,6 +317,7 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
                         inlined: symbol.inlined,
                         signal_trampoline: signal_trampoline && !symbol.inlined,
                         module: module.clone(),
+                        build_id_mismatch,
                         source,
                     });
                 }
@@ -283,6 +335,7 @@ fn report(core: &Core<'_>, args: &InfoArgs) -> Report {
         core: args.core.clone(),
         process,
         signal,
+        build_id_mismatches,
         threads,
     }
 }
@@ -348,6 +401,9 @@ fn frame_line(frame: &FrameReport) -> String {
     }
     if let Some(module) = &frame.module {
         line.push_str(&format!(" ({module})"));
+    }
+    if frame.build_id_mismatch {
+        line.push_str(" (build-id mismatch)");
     }
     line
 }

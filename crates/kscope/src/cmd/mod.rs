@@ -4,8 +4,32 @@ pub mod core;
 pub mod crash;
 pub mod doctor;
 mod input;
+pub mod leftovers;
 pub mod probe;
 pub mod trace;
 pub mod trace_record;
 pub mod trace_report;
 pub mod trace_stream;
+
+/// `error`, with what kscope needs said first when tracefs refused a user
+/// who is not root (EACCES or EPERM on one of its files): `needed` says
+/// it in one sentence.
+pub(crate) fn explain_tracefs_refusal(error: anyhow::Error, needed: &str) -> anyhow::Error {
+    use kscope_probe::catalog::CatalogError;
+    let from_tracefs = error.chain().any(|e| {
+        e.is::<kscope_tracefs::Error>()
+            || matches!(
+                e.downcast_ref::<CatalogError>(),
+                Some(CatalogError::Read(_))
+            )
+    });
+    let refused = error.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    if from_tracefs && refused && !rustix::process::geteuid().is_root() {
+        error.context(needed.to_string())
+    } else {
+        error
+    }
+}

@@ -49,7 +49,9 @@ pub struct Args {
     #[arg(short = 'x', value_name = "PID")]
     pid: Option<u32>,
 
-    /// Write the probes' output to FILE instead of standard output.
+    /// Write the probes' output to FILE instead of standard output. A
+    /// symbolic link at FILE is refused, and so is another user's file
+    /// (or one with other hard links) in a directory others can write to.
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -205,13 +207,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_tracefs::handle_interrupt_gracefully();
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdout().lock()),
-    };
+    let mut out = super::trace_stream::open_output(args.output.as_deref())?;
     let started = Instant::now();
     // The command is let through its gate once every probe is attached;
     // the session ends when it exits.
@@ -324,6 +320,18 @@ fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment
 /// The probe points of `script`, resolved against this kernel's
 /// tracepoints (and BTF, for kprobes).
 fn resolve_points(file: &SourceFile, script: &Script) -> anyhow::Result<Vec<Attachment>> {
+    resolve_points_in_tracefs(file, script).map_err(|e| {
+        super::explain_tracefs_refusal(
+            e,
+            "kscope probe needs root for syscall and tracepoint probes (or CAP_BPF and CAP_PERFMON, and read access to tracefs, /sys/kernel/tracing, which refused this user); run it with sudo",
+        )
+    })
+}
+
+fn resolve_points_in_tracefs(
+    file: &SourceFile,
+    script: &Script,
+) -> anyhow::Result<Vec<Attachment>> {
     let guard = StateGuard::new();
     let catalog = if needs_tracefs(script) {
         let fs = guard

@@ -82,9 +82,26 @@ pub struct ListArgs {
     json: bool,
 }
 
+impl Args {
+    /// True for the actions that use tracefs (`report` and `convert` only
+    /// read files).
+    pub fn uses_tracefs(&self) -> bool {
+        !matches!(self.action, Action::Report(_) | Action::Convert(_))
+    }
+}
+
 /// Runs `kscope trace`. `matches` are the parsed `trace` arguments, for
 /// the order of `-e` and `-f` in `stream`.
 pub fn run(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
+    run_action(args, matches).map_err(|e| {
+        super::explain_tracefs_refusal(
+            e,
+            "kscope trace needs root (tracefs, /sys/kernel/tracing, refused this user); run it with sudo",
+        )
+    })
+}
+
+fn run_action(args: &Args, matches: Option<&clap::ArgMatches>) -> anyhow::Result<ExitCode> {
     match &args.action {
         Action::List(list) => run_list(list),
         Action::Stream(stream) => {
@@ -114,7 +131,6 @@ fn event_positions(matches: Option<&clap::ArgMatches>, name: &str) -> (Vec<usize
 }
 
 fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {
-    // Mounts tracefs for the look when it is absent, and unmounts it after.
     let guard = StateGuard::new();
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let everything =
@@ -122,13 +138,19 @@ fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {
     let mut listing = render::trace_list::Listing::default();
     if let Some(glob) = args.events.as_deref().or(everything.then_some("*")) {
         let pattern = glob::Pattern::new(glob).with_context(|| format!("bad glob {glob:?}"))?;
-        listing.events = Some(
-            fs.events()?
-                .into_iter()
-                .map(|(system, event)| format!("{system}:{event}"))
-                .filter(|name| pattern.matches(name))
-                .collect(),
-        );
+        let available = fs.events()?;
+        let events: Vec<String> = available
+            .iter()
+            .map(|(system, event)| format!("{system}:{event}"))
+            .filter(|name| pattern.matches(name))
+            .collect();
+        if events.is_empty() {
+            bail!(
+                "no event matches {glob:?}{}",
+                super::trace_stream::no_event_hint(glob, &available)
+            );
+        }
+        listing.events = Some(events);
     }
     if args.tracers || everything {
         listing.tracers = Some(fs.tracers()?);
@@ -169,7 +191,10 @@ fn find_format(fs: &Tracefs, name: &str) -> anyhow::Result<(String, String)> {
     };
     match candidates.as_slice() {
         [(system, event)] => Ok((system.clone(), fs.event_format(system, event)?)),
-        [] => bail!("no event {name:?}; `kscope trace list -e '*{name}*'` shows similar names"),
+        [] => bail!(
+            "no event {name:?}{}",
+            super::trace_stream::no_event_hint(name, &events)
+        ),
         many => bail!(
             "{name:?} names {} events: {}; say which with SYSTEM:EVENT",
             many.len(),

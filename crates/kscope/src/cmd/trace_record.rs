@@ -14,23 +14,30 @@ use anyhow::{Context, bail};
 use kscope_ftrace::{
     GatedCommand, Metadata, RawPage, Recorder, Session, SessionConfig, read_buffer,
 };
+use kscope_outfile::{AtomicFile, PrivateDir};
 use kscope_tracedat::{
     Buffer, Compression, CpuData, EventSystem, RawOption, TraceData, WriteOptions, option_id,
 };
 use kscope_tracefs::{Instance, StateGuard};
 
-/// The file format options shared by `record` and `extract`.
+/// The trace.dat that `record` and `extract` write.
 #[derive(Debug, clap::Args)]
-pub struct FileArgs {
-    /// The trace.dat to write.
+pub struct OutputArgs {
+    /// The trace.dat to write. Its directory must exist; the file is
+    /// written under a temporary name there and renamed into place when
+    /// complete.
     #[arg(
         short = 'o',
         long = "output",
         value_name = "FILE",
         default_value = "trace.dat"
     )]
-    pub output: PathBuf,
+    pub path: PathBuf,
+}
 
+/// The file format options shared by `record`, `extract` and `convert`.
+#[derive(Debug, clap::Args)]
+pub struct FileArgs {
     /// trace.dat version: 6 (every reader knows it, KernelShark 1 too) or
     /// 7 (sections, optional compression; what trace-cmd 3.1 writes by
     /// default, with zstd).
@@ -67,6 +74,8 @@ pub struct RecordArgs {
     #[command(flatten)]
     pub select: super::trace_stream::EventArgs,
     #[command(flatten)]
+    pub output: OutputArgs,
+    #[command(flatten)]
     pub file: FileArgs,
     /// Run this command, record while it runs, and stop when it exits;
     /// without it, record until Ctrl-C.
@@ -80,6 +89,8 @@ pub struct ExtractArgs {
     /// The instance whose buffer to take; the top-level buffer without it.
     #[arg(short = 'B', long = "buffer", value_name = "INSTANCE")]
     pub instance: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     pub file: FileArgs,
 }
@@ -95,20 +106,39 @@ pub struct ConvertArgs {
         default_value = "trace.dat"
     )]
     pub input: PathBuf,
+    /// The trace.dat to write; by default the input's name with the
+    /// version before `.dat` (trace.dat becomes trace.v7.dat with
+    /// --file-version 7), so the input is kept. Naming the input itself
+    /// converts it in place: the new file replaces it only once complete.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The output, given last on the command line as trace-cmd takes it.
+    #[arg(value_name = "OUTPUT", conflicts_with = "output")]
+    pub output_last: Option<PathBuf>,
     #[command(flatten)]
     pub file: FileArgs,
+}
+
+/// The default output of `convert`: `input` with `.vN` before its `.dat`
+/// (or after its name when it has no `.dat`).
+fn converted_name(input: &Path, version: u32) -> PathBuf {
+    let stem = match input.extension().is_some_and(|e| e == "dat") {
+        true => input.with_extension(""),
+        false => input.to_path_buf(),
+    };
+    let mut name = stem.into_os_string();
+    name.push(format!(".v{version}.dat"));
+    PathBuf::from(name)
 }
 
 /// Runs `kscope trace convert`: everything the input holds, unknown
 /// options included, written in the version and compression asked for.
 pub fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let options = args.file.write_options()?;
-    if args.input == args.file.output {
-        bail!(
-            "the output would overwrite the input {}",
-            args.input.display()
-        );
-    }
+    let output = match args.output.as_ref().or(args.output_last.as_ref()) {
+        Some(path) => path.clone(),
+        None => converted_name(&args.input, args.file.file_version),
+    };
     let file = kscope_tracedat::TraceFile::open(&args.input)
         .with_context(|| format!("cannot open {}", args.input.display()))?;
     let data = kscope_tracedat::parse(file.bytes()).with_context(|| {
@@ -117,15 +147,24 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
             args.input.display()
         )
     })?;
-    write_file(&data, &options, &args.file.output)?;
+    // The input stays mapped: replacing its name (an in-place
+    // conversion) leaves the mapped file whole until it is unmapped.
+    write_file(&data, &options, &output)?;
+    eprintln!("kscope: wrote {}", output.display());
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `kscope trace record`.
 pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Result<ExitCode> {
     let options = args.file.write_options()?;
+    // Before tracing starts: a missing directory is an error now, not
+    // after the recording.
+    let temp = PrivateDir::create_beside(&args.output.path, ".kscope-record-")?;
     kscope_tracefs::handle_interrupt_gracefully();
     let guard = StateGuard::new();
+    // So that a kscope killed while recording has its per-CPU files
+    // deleted by the next one.
+    guard.journal_temp_dir(temp.path())?;
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let available = fs.events()?;
     let selections = args.select.selections(&available, positions)?;
@@ -146,10 +185,9 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
         // moves whole sub-buffers only.
         wake_percent: 10,
     };
-    let temp = TempDir::create(&args.file.output)?;
     let mut session = Session::start(&guard, &fs, &config)?;
     let page_size = session.subbuf_size();
-    let recorder = Recorder::start(&session, temp.path(), page_size)?;
+    let recorder = Recorder::start(&session, &temp, page_size)?;
     let mut child = match gated {
         Some(g) => Some(g.open().context("cannot start the command")?),
         None => None,
@@ -172,9 +210,14 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     progress.finish();
     let metadata = Metadata::capture(&fs, session.instance())?;
     drop(session);
-    let maps: Vec<(u32, memmap::Mapped)> = files
+    let maps: Vec<(u32, kscope_tracedat::TraceFile)> = files
         .iter()
-        .map(|(cpu, path)| Ok((*cpu, memmap::Mapped::open(path)?)))
+        .map(|(cpu, file)| {
+            let map = kscope_tracedat::TraceFile::from_file(file).with_context(|| {
+                format!("cannot map CPU {cpu}'s file in {}", temp.path().display())
+            })?;
+            Ok((*cpu, map))
+        })
         .collect::<anyhow::Result<_>>()?;
     let cpus: Vec<CpuData<'_>> = maps
         .iter()
@@ -193,7 +236,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
             cpus,
         }],
     );
-    write_file(&data, &options, &args.file.output)?;
+    write_file(&data, &options, &args.output.path)?;
     let bytes: u64 = data.buffers[0]
         .cpus
         .iter()
@@ -209,7 +252,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     guard.restore()?;
     eprintln!(
         "kscope: wrote {} ({} of trace data from {cpu_count} CPUs)",
-        args.file.output.display(),
+        args.output.path.display(),
         human_bytes(bytes),
     );
     Ok(ExitCode::SUCCESS)
@@ -243,11 +286,11 @@ pub fn extract(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
             args.instance.as_deref(),
         )],
     );
-    write_file(&data, &options, &args.file.output)?;
+    write_file(&data, &options, &args.output.path)?;
     guard.restore()?;
     eprintln!(
         "kscope: wrote {} ({} sub-buffers)",
-        args.file.output.display(),
+        args.output.path.display(),
         pages.len()
     );
     Ok(ExitCode::SUCCESS)
@@ -368,47 +411,18 @@ fn trace_data<'a>(
     }
 }
 
-/// Writes `data` to `path` through a temporary file in the same
-/// directory, renamed into place when complete.
+/// Writes `data` to `path` through a temporary file of random name in
+/// the same directory, renamed over `path` when complete (see
+/// kscope-outfile: no link planted at either name is followed).
 fn write_file(data: &TraceData<'_>, options: &WriteOptions, path: &Path) -> anyhow::Result<()> {
-    let partial = path.with_extension("dat.partial");
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("cannot create {}", partial.display()))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let file = AtomicFile::create(path)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file.file());
     kscope_tracedat::write(data, options, &mut out)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    out.flush()
-        .with_context(|| format!("cannot write {}", partial.display()))?;
+        .and_then(|()| out.flush().map_err(Into::into))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     drop(out);
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot rename {} to {}", partial.display(), path.display()))?;
+    file.commit()?;
     Ok(())
-}
-
-/// A directory for the per-CPU files, beside the output, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn create(output: &Path) -> anyhow::Result<TempDir> {
-        let parent = output
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let dir = parent.join(format!(".kscope-record-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(TempDir(dir))
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Live progress on a terminal: bytes and events per CPU, events lost.
@@ -468,29 +482,15 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Read-only mappings of the per-CPU files.
-mod memmap {
-    use anyhow::Context;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// A whole file, mapped (through kscope-tracedat, which maps
-    /// trace.dat files the same way); an empty file is not mapped.
-    pub struct Mapped(Option<kscope_tracedat::TraceFile>);
-
-    impl Mapped {
-        pub fn open(path: &std::path::Path) -> anyhow::Result<Mapped> {
-            let len = std::fs::metadata(path)
-                .with_context(|| format!("cannot open {}", path.display()))?
-                .len();
-            if len == 0 {
-                return Ok(Mapped(None));
-            }
-            let map = kscope_tracedat::TraceFile::open(path)
-                .with_context(|| format!("cannot map {}", path.display()))?;
-            Ok(Mapped(Some(map)))
-        }
-
-        pub fn bytes(&self) -> &[u8] {
-            self.0.as_ref().map_or(&[], |m| m.bytes())
-        }
+    #[test]
+    fn a_converted_file_is_named_after_its_input_and_version() {
+        let name = |input: &str, version| converted_name(Path::new(input), version);
+        assert_eq!(name("trace.dat", 7), Path::new("trace.v7.dat"));
+        assert_eq!(name("/tmp/x/run.dat", 6), Path::new("/tmp/x/run.v6.dat"));
+        assert_eq!(name("capture", 7), Path::new("capture.v7.dat"));
     }
 }

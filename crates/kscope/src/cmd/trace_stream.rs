@@ -72,7 +72,9 @@ impl EventArgs {
 pub struct StreamArgs {
     #[command(flatten)]
     pub select: EventArgs,
-    /// Write the lines to FILE instead of stdout.
+    /// Write the lines to FILE instead of stdout. A symbolic link at FILE
+    /// is refused, and so is another user's file (or one with other hard
+    /// links) in a directory others can write to, such as /tmp.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<std::path::PathBuf>,
 
@@ -145,13 +147,44 @@ pub(crate) fn resolve(
             .collect()
     };
     if matched.is_empty() {
-        bail!("no event matches {pattern:?}; `kscope trace list -e` lists them");
+        bail!(
+            "no event matches {pattern:?}{}",
+            no_event_hint(pattern, available)
+        );
     }
     Ok(matched)
 }
 
+/// What follows "no event ..." for `wanted`: the nearest event when it
+/// looks misspelt, and a listing that shows some.
+pub(crate) fn no_event_hint(wanted: &str, available: &[(String, String)]) -> String {
+    let suggestion = kscope_tracefs::names::suggest_event(wanted, available);
+    let nearest = suggestion
+        .nearest
+        .map(|name| format!("; did you mean \"{name}\"?"))
+        .unwrap_or_default();
+    format!(
+        "{nearest} (`kscope trace list -e '{}'` lists the events there are)",
+        suggestion.glob
+    )
+}
+
+/// Where `-o FILE` sends output (stdout without it), opened as
+/// kscope-outfile's streamed outputs are: a link or another user's file
+/// in a shared directory is refused.
+pub fn open_output(path: Option<&std::path::Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(path) => Box::new(std::io::BufWriter::new(kscope_outfile::create_streamed(
+            path,
+        )?)),
+        None => Box::new(std::io::stdout().lock()),
+    })
+}
+
 /// Runs `kscope trace stream`.
 pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result<ExitCode> {
+    // Before tracing starts, so that a refused output changes nothing.
+    let mut out = open_output(args.output.as_deref())?;
     kscope_tracefs::handle_interrupt_gracefully();
     let guard = StateGuard::new();
     let fs = guard.tracefs().context("cannot reach tracefs")?;
@@ -205,13 +238,6 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     let mut child = match gated {
         Some(gated) => Some(gated.open().context("cannot start the command")?),
         None => None,
-    };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(std::io::stdout().lock()),
     };
     loop {
         session.wait(Duration::from_millis(200))?;

@@ -883,3 +883,146 @@ fn a_file_that_is_not_a_core_is_refused() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_dwarf_cache_writes_past_planted_links() {
+    let Some(crash) = crash("cachelinks", THREADS, &["-O0", "-g"]) else {
+        return;
+    };
+    assert!(
+        has_compressed_libc_debug_info(),
+        "libc6-dbg is not installed (scripts/setup installs it)"
+    );
+    let shared = crate::safe_files::Shared::new();
+    let cache = shared.dir().join("cache");
+    std::fs::create_dir(&cache).expect("make the cache");
+    let run = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_kscope"))
+            .args(["core", "info"])
+            .arg(&crash.core)
+            .env("KSCOPE_CACHE_DIR", &cache)
+            .output()
+            .expect("run kscope");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stdout(&output)
+    };
+    let uncached = stdout(&kscope_ok(&[
+        "core",
+        "info",
+        "--no-cache",
+        crash.core.to_str().expect("utf-8 path"),
+    ]));
+
+    // The cache directory is a link to someone else's directory: nothing
+    // is written there.
+    let elsewhere = shared.dir().join("elsewhere");
+    std::fs::create_dir(&elsewhere).expect("make a directory");
+    std::os::unix::fs::symlink(&elsewhere, cache.join("dwarf")).expect("plant a link");
+    assert_eq!(run(), uncached);
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).expect("list").count(),
+        0,
+        "the cache wrote through the link at its directory"
+    );
+
+    // The cache file and its old temporary names are links to the victim.
+    std::fs::remove_file(cache.join("dwarf")).expect("remove the link");
+    std::fs::create_dir(cache.join("dwarf")).expect("make the directory");
+    let readelf = Command::new("readelf")
+        .args(["-n", "/lib/x86_64-linux-gnu/libc.so.6"])
+        .output()
+        .expect("run readelf");
+    let id = stdout(&readelf)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: ").map(str::to_string))
+        .expect("libc's build-id");
+    let file = shared.plant(&format!("cache/dwarf/{id}.dwarf"));
+    shared.plant_for_next_pids(|pid| format!("cache/dwarf/{id}.tmp{pid}"));
+    assert_eq!(run(), uncached);
+    shared.assert_victim_intact();
+    assert!(
+        std::fs::symlink_metadata(&file)
+            .expect("the cache file")
+            .is_file(),
+        "the link at the cache file was not replaced"
+    );
+    assert_eq!(run(), uncached);
+}
+
+#[test]
+fn a_rebuilt_executable_is_named_and_lends_no_symbol() {
+    let Some(crash) = crash("rebuilt", NULL_WRITE, &["-O0", "-g"]) else {
+        return;
+    };
+    // The same path, rebuilt from another source after the crash (as gdb
+    // says, "exec file is newer than core file"): its addresses now hold
+    // other code.
+    let source = crash.program.with_extension("c");
+    let padded =
+        format!("volatile int pad[64];\nvoid before(void) {{ pad[3]++; pad[9]--; }}\n{NULL_WRITE}");
+    std::fs::write(&source, padded).expect("write the new source");
+    let rebuilt = Command::new("gcc")
+        .args(["-O2", "-g"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&crash.program)
+        .output()
+        .expect("run gcc");
+    assert!(rebuilt.status.success(), "{}", stderr(&rebuilt));
+    let core = crash.core.to_str().expect("utf-8 path");
+    let output = kscope_ok(&["core", "info", "--json", core]);
+    let warning = stderr(&output);
+    assert!(
+        warning.contains("is not the build that crashed") && warning.contains("/rebuilt "),
+        "{warning}"
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mismatches = report["build_id_mismatches"].as_array().expect("a list");
+    assert_eq!(mismatches.len(), 1, "{report}");
+    assert_eq!(mismatches[0]["module"], "rebuilt");
+    assert_ne!(
+        mismatches[0]["core_build_id"],
+        mismatches[0]["file_build_id"]
+    );
+    // The program's frames keep their address and module, and name nothing
+    // from the new file; libc's frames are still named.
+    let frames = report["threads"][0]["frames"].as_array().expect("frames");
+    let (ours, others): (Vec<&Value>, Vec<&Value>) =
+        frames.iter().partition(|f| f["module"] == "rebuilt");
+    assert!(ours.len() >= 2, "{frames:?}");
+    for frame in &ours {
+        assert_eq!(frame["build_id_mismatch"], true, "{frame}");
+        assert!(
+            frame["function"].is_null() && frame["file"].is_null(),
+            "{frame}"
+        );
+    }
+    assert!(
+        others.iter().any(|f| f["function"].is_string()),
+        "{frames:?}"
+    );
+    let text = stdout(&kscope_ok(&["core", "info", core]));
+    assert!(
+        text.contains(" in ?? (rebuilt) (build-id mismatch)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(" in crash") && !text.contains(" in main"),
+        "{text}"
+    );
+}
+
+#[test]
+fn crash_given_a_user_core_says_to_read_it_with_core_info() {
+    let Some(crash) = crash("not_a_vmcore", NULL_WRITE, &["-O0", "-g"]) else {
+        return;
+    };
+    let output = kscope(&["crash", crash.core.to_str().expect("utf-8 path"), "sys"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("this is a user-space core")
+            && stderr(&output).contains("kscope core info"),
+        "{}",
+        stderr(&output)
+    );
+}

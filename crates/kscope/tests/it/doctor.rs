@@ -29,6 +29,7 @@ const IDS: &[&str] = &[
     "kcore",
     "modules",
     "debuginfo",
+    "leftovers",
 ];
 
 fn doctor_json() -> Value {

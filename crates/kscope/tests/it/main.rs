@@ -6,9 +6,12 @@ mod core;
 mod crash;
 mod doctor;
 mod mutation;
+mod newcomer;
 mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
+mod safe_files;
+mod sessions;
 mod trace_list;
 mod trace_record;
 mod trace_report;
@@ -51,4 +54,62 @@ pub fn stdout(output: &Output) -> String {
 /// stderr as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The kscope binary run as user nobody, from a copy nobody may execute
+/// (the build tree may be private). With `own_tracefs`, it runs in a
+/// mount namespace of its own where tracefs is mounted (root's alone, as
+/// always) if it was not, so the host's mounts are neither needed nor
+/// touched.
+pub fn kscope_as_nobody(args: &[&str], own_tracefs: bool) -> Output {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("kscope-nobody-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("let nobody in");
+    let binary = dir.path().join("kscope");
+    std::fs::copy(env!("CARGO_BIN_EXE_kscope"), &binary).expect("copy kscope");
+    let as_nobody = [
+        "setpriv",
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "--",
+    ];
+    let run = || {
+        let mut command = if own_tracefs {
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"])
+                .arg(format!(
+                    "{{ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing; }} && exec {} \"$@\"",
+                    as_nobody.join(" ")
+                ))
+                .arg("sh");
+            c
+        } else {
+            let mut c = Command::new(as_nobody[0]);
+            c.args(&as_nobody[1..]);
+            c
+        };
+        command
+            .arg(&binary)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run kscope as nobody")
+    };
+    // A child that another test thread forks while the copy is open for
+    // writing holds it open until it execs: exec fails with ETXTBSY then.
+    let mut output = run();
+    for _ in 0..20 {
+        if !String::from_utf8_lossy(&output.stderr).contains("Text file busy") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        output = run();
+    }
+    dir.close().expect("remove temp dir");
+    output
 }

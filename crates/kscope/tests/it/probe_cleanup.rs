@@ -186,18 +186,10 @@ fn without_privilege_the_error_is_one_sentence_and_nothing_is_left() {
     ) {
         return;
     }
-    // A copy that user nobody may run, outside the (private) build tree.
-    let dir = std::env::temp_dir().join(format!("kscope-nobody-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let binary = dir.join("kscope");
-    std::fs::copy(env!("CARGO_BIN_EXE_kscope"), &binary).expect("copy kscope");
-    let run = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(&binary)
-        .args(["probe", "-e", "probe begin { printf(\"hi\\n\"); exit() }"])
-        .output()
-        .expect("run setpriv");
-    std::fs::remove_dir_all(&dir).expect("remove temp dir");
+    let run = crate::kscope_as_nobody(
+        &["probe", "-e", "probe begin { printf(\"hi\\n\"); exit() }"],
+        false,
+    );
     assert_eq!(run.status.code(), Some(1));
     assert!(run.stdout.is_empty());
     let err = String::from_utf8_lossy(&run.stderr);

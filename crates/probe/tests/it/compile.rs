@@ -310,3 +310,87 @@ fn the_longest_chain_the_parser_accepts_compiles() {
     let file = SourceFile::new("t.stp", &text);
     assert!(parse(&file).is_err());
 }
+
+#[test]
+fn a_script_without_probes_is_an_error() {
+    // SystemTap refuses it too; running it would wait for nothing.
+    assert_eq!(
+        error(""),
+        "t.stp:1:1: error: the script has no probes; add one, such as 'probe begin { printf(\"hello\\n\") }'\n\n^\n"
+    );
+    assert!(error("# only a comment\n").contains("the script has no probes"));
+    assert!(error("global n\nfunction f() { return 1 }\n").contains("the script has no probes"));
+}
+
+#[test]
+fn seven_isinstr_calls_in_one_condition_load_and_answer() {
+    // The verifier gave up on this (1,000,001 instructions processed).
+    let needles = [
+        "x",
+        "seven",
+        "01234567",
+        "012345678",
+        "0123456789abcdef",
+        "0123456789abcdefg",
+        "fg",
+    ];
+    let hay = "the seven 0123456789abcdefg";
+    let any = needles
+        .iter()
+        .map(|n| format!("isinstr(s, \"{n}\")"))
+        .collect::<Vec<_>>()
+        .join(" || ");
+    let each = needles
+        .iter()
+        .map(|n| format!("printf(\"%d\", isinstr(s, \"{n}\"));"))
+        .collect::<String>();
+    assert_prints(
+        &format!("s = \"{hay}\"; if ({any}) printf(\"any\\n\"); {each} printf(\"\\n\")"),
+        "any\n0111111\n",
+    );
+    // Needles around the 8-byte words the comparison works in: present at
+    // the end, cut by one byte, or one byte longer than the haystack.
+    assert_prints(
+        r#"s = "abcdefghijklmnopq"; printf("%d%d%d%d%d%d\n", isinstr(s, "ijklmnopq"), isinstr(s, "abcdefghijklmnopq"), isinstr(s, "abcdefghijklmnopqr"), isinstr(s, "q"), isinstr(s, "hijklmnpq"), isinstr(s, "abcdefgi"))"#,
+        "110100\n",
+    );
+}
+
+/// Counts the writes the session makes.
+struct CountingWriter {
+    bytes: Vec<u8>,
+    writes: usize,
+}
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writes += 1;
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_batch_of_output_is_written_at_once() {
+    if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
+        return;
+    }
+    // 200 lines in one begin probe arrive in one batch: one write for
+    // all (each printf was its own write(2): 59,318 a second).
+    let text = "probe begin { for (i = 0; i < 200; i++) printf(\"%d\\n\", i); exit() }";
+    let mut session = loaded(text).1.expect("loads");
+    let mut out = CountingWriter {
+        bytes: Vec::new(),
+        writes: 0,
+    };
+    let ending = session
+        .run(&mut out, &mut || false, &mut || {})
+        .expect("runs");
+    assert_eq!(ending, Ending::Exit);
+    let expected: String = (0..200).map(|i| format!("{i}\n")).collect();
+    assert_eq!(String::from_utf8_lossy(&out.bytes), expected);
+    assert!(out.writes <= 2, "{} writes for 200 lines", out.writes);
+}

@@ -269,9 +269,14 @@ fn write_starts_where_the_output_is() {
         out.get_mut().truncate(6);
         out.set_position(6);
         kscope_tracedat::write(&data, &options, &mut out).unwrap();
-        let back = kscope_tracedat::parse(&out.get_ref()[6..]);
-        // Offsets in the file count from the start of the trace.dat, so
-        // the file reads back only without the prefix.
-        assert!(back.is_ok(), "{options:?}: {:?}", back.err());
+        // Offsets in the file count from the start of the trace.dat: after
+        // the prefix come the very bytes written into an empty output,
+        // and they read back as the same trace.
+        let after = &out.get_ref()[6..];
+        assert_eq!(out.get_ref()[..6], *b"prefix", "{options:?}");
+        assert!(after == written(&data, &options), "{options:?}");
+        let back = kscope_tracedat::parse(after).unwrap_or_else(|e| panic!("{options:?}: {e}"));
+        let differ = differences(&data, &back);
+        assert!(differ.is_empty(), "{options:?}: {differ:?}");
     }
 }
