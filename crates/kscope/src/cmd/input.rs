@@ -39,6 +39,32 @@ pub(crate) const VMCORE: Expected = Expected {
              (\"KDUMP\") or flattened (\"makedumpfile\")",
 };
 
+/// Files another command reads, told by their magic: what each is, and
+/// the command (FILE in it stands for the file). An ELF file is left
+/// out: a process's core and a kernel's dump are both ELF cores.
+const OTHER_KINDS: [(&[u8], &str, &str); 4] = [
+    (
+        b"\x17\x08\x44tracing",
+        "a trace.dat file",
+        "kscope trace report -i FILE",
+    ),
+    (
+        b"KDUMP   ",
+        "a kernel crash dump (kdump-compressed)",
+        "kscope crash FILE",
+    ),
+    (
+        b"DISKDUMP",
+        "a kernel crash dump (diskdump)",
+        "kscope crash FILE",
+    ),
+    (
+        b"makedumpfile",
+        "a kernel crash dump (flattened)",
+        "kscope crash FILE",
+    ),
+];
+
 /// How many bytes of a file are looked at.
 const LOOKED_AT: usize = 64;
 
@@ -54,6 +80,17 @@ pub(crate) fn check_start(path: &Path, start: &[u8], expected: &Expected) -> any
         .any(|magic| start.starts_with(magic) || magic.starts_with(start))
     {
         return Ok(());
+    }
+    if let Some((_, kind, command)) = OTHER_KINDS
+        .iter()
+        .find(|(magic, _, _)| start.starts_with(magic))
+    {
+        bail!(
+            "{} is {kind}, not {}: read it with `{}`",
+            path.display(),
+            expected.what,
+            command.replace("FILE", &path.display().to_string())
+        );
     }
     bail!(
         "{} is not {}: it starts with {}, and {}",

@@ -2,6 +2,8 @@
 //! another kind of dump) are refused in plain words, naming the file and
 //! what it starts with: no Rust escapes, no byte counts.
 
+use std::path::Path;
+
 use crate::{kscope, stderr};
 
 /// An empty file, a text file and a file of binary bytes, in a fresh
@@ -58,5 +60,67 @@ fn empty_text_and_binary_files_are_named_in_plain_words() {
             );
             assert!(err.starts_with(&told), "{args:?}: {err}");
         }
+    }
+}
+
+#[test]
+fn a_file_of_another_kind_names_the_command_that_reads_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kdump = dir.path().join("vmcore.kdump");
+    std::fs::write(&kdump, b"KDUMP   \x06\x00\x00\x00\x00\x00\x00\x00").expect("test file");
+    let flat = dir.path().join("vmcore.flat");
+    std::fs::write(&flat, b"makedumpfile\0\0\0\0").expect("test file");
+    let trace_dat = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tracedat/tests/data/v6.dat");
+    let cases: [(&[&str], &Path, &[&str], &str); 5] = [
+        (
+            &["trace", "report", "-i"],
+            &kdump,
+            &[],
+            "a kernel crash dump (kdump-compressed), not a trace.dat file: read it with `kscope crash",
+        ),
+        (
+            &["core", "info"],
+            &kdump,
+            &[],
+            "a kernel crash dump (kdump-compressed), not a core dump: read it with `kscope crash",
+        ),
+        (
+            &["core", "info"],
+            &flat,
+            &[],
+            "a kernel crash dump (flattened), not a core dump: read it with `kscope crash",
+        ),
+        (
+            &["crash"],
+            &trace_dat,
+            &["sys"],
+            "a trace.dat file, not a kernel crash dump: read it with `kscope trace report -i",
+        ),
+        (
+            &["core", "info"],
+            &trace_dat,
+            &[],
+            "a trace.dat file, not a core dump: read it with `kscope trace report -i",
+        ),
+    ];
+    for (args, file, after, told) in cases {
+        let err = refused(args, file, after);
+        assert!(
+            err.contains(&format!("{} is {told} {}`", file.display(), file.display())),
+            "{args:?}: {err}"
+        );
+    }
+    // An ELF vmcore is an ELF core too: its VMCOREINFO note tells.
+    for variant in kscope_testkit::vmcore_variants("core info on a kernel dump", false) {
+        let elf = variant.dir.join("vmcore.elf");
+        let err = refused(&["core", "info"], &elf, &[]);
+        assert!(
+            err.contains(&format!(
+                "{} is a kernel crash dump (it has a VMCOREINFO note), not a process's core: read it with `kscope crash {}`",
+                elf.display(),
+                elf.display()
+            )),
+            "{err}"
+        );
     }
 }
