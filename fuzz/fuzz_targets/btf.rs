@@ -24,7 +24,11 @@ fuzz_target!(|blob: &[u8]| {
     let count = u32::try_from(btf.type_count()).unwrap_or(u32::MAX);
     for id in (0..count.min(QUERIED)).chain([count, u32::MAX]) {
         let _ = (btf.kind(id), btf.size(id), btf.target(id), btf.array(id));
-        let _ = (btf.int_encoding(id), btf.enum_is_signed(id), btf.enumerators(id));
+        let _ = (
+            btf.int_encoding(id),
+            btf.enum_is_signed(id),
+            btf.enumerators(id),
+        );
         let _ = (btf.members(id), btf.flat_members(id), btf.params(id));
         let resolved = btf.resolve(id);
         assert!(resolved == id || (resolved as usize) < btf.type_count());
@@ -37,7 +41,11 @@ fuzz_target!(|blob: &[u8]| {
         let _ = btf.declaration(id, "x");
         let _ = btf.member_path(id, "a.b");
         if !name.is_empty() {
-            for key in [name.to_string(), format!("struct {name}"), format!("union {name}")] {
+            for key in [
+                name.to_string(),
+                format!("struct {name}"),
+                format!("union {name}"),
+            ] {
                 if let Some(found) = btf.find(&key) {
                     assert!((found as usize) < btf.type_count());
                     let _ = (btf.type_size(&key), btf.member_offset(&key, name));
