@@ -126,12 +126,23 @@ fn read_u32(blob: &[u8], offset: usize) -> Result<u32, BtfError> {
         })
 }
 
+/// The kernel's longest name, its NUL included (`KSYM_NAME_LEN`): the
+/// kernel refuses BTF with longer names, and kscope reads them as empty,
+/// so that a damaged string section cannot make every spelling huge.
+const KSYM_NAME_LEN: usize = 512;
+
+/// The name at `offset` of the string section; empty when it is out of
+/// the section, not UTF-8, or longer than the kernel allows.
 fn string(strings: &[u8], offset: u32) -> &str {
     let start = offset as usize;
     let Some(rest) = strings.get(start..) else {
         return "";
     };
-    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+    let end = match rest.iter().take(KSYM_NAME_LEN).position(|&b| b == 0) {
+        Some(end) => end,
+        None if rest.len() < KSYM_NAME_LEN => rest.len(),
+        None => return "",
+    };
     std::str::from_utf8(&rest[..end]).unwrap_or("")
 }
 

@@ -20,6 +20,17 @@ pub type TypeId = u32;
 /// pointers, arrays, nested anonymous members) goes before it gives up.
 const MAX_DEPTH: u32 = 32;
 
+/// How many members one search through anonymous members may read, all
+/// levels together (`flat_members`, `member_path`): with the depth alone,
+/// a struct of N anonymous members of its own type costs N^32. The
+/// kernel's largest structs flatten to a few hundred members.
+const MAX_MEMBERS_READ: usize = 1 << 16;
+
+/// How many types one spelling (`type_name`, `declaration`) may visit: a
+/// prototype whose parameters point back to it would otherwise fan out
+/// at every level. A real function pointer's spelling visits a few dozen.
+const MAX_SPELLED: u32 = 256;
+
 /// BTF's forward declaration kind (`struct x;`).
 const KIND_FWD: u32 = 7;
 
@@ -329,23 +340,38 @@ impl<'a> Btf<'a> {
     /// from the start of `id`: the names C code can use on an instance.
     pub fn flat_members(&self, id: TypeId) -> Option<Vec<Member<'a>>> {
         let mut out = Vec::new();
-        self.flatten(id, 0, 0, &mut out)?;
+        let mut budget = MAX_MEMBERS_READ;
+        self.flatten(self.members(id)?, 0, 0, &mut budget, &mut out)?;
         Some(out)
     }
 
-    fn flatten(&self, id: TypeId, base: u64, depth: u32, out: &mut Vec<Member<'a>>) -> Option<()> {
+    /// `members` flattened into `out`; None when the walk goes deeper
+    /// than [`MAX_DEPTH`] or reads more than `budget` members.
+    fn flatten(
+        &self,
+        members: Vec<Member<'a>>,
+        base: u64,
+        depth: u32,
+        budget: &mut usize,
+        out: &mut Vec<Member<'a>>,
+    ) -> Option<()> {
         if depth > MAX_DEPTH {
             return None;
         }
-        for member in self.members(id)? {
+        *budget = budget.checked_sub(members.len())?;
+        for member in members {
             let at = base.checked_add(member.bit_offset)?;
-            if member.name.is_empty() && self.members(member.type_id).is_some() {
-                self.flatten(member.type_id, at, depth + 1, out)?;
+            let inner = if member.name.is_empty() {
+                self.members(member.type_id)
             } else {
-                out.push(Member {
+                None
+            };
+            match inner {
+                Some(inner) => self.flatten(inner, at, depth + 1, budget, out)?,
+                None => out.push(Member {
                     bit_offset: at,
                     ..member
-                });
+                }),
             }
         }
         Some(())
@@ -365,7 +391,8 @@ impl<'a> Btf<'a> {
             if part.is_empty() {
                 return None;
             }
-            let member = self.member_named(current, part, 0)?;
+            let mut budget = MAX_MEMBERS_READ;
+            let member = self.member_named(current, part, 0, &mut budget)?;
             let at = base.checked_add(member.bit_offset)?;
             found = Some(Member {
                 bit_offset: at,
@@ -378,17 +405,25 @@ impl<'a> Btf<'a> {
     }
 
     /// `name` among the members of `id` and of its anonymous members,
-    /// offset from the start of `id`.
-    fn member_named(&self, id: TypeId, name: &str, depth: u32) -> Option<Member<'a>> {
+    /// offset from the start of `id`; None past [`MAX_DEPTH`] or once
+    /// `budget` members have been read.
+    fn member_named(
+        &self,
+        id: TypeId,
+        name: &str,
+        depth: u32,
+        budget: &mut usize,
+    ) -> Option<Member<'a>> {
         if depth > MAX_DEPTH {
             return None;
         }
         let members = self.members(id)?;
+        *budget = budget.checked_sub(members.len())?;
         if let Some(m) = members.iter().find(|m| m.name == name) {
             return Some(*m);
         }
         members.iter().filter(|m| m.name.is_empty()).find_map(|m| {
-            let inner = self.member_named(m.type_id, name, depth + 1)?;
+            let inner = self.member_named(m.type_id, name, depth + 1, budget)?;
             Some(Member {
                 bit_offset: m.bit_offset.checked_add(inner.bit_offset)?,
                 ..inner
@@ -421,19 +456,23 @@ impl<'a> Btf<'a> {
     /// `void (*)(struct callback_head *)`, `struct {...}` for an
     /// anonymous struct.
     pub fn type_name(&self, id: TypeId) -> String {
-        self.declarator(id, String::new(), 0)
+        let mut budget = MAX_SPELLED;
+        self.declarator(id, String::new(), 0, &mut budget)
     }
 
     /// A declaration of `name` with type `id`, as in a struct definition
     /// without its `;`: `char comm[16]`, `struct list_head *next`,
     /// `void (*func)(struct callback_head *)`.
     pub fn declaration(&self, id: TypeId, name: &str) -> String {
-        self.declarator(id, name.to_string(), 0)
+        let mut budget = MAX_SPELLED;
+        self.declarator(id, name.to_string(), 0, &mut budget)
     }
 
     /// C's inside-out declarators: `inner` is what is declared so far
-    /// (a name, `*name`, `name[4]`...), and each type wraps it.
-    fn declarator(&self, id: TypeId, inner: String, depth: u32) -> String {
+    /// (a name, `*name`, `name[4]`...), and each type wraps it; past
+    /// [`MAX_DEPTH`], or once `budget` types have been visited, a type is
+    /// spelled `?`.
+    fn declarator(&self, id: TypeId, inner: String, depth: u32, budget: &mut u32) -> String {
         let join = |base: String, inner: &str| {
             if inner.is_empty() {
                 base
@@ -444,9 +483,10 @@ impl<'a> Btf<'a> {
         let Some(t) = self.types.get(id as usize) else {
             return join("?".into(), &inner);
         };
-        if depth > MAX_DEPTH {
+        if depth > MAX_DEPTH || *budget == 0 {
             return join("?".into(), &inner);
         }
+        *budget -= 1;
         // A suffix ([N] or (params)) binds tighter than a prefix `*`.
         let wrap = |inner: String| {
             if inner.starts_with('*') {
@@ -472,7 +512,7 @@ impl<'a> Btf<'a> {
                 } else {
                     format!("*{inner}")
                 };
-                self.declarator(t.size_or_type, inner, depth + 1)
+                self.declarator(t.size_or_type, inner, depth + 1, budget)
             }
             KIND_CONST | KIND_VOLATILE => {
                 let qualifier = if t.kind == KIND_CONST {
@@ -489,12 +529,17 @@ impl<'a> Btf<'a> {
                         } else {
                             format!("{qualifier} {inner}")
                         };
-                        self.declarator(target, inner, depth + 1)
+                        self.declarator(target, inner, depth + 1, budget)
                     }
-                    _ => format!("{qualifier} {}", self.declarator(target, inner, depth + 1)),
+                    _ => format!(
+                        "{qualifier} {}",
+                        self.declarator(target, inner, depth + 1, budget)
+                    ),
                 }
             }
-            KIND_RESTRICT | KIND_TYPE_TAG => self.declarator(t.size_or_type, inner, depth + 1),
+            KIND_RESTRICT | KIND_TYPE_TAG => {
+                self.declarator(t.size_or_type, inner, depth + 1, budget)
+            }
             KIND_ARRAY => {
                 let (element, count) = t.array.unwrap_or((0, 0));
                 let dims = if count == 0 {
@@ -502,7 +547,7 @@ impl<'a> Btf<'a> {
                 } else {
                     format!("[{count}]")
                 };
-                self.declarator(element, format!("{}{dims}", wrap(inner)), depth + 1)
+                self.declarator(element, format!("{}{dims}", wrap(inner)), depth + 1, budget)
             }
             KIND_FUNC_PROTO => {
                 let params = self.params(id).unwrap_or_default();
@@ -515,7 +560,7 @@ impl<'a> Btf<'a> {
                             if ty == 0 {
                                 "...".to_string()
                             } else {
-                                self.declarator(ty, String::new(), depth + 1)
+                                self.declarator(ty, String::new(), depth + 1, budget)
                             }
                         })
                         .collect::<Vec<_>>()
@@ -525,9 +570,10 @@ impl<'a> Btf<'a> {
                     t.size_or_type,
                     format!("{}({list})", wrap(inner)),
                     depth + 1,
+                    budget,
                 )
             }
-            KIND_FUNC => self.declarator(t.size_or_type, inner, depth + 1),
+            KIND_FUNC => self.declarator(t.size_or_type, inner, depth + 1, budget),
             KIND_STRUCT => join(named("struct"), &inner),
             KIND_UNION => join(named("union"), &inner),
             KIND_ENUM | KIND_ENUM64 => join(named("enum"), &inner),
@@ -799,5 +845,36 @@ mod tests {
         assert_eq!(btf.member_path(2, "x"), None);
         assert_eq!(btf.type_name(2), "struct big");
         let _: Option<BtfError> = Btf::parse(&blob[..30]).err();
+    }
+
+    #[test]
+    fn types_that_fan_out_into_themselves_end_quickly() {
+        // 1 struct fan: 8 anonymous members of its own type; 2 a function
+        // prototype of 8 parameters, each 3, a pointer to 2; 4 struct
+        // with a name longer than the kernel allows.
+        let mut b = Builder::default();
+        b.aggregate(KIND_STRUCT, "fan", 4, &[("", 1, 0, 0); 8]);
+        b.push("", KIND_FUNC_PROTO, false, 8, 0);
+        for _ in 0..8 {
+            b.word(0);
+            b.word(3);
+        }
+        b.push("", KIND_PTR, false, 0, 2);
+        b.aggregate(KIND_STRUCT, &"x".repeat(100_000), 4, &[]);
+        let blob = b.blob();
+        let btf = Btf::parse(&blob).expect("parses");
+        let started = std::time::Instant::now();
+        assert_eq!(btf.flat_members(1), None);
+        assert_eq!(btf.member_path(1, "nothing"), None);
+        assert_eq!(btf.member_offset("struct fan", "nothing"), None);
+        let spelled = btf.type_name(3);
+        // The parameters are spelled first, so the budget runs out at
+        // the outermost types: they read `?`.
+        assert!(spelled.contains("void (*)(void (*)("), "{spelled:.80}");
+        assert!(spelled.len() < 1 << 20, "{}", spelled.len());
+        assert_eq!(btf.name(4), "");
+        assert_eq!(btf.type_name(4), "struct {...}");
+        let took = started.elapsed();
+        assert!(took.as_secs() < 2, "{took:?}");
     }
 }

@@ -125,13 +125,19 @@ impl SystemInfo {
         })
     }
 
+    /// The present pages in bytes; None when unknown or beyond 64 bits
+    /// (a damaged dump).
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.present_pages?.checked_mul(self.page_size)
+    }
+
     /// The memory as crash writes it: present pages, rounded up to the
     /// next GiB when that is at most 64 MiB away, in GB, MB or KB with
     /// one decimal (`127.5 MB`, `4 GB`).
     pub fn memory_text(&self) -> Option<String> {
         const GIB: u64 = 1 << 30;
-        let mut total = self.present_pages?.checked_mul(self.page_size)?;
-        let next_gib = total.div_ceil(GIB) * GIB;
+        let mut total = self.memory_bytes()?;
+        let next_gib = total.div_ceil(GIB).checked_mul(GIB)?;
         if next_gib - total <= 64 << 20 {
             total = next_gib;
         }
@@ -487,6 +493,16 @@ mod tests {
             present_pages,
             ..SystemInfo::default()
         }
+    }
+
+    #[test]
+    fn memory_beyond_64_bits_is_unknown_not_a_panic() {
+        // From a mutated dump: a page count that overflows when multiplied.
+        assert_eq!(with(Some(u64::MAX / 2)).memory_bytes(), None);
+        assert_eq!(with(Some(u64::MAX / 2)).memory_text(), None);
+        // Within a GiB of 2^64: no next GiB to round up to.
+        assert_eq!(with(Some(u64::MAX / 4096)).memory_text(), None);
+        assert_eq!(with(Some(3)).memory_bytes(), Some(12_288));
     }
 
     #[test]

@@ -30,6 +30,12 @@ const MAX_POINTED_STRING: usize = 4096;
 /// levels; a damaged BTF may nest without end).
 const MAX_NESTING: usize = 64;
 
+/// How long one printed value may grow: every value, member and element
+/// adds to the text, so this also bounds the work when a damaged BTF
+/// makes a struct hold several members of its own type (N^64 values by
+/// depth alone). A 1 MiB `char` array with every byte escaped is 4 MiB.
+const MAX_PRINTED: usize = 8 << 20;
+
 /// The id of the type that `name` names: `struct task_struct`,
 /// `task_struct` (tried as a struct, then a union), `union
 /// thread_union`, `pid_t`, `unsigned long`.
@@ -265,6 +271,10 @@ impl<'p, 'a> ValuePrinter<'p, 'a> {
     fn value(&self, out: &mut String, id: TypeId, bytes: &[u8], at: u64, depth: usize) {
         if depth > MAX_NESTING {
             out.push_str("<nested too deep>");
+            return;
+        }
+        if out.len() > MAX_PRINTED {
+            out.push_str("<too long>");
             return;
         }
         let btf = self.btf;
@@ -656,5 +666,30 @@ mod tests {
             i128::from(u64::MAX)
         );
         assert_eq!(le(&[1, 2]), 0x201);
+    }
+
+    #[test]
+    fn a_struct_of_itself_prints_in_bounded_time_and_text() {
+        // BTF of `struct fan { struct fan a, b, c, d, e, f, g, h; }`, 4
+        // bytes: each member starts at 0 and is the struct again.
+        let words = |w: &[u32]| w.iter().flat_map(|w| w.to_le_bytes()).collect::<Vec<u8>>();
+        let strings = b"\0fan\0a\0";
+        let mut types = words(&[1, (4 << 24) | 8, 4]);
+        for _ in 0..8 {
+            types.extend(words(&[5, 1, 0]));
+        }
+        let mut blob = vec![0x9f, 0xeb, 1, 0];
+        let (t, n) = (types.len() as u32, strings.len() as u32);
+        blob.extend(words(&[24, 0, t, t, n]));
+        blob.extend(types);
+        blob.extend(strings);
+        let btf = Btf::parse(&blob).unwrap();
+        assert_eq!(btf.find("struct fan"), Some(1));
+        let started = std::time::Instant::now();
+        let text = ValuePrinter::new(&btf).format(1, &[0; 4], 0x1000);
+        assert!(text.starts_with("{\n  a = {\n    a = {"), "{text:.40}");
+        assert!(text.len() < 2 * MAX_PRINTED, "{}", text.len());
+        assert!(text.contains("<too long>"));
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 }

@@ -17,7 +17,11 @@ use crate::source::{SourceFile, Span};
 /// such as ten thousand `(` is an error rather than a stack overflow. One
 /// level of parentheses costs about 15 KiB of stack in a debug build (seven
 /// frames), so 64 levels stay within a 2 MiB thread stack; real scripts
-/// nest a handful of levels.
+/// nest a handful of levels. Each operator of a chain (`a + b + c`) is a
+/// level too: the parser loops over a chain, but the tree it makes is as
+/// deep as the chain, and the passes after it and its drop recurse on it
+/// (a chain of 256 overflowed a test thread's stack in `compile`, one of
+/// 1000 the main thread's 8 MiB in `probe -p 3`, both in a debug build).
 const MAX_DEPTH: usize = 64;
 
 /// Parses a whole script.
@@ -455,6 +459,7 @@ impl<'a> Parser<'a> {
 
     /// Binary operators binding at least as tightly as `min`, left to right.
     fn binary(&mut self, min: u8) -> Result<Expr, Diagnostic> {
+        let depth = self.depth;
         let mut lhs = self.unary()?;
         loop {
             let op = match &self.token.kind {
@@ -462,12 +467,13 @@ impl<'a> Parser<'a> {
                 _ => None,
             };
             let Some(op) = op.filter(|op| op.precedence() >= min) else {
+                self.depth = depth;
                 return Ok(lhs);
             };
             self.advance()?;
+            // Each operator puts the left side one level down.
             self.enter()?;
             let rhs = self.binary(op.precedence() + 1)?;
-            self.depth -= 1;
             lhs = Expr {
                 span: lhs.span.to(rhs.span),
                 kind: ExprKind::Binary {
@@ -1275,9 +1281,16 @@ mod tests {
                 "nested too deeply: expected at most 64 levels of statements and expressions"
             );
         }
-        // Long flat chains are fine: only nesting counts.
-        let long = format!("probe a {{ x = 1{} }}", " + 1".repeat(100));
+        // Chains count too: the tree is as deep as the chain.
+        let long = format!("probe a {{ x = 1{} }}", " + 1".repeat(50));
         assert_eq!(script(&long).probes.len(), 1);
+        for op in ["+", "||", "."] {
+            let text = format!("probe a {{ x = 1{} }}", format!(" {op} 1").repeat(100_000));
+            assert_eq!(
+                error(&text).0,
+                "nested too deeply: expected at most 64 levels of statements and expressions"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use kscope_coredump::{BuildIdMismatch, Core, FrameSource, Unwinder};
 use kscope_symbols::{DebugFiles, DwarfCache, ObjectFile, Symbolizer};
 use serde::Serialize;
@@ -172,8 +172,19 @@ struct FrameReport {
 fn run_info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let mapped = kscope_tracedat::TraceFile::open(&args.core)
         .with_context(|| format!("cannot open the core {}", args.core.display()))?;
+    super::input::check_start(&args.core, mapped.bytes(), &super::input::CORE)?;
     let core = Core::parse(mapped.bytes())
         .with_context(|| format!("{} is not a core dump kscope can read", args.core.display()))?;
+    if core
+        .notes()
+        .any(|note| note.is_ok_and(|n| n.name == b"VMCOREINFO"))
+    {
+        bail!(
+            "{} is a kernel crash dump (it has a VMCOREINFO note), not a process's core: read it with `kscope crash {}`",
+            args.core.display(),
+            args.core.display()
+        );
+    }
     let report = report(&core, args);
     for mismatch in &report.build_id_mismatches {
         eprintln!("{}", mismatch.warning());

@@ -94,6 +94,7 @@ const MAX_COUNT: u64 = 1 << 16;
 
 /// Runs `kscope crash`.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    super::input::check_file(&args.vmcore, &super::input::VMCORE)?;
     let dump = Vmcore::open(&args.vmcore)
         .with_context(|| format!("cannot read the dump {}", args.vmcore.display()))?;
     let session = Session::open(&dump, args)?;
@@ -413,7 +414,7 @@ impl<'a> Session<'a> {
                 "panic": system.panic_message,
                 "date": system.date,
                 "uptime_seconds": system.uptime_secs(),
-                "memory_bytes": system.present_pages.map(|p| p * system.page_size),
+                "memory_bytes": system.memory_bytes(),
                 "kaslr_offset": self.info.kernel_offset().unwrap_or(0),
                 "symbols": self.symbols()?.len(),
                 "symbols_from": self.symbols_from,

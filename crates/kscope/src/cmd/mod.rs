@@ -3,6 +3,7 @@
 pub mod core;
 pub mod crash;
 pub mod doctor;
+mod input;
 pub mod leftovers;
 pub mod probe;
 pub mod trace;

@@ -101,6 +101,7 @@ pub struct ReportArgs {
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let file = kscope_tracedat::TraceFile::open(&args.input)
         .with_context(|| format!("cannot open {}", args.input.display()))?;
+    super::input::check_start(&args.input, file.bytes(), &super::input::TRACE_DAT)?;
     let data = kscope_tracedat::parse(file.bytes()).with_context(|| {
         format!(
             "{} is not a trace.dat kscope can read",
@@ -867,6 +868,11 @@ mod filter {
     use super::Comms;
     use kscope_traceevent::printfmt::{FieldValue, field_values};
 
+    /// How deeply a filter may nest: each parenthesis and `!`, and each
+    /// `&&` or `||` of a chain, is one level (parser, evaluation and drop
+    /// all recurse).
+    pub const MAX_DEPTH: usize = 128;
+
     /// A parsed filter.
     pub struct Filter(Node);
 
@@ -901,11 +907,13 @@ mod filter {
             let mut parser = Parser {
                 tokens,
                 at: 0,
+                end: text.len(),
+                depth: 0,
                 format,
             };
             let node = parser.or()?;
-            if parser.at != parser.tokens.len() {
-                bail!("unexpected {:?} in the filter", parser.tokens[parser.at]);
+            if let Some((_, token)) = parser.tokens.get(parser.at) {
+                bail!("unexpected {token:?} in the filter");
             }
             Ok(Filter(node))
         }
@@ -970,21 +978,23 @@ mod filter {
         Op(&'static str),
     }
 
-    fn tokenize(text: &str) -> anyhow::Result<Vec<Token>> {
+    /// The tokens of `text`, each with its byte offset.
+    fn tokenize(text: &str) -> anyhow::Result<Vec<(usize, Token)>> {
         const OPS: [&str; 13] = [
             "&&", "||", "==", "!=", "<=", ">=", "~", "<", ">", "!", "(", ")", "&",
         ];
         let mut tokens = Vec::new();
         let mut rest = text.trim_start();
         while !rest.is_empty() {
+            let offset = text.len() - rest.len();
             if let Some(op) = OPS.iter().find(|op| rest.starts_with(**op)) {
-                tokens.push(Token::Op(op));
+                tokens.push((offset, Token::Op(op)));
                 rest = &rest[op.len()..];
             } else if let Some(body) = rest.strip_prefix('"') {
                 let Some(end) = body.find('"') else {
                     bail!("a string in the filter has no closing quote");
                 };
-                tokens.push(Token::Str(body[..end].to_string()));
+                tokens.push((offset, Token::Str(body[..end].to_string())));
                 rest = &body[end + 1..];
             } else {
                 let end = rest
@@ -993,7 +1003,7 @@ mod filter {
                 if end == 0 {
                     bail!("unexpected {:?} in the filter", &rest[..1]);
                 }
-                tokens.push(Token::Word(rest[..end].to_string()));
+                tokens.push((offset, Token::Word(rest[..end].to_string())));
                 rest = &rest[end..];
             }
             rest = rest.trim_start();
@@ -1002,14 +1012,29 @@ mod filter {
     }
 
     struct Parser<'t, 'f> {
-        tokens: Vec<Token>,
+        tokens: Vec<(usize, Token)>,
         at: usize,
+        /// The text's length: the offset of its end.
+        end: usize,
+        /// Levels of nesting entered and not yet left (see [`MAX_DEPTH`]).
+        depth: usize,
         format: &'t EventFormat<'f>,
     }
 
     impl Parser<'_, '_> {
         fn peek(&self) -> Option<&Token> {
-            self.tokens.get(self.at)
+            self.tokens.get(self.at).map(|(_, token)| token)
+        }
+
+        /// One level deeper, or the error when that passes [`MAX_DEPTH`];
+        /// the caller leaves it by restoring `depth`.
+        fn enter(&mut self) -> anyhow::Result<()> {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                let offset = self.tokens.get(self.at).map_or(self.end, |(o, _)| *o);
+                bail!("filter, byte {offset}: expression nested deeper than {MAX_DEPTH}");
+            }
+            Ok(())
         }
 
         fn eat(&mut self, op: &str) -> bool {
@@ -1029,30 +1054,43 @@ mod filter {
         }
 
         fn or(&mut self) -> anyhow::Result<Node> {
+            let depth = self.depth;
             let mut node = self.and()?;
             while self.eat("||") {
+                // Each operator of a chain puts the left side one level down.
+                self.enter()?;
                 node = Node::Or(Box::new(node), Box::new(self.and()?));
             }
+            self.depth = depth;
             Ok(node)
         }
 
         fn and(&mut self) -> anyhow::Result<Node> {
+            let depth = self.depth;
             let mut node = self.unary()?;
             while self.eat("&&") {
+                self.enter()?;
                 node = Node::And(Box::new(node), Box::new(self.unary()?));
             }
+            self.depth = depth;
             Ok(node)
         }
 
         fn unary(&mut self) -> anyhow::Result<Node> {
+            let depth = self.depth;
             if self.eat("!") {
-                return Ok(Node::Not(Box::new(self.unary()?)));
+                self.enter()?;
+                let node = Node::Not(Box::new(self.unary()?));
+                self.depth = depth;
+                return Ok(node);
             }
             if self.eat("(") {
+                self.enter()?;
                 let node = self.or()?;
                 if !self.eat(")") {
                     bail!("a '(' in the filter is not closed");
                 }
+                self.depth = depth;
                 return Ok(node);
             }
             let Some(Token::Word(field)) = self.peek().cloned() else {
@@ -1105,5 +1143,47 @@ mod filter {
             None => digits.parse::<i128>().ok()?,
         };
         Some(if negative { -value } else { value })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn deep_nesting_is_an_error_never_a_stack_overflow() {
+            let text = [
+                "name: demo\nID: 7\nformat:",
+                "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;",
+                "\tfield:int prio;\toffset:8;\tsize:4;\tsigned:1;",
+                "\nprint fmt: \"prio=%d\", REC->prio\n",
+            ]
+            .join("\n");
+            let format = EventFormat::parse(&text).unwrap();
+            let deep = 100_000;
+            let opened = "(".repeat(deep);
+            let negated = format!("{}prio == 1", "!".repeat(deep));
+            let joined = format!("prio == 1{}", " && prio == 1".repeat(deep));
+            let either = format!("prio == 1{}", " || prio == 1".repeat(deep));
+            for text in [&opened, &negated, &joined, &either] {
+                let err = Filter::parse(text, &format).err().expect("an error");
+                let message = err.to_string();
+                let offset: usize = message
+                    .strip_prefix("filter, byte ")
+                    .and_then(|rest| rest.split(':').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{message}"));
+                assert_eq!(
+                    message,
+                    format!("filter, byte {offset}: expression nested deeper than {MAX_DEPTH}")
+                );
+                assert!(offset > 0 && offset < text.len(), "{offset}");
+            }
+            let fits = format!(
+                "{}prio == 1{}",
+                "(".repeat(MAX_DEPTH - 1),
+                ")".repeat(MAX_DEPTH - 1)
+            );
+            assert!(Filter::parse(&fits, &format).is_ok());
+        }
     }
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::{kscope, kscope_ok, stderr, stdout};
 
 /// `-O0`: a NULL write in a function called from main.
-const NULL_WRITE: &str = r#"
+pub(crate) const NULL_WRITE: &str = r#"
 int *volatile target;
 volatile int calls;
 
@@ -291,10 +291,10 @@ for thread in gdb.selected_inferior().threads():
 const SIGNAL_FRAME: &str = "<signal handler called>";
 
 /// A program crashed in a temporary directory, with its core.
-struct Crash {
+pub(crate) struct Crash {
     _dir: tempfile::TempDir,
     program: PathBuf,
-    core: PathBuf,
+    pub(crate) core: PathBuf,
 }
 
 /// Why gcc, gdb or core dumps are not available, if they are not.
@@ -321,7 +321,7 @@ fn missing_tools(lang: Lang) -> Option<String> {
 /// Compiles the C `source` with `flags`, runs it with core dumps on, and
 /// returns it with its core; `None` (after `live` said why) when that
 /// cannot be done here.
-fn crash(name: &str, source: &str, flags: &[&str]) -> Option<Crash> {
+pub(crate) fn crash(name: &str, source: &str, flags: &[&str]) -> Option<Crash> {
     crash_in(Lang::C, name, source, flags)
 }
 
@@ -871,7 +871,7 @@ fn a_file_that_is_not_a_core_is_refused() {
     let output = kscope(&["core", "info", path.to_str().expect("utf-8 path")]);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("is not a core dump kscope can read"),
+        stderr(&output).contains("is not a core dump: it starts with the text \"hello\""),
         "{}",
         stderr(&output)
     );

@@ -767,7 +767,7 @@ fn bad_input_is_refused_in_one_sentence() {
     let output = kscope(&["crash", garbage.to_str().expect("utf-8"), "sys"]);
     assert!(!output.status.success());
     assert!(
-        stderr(&output).contains("cannot read the dump"),
+        stderr(&output).contains("is not a kernel crash dump: it starts with the text \"ZZZZ"),
         "{}",
         stderr(&output)
     );

@@ -1,10 +1,12 @@
 //! End-to-end tests of the kscope binary.
 
+mod bad_input;
 mod cli;
 mod command;
 mod core;
 mod crash;
 mod doctor;
+mod mutation;
 mod newcomer;
 mod probe_bpftrace;
 mod probe_cleanup;

@@ -294,6 +294,24 @@ fn a_loop_the_verifier_cannot_bound_is_reported_at_the_loop() {
 }
 
 #[test]
+fn the_longest_chain_the_parser_accepts_compiles() {
+    // 60 operators (the parser allows 64 levels in all), compiled in a
+    // test thread's 2 MiB stack: every pass recurses on the tree; a chain
+    // of 100,000 is a parse error.
+    let text = format!(
+        "probe syscall.read {{ x = 1{}; printf(\"%d\\n\", x) }}",
+        " + 1".repeat(60)
+    );
+    let (file, result) = compiled(&text);
+    if let Err(d) = result {
+        panic!("{}", d.render(&file));
+    }
+    let text = format!("probe syscall.read {{ x = 1{} }}", " + 1".repeat(100_000));
+    let file = SourceFile::new("t.stp", &text);
+    assert!(parse(&file).is_err());
+}
+
+#[test]
 fn a_script_without_probes_is_an_error() {
     // SystemTap refuses it too; running it would wait for nothing.
     assert_eq!(

@@ -1317,4 +1317,20 @@ print fmt: \"x\"\n";
             "comm=bash state=-1 name=hello addr=0a000001 mode=65 vals={0x1,0x2}"
         );
     }
+
+    #[test]
+    fn the_deepest_expressions_the_parser_accepts_evaluate() {
+        // A few levels go to the argument itself and to `REC->`.
+        let deepest = super::super::MAX_DEPTH - 3;
+        let negated = format!(r#""%d", {}REC->common_pid"#, "- ".repeat(deepest));
+        assert_eq!(render(&negated).unwrap(), "-1234");
+        let summed = format!(r#""%d", REC->common_pid{}"#, " + 1".repeat(deepest));
+        assert_eq!(render(&summed).unwrap(), (1234 + deepest).to_string());
+        let chosen = format!(
+            r#""%d", {}REC->common_pid{}"#,
+            "1 ? ".repeat(deepest),
+            " : 0".repeat(deepest)
+        );
+        assert_eq!(render(&chosen).unwrap(), "1234");
+    }
 }

@@ -17,21 +17,35 @@ pub use eval::{
     field_values, render_raw,
 };
 pub(crate) use parse::unescape;
-pub use parse::{Expr, PrintFmt};
+pub use parse::{Expr, MAX_DEPTH, PrintFmt};
 pub use printf::{Piece, Spec, pieces};
 
 /// A print fmt that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("print fmt, byte {offset}: expected {expected}")]
+#[error("print fmt, byte {offset}: {problem}")]
 pub struct PrintFmtError {
     /// Byte offset in the print fmt text.
     pub offset: usize,
-    /// What the parser needed there.
-    pub expected: &'static str,
+    /// What is wrong there.
+    pub problem: PrintFmtProblem,
+}
+
+/// What is wrong where a print fmt stops parsing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrintFmtProblem {
+    /// The parser needed this there.
+    #[error("expected {0}")]
+    Expected(&'static str),
+    /// Expressions nest deeper than [`MAX_DEPTH`].
+    #[error("expression nested deeper than {MAX_DEPTH}")]
+    TooDeep,
 }
 
 impl PrintFmtError {
     pub(crate) fn new(offset: usize, expected: &'static str) -> PrintFmtError {
-        PrintFmtError { offset, expected }
+        PrintFmtError {
+            offset,
+            problem: PrintFmtProblem::Expected(expected),
+        }
     }
 }
