@@ -1,7 +1,7 @@
 //! A command started held at a gate, so that tracing can be set up for its
 //! pid (and its children) before it runs: `trace stream -- CMD`,
 //! `trace record -- CMD` and `probe -c CMD`. The child is forked by this
-//! crate's `sys` module and waits in read(2) on a pipe until the gate
+//! crate's `sys` module and waits in poll(2) on a pipe until the gate
 //! opens, then execs the program itself: the pid the caller traces is the
 //! command's from its first instruction, with nothing of ours (no shell,
 //! no FIFO) in between.
@@ -457,7 +457,7 @@ mod tests {
     fn the_pid_given_before_the_gate_opens_is_the_program_itself() {
         let gated = GatedCommand::start(&words(&["sleep", "5"]), None).unwrap();
         let pid = gated.id();
-        // Held: still a copy of this test process, asleep in read(2).
+        // Held: still a copy of this test process, asleep in poll(2).
         assert_ne!(status_field(pid, "Name").as_deref(), Some("sleep"));
         let child = gated.open().unwrap();
         assert_eq!(child.id(), pid);

@@ -1,9 +1,9 @@
 //! The only unsafe code of this crate: fork(2) of a command held at a
 //! gate, and what its child does before execve(2). Everything the child
 //! needs is prepared by the parent before the fork, so that the child only
-//! makes async-signal-safe calls (close, read, signal, sigprocmask, setns,
-//! chdir, execve, write, _exit): the parent may have other threads, whose locks a forked
-//! child must never take.
+//! makes async-signal-safe calls (close, poll, signal, sigprocmask, setns,
+//! chdir, execve, write, _exit): the parent may have other threads, whose
+//! locks a forked child must never take.
 
 #![allow(unsafe_code)]
 
@@ -156,11 +156,19 @@ fn held_child(image: &ExecImage, fds: &ChildFds) -> ! {
         libc::close(fds.gate_write);
         libc::close(fds.errors_read);
     }
-    let mut go = 0u8;
+    // The wait is a poll(2), not a read(2): a probe on read's return
+    // (`syscall.read.return`, `kernel.function("vfs_read").return`) with
+    // `pid() == target()` must not see a byte of ours. The go byte stays
+    // unread; the pipe is close-on-exec.
     loop {
-        // SAFETY: reads at most one byte into a live local byte.
-        let n = unsafe { libc::read(fds.gate_read, (&raw mut go).cast(), 1) };
-        if n == 1 {
+        let mut gate = libc::pollfd {
+            fd: fds.gate_read,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polls one live, initialised pollfd; async-signal-safe.
+        let n = unsafe { libc::poll(&raw mut gate, 1, -1) };
+        if n == 1 && gate.revents & libc::POLLIN != 0 {
             break;
         }
         if n < 0 && errno() == libc::EINTR {

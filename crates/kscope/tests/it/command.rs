@@ -51,6 +51,32 @@ fn the_command_s_pid_opens_nothing_of_kscope_s_before_it_runs() {
     });
 }
 
+#[test]
+fn the_command_s_pid_reads_nothing_of_kscope_s_before_it_runs() {
+    with_unchanged_tracefs("probe -c 'cat /dev/null' and read", |_| {
+        // The only reads under the command's pid are its own: ld.so's and
+        // cat's of /dev/null (0 bytes). The gate's wait was a read(2) of
+        // one byte, which a return probe saw as the command's.
+        let output = kscope_ok(&[
+            "probe",
+            "-c",
+            "cat /dev/null",
+            "-e",
+            r#"probe syscall.read.return { if (pid() == target()) printf("%s read %d\n", execname(), $return) }"#,
+        ]);
+        let text = stdout(&output);
+        assert!(
+            text.lines().any(|l| l == "cat read 0"),
+            "the command's own read is missing:\n{text}"
+        );
+        assert!(
+            text.lines()
+                .all(|l| l.starts_with("cat read ") && l != "cat read 1"),
+            "a read that is not the command's:\n{text}"
+        );
+    });
+}
+
 /// The names in `dir`.
 fn files_in(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
     std::fs::read_dir(dir)
