@@ -16,9 +16,9 @@ pub const METAPACKAGE: &str = "linux-image-amd64";
 /// An unpacked kernel package.
 #[derive(Debug, Clone)]
 pub struct DebianKernel {
-    /// The package name, e.g. `linux-image-6.1.0-56-amd64`.
+    /// The package name, e.g. `linux-image-ABI-amd64`.
     pub package: String,
-    /// `uname -r` of the kernel, e.g. `6.1.0-56-amd64`.
+    /// `uname -r` of the kernel, e.g. `ABI-amd64`.
     pub release: String,
     /// The unpacked package.
     pub root: PathBuf,
@@ -201,15 +201,17 @@ mod tests {
 
     #[test]
     fn the_kernel_package_is_read_from_apt_cache_depends() {
-        let output = "linux-image-amd64\n  Depends: linux-image-6.1.0-56-amd64\n";
+        // The package named after the running kernel's release: the
+        // parser must not care which ABI Debian points at today.
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let package = format!("linux-image-{}", release.trim());
+        let output = format!("linux-image-amd64\n  Depends: {package}\n");
+        assert_eq!(parse_depends(&output).as_deref(), Some(package.as_str()));
+        let alternatives =
+            format!("linux-image-amd64\n |Depends: <linux-image-virtual>\n  Depends: {package}\n");
         assert_eq!(
-            parse_depends(output).as_deref(),
-            Some("linux-image-6.1.0-56-amd64")
-        );
-        let alternatives = "linux-image-amd64\n |Depends: <linux-image-virtual>\n  Depends: linux-image-6.1.0-9-amd64\n";
-        assert_eq!(
-            parse_depends(alternatives).as_deref(),
-            Some("linux-image-6.1.0-9-amd64")
+            parse_depends(&alternatives).as_deref(),
+            Some(package.as_str())
         );
         assert_eq!(parse_depends("linux-image-amd64\n"), None);
     }

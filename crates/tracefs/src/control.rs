@@ -235,8 +235,12 @@ mod tests {
 
     #[test]
     fn an_expanded_size_is_written_only_once_the_flag_flipped() {
-        let dir = std::env::temp_dir().join(format!("kscope-expand-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-expand-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let file = dir.join("buffer_size_kb");
         let restore = Restore::ExpandedSize("1408".into());
         std::fs::write(&file, "7 (expanded: 1408)\n").unwrap();
@@ -246,7 +250,6 @@ mod tests {
         apply_restore(&file, &restore, None).unwrap();
         assert_eq!(read(&file).unwrap(), "1408\n");
         assert_eq!(unexpanded_size("1410\n"), None);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -296,8 +299,12 @@ mod tests {
 
     #[test]
     fn writes_to_plain_files_replace_or_append() {
-        let dir = std::env::temp_dir().join(format!("kscope-control-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-control-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let file = dir.join("set_event");
         std::fs::write(&file, "old\n").unwrap();
         write(&file, "a\n", WriteMode::Replace, None).unwrap();
@@ -310,7 +317,6 @@ mod tests {
         )
         .unwrap();
         assert_eq!(read(&file).unwrap(), "x\ny\n");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -535,7 +535,12 @@ mod tests {
 
     #[test]
     fn a_guard_restores_plain_files_in_reverse_order() {
-        let dir = std::env::temp_dir().join(format!("kscope-guard-{}", std::process::id()));
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-guard-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         std::fs::create_dir_all(dir.join("events/sched/sched_switch")).unwrap();
         std::fs::write(dir.join("tracing_on"), "1\n").unwrap();
         std::fs::write(dir.join("events/sched/sched_switch/filter"), "none\n").unwrap();
@@ -572,7 +577,6 @@ mod tests {
                 .to_string(),
             "a:b"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -595,8 +599,12 @@ mod tests {
 
     #[test]
     fn a_change_is_journaled_before_it_is_made_and_marked_once_undone() {
-        let dir = std::env::temp_dir().join(format!("kscope-journaled-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-journaled-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         std::fs::write(dir.join("tracing_on"), "1\n").unwrap();
         let instance = Instance::new(dir.clone(), None);
         let guard = StateGuard::new();
@@ -641,7 +649,6 @@ mod tests {
         if let Ok(text) = std::fs::read_to_string(&path) {
             assert!(ours(&text).is_empty(), "{text}");
         }
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -654,8 +661,12 @@ mod tests {
 
     #[test]
     fn a_panic_on_another_thread_restores_only_that_threads_guards() {
-        let dir = std::env::temp_dir().join(format!("kscope-panic-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-panic-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         std::fs::write(dir.join("tracing_on"), "1").unwrap();
         std::fs::write(dir.join("buffer_size_kb"), "1408").unwrap();
         let instance = Instance::new(dir.clone(), None);
@@ -694,6 +705,5 @@ mod tests {
                 .to_string(),
             "1408"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

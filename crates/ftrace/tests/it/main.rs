@@ -43,13 +43,16 @@ fn workload() {
             ])
             .status();
     }
-    let dir = std::env::temp_dir().join(format!("kscope-oracle-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    // Removed when dropped, a failing assertion included.
+    let dir_holder = tempfile::Builder::new()
+        .prefix("kscope-oracle-")
+        .tempdir()
+        .expect("a temp dir");
+    let dir = dir_holder.path().to_path_buf();
     if let Ok(mut f) = std::fs::File::create(dir.join("data")) {
         let _ = f.write_all(&vec![7u8; 256 * 1024]);
         let _ = f.sync_all();
     }
-    let _ = std::fs::remove_dir_all(&dir);
     if let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0")
         && let Ok(addr) = listener.local_addr()
         && let Ok(mut client) = std::net::TcpStream::connect(addr)

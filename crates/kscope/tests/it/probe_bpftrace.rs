@@ -103,8 +103,12 @@ fn read_counts_of_a_dd_agree_with_bpftrace() {
     // test (and takes the tracefs lock), and checks that neither tool
     // changed it.
     with_unchanged_tracefs(what, |_| {
-        let dir = std::env::temp_dir().join(format!("kscope-bpftrace-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temp dir");
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-bpftrace-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let fifo = dir.join("gate");
         let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(made.success(), "mkfifo {}", fifo.display());
@@ -189,7 +193,6 @@ fn read_counts_of_a_dd_agree_with_bpftrace() {
             dd_status.is_some_and(|s| s.success()),
             "dd failed: {dd_status:?}"
         );
-        std::fs::remove_dir_all(&dir).expect("remove the temp dir");
 
         let bt_status = interrupt(&mut bpftrace);
         let ks_status = interrupt(&mut kscope);

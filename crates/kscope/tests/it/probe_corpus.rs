@@ -575,19 +575,18 @@ fn every_case_of_the_probe_corpus_gives_its_expected_output() {
                 continue;
             }
         };
-        let tmp = std::env::temp_dir().join(format!(
-            "kscope-corpus-{}-{}",
-            std::process::id(),
-            case.name
-        ));
-        std::fs::create_dir_all(&tmp).expect("a temp dir");
+        // Removed when dropped, a failing assertion included.
+        let tmp_holder = tempfile::Builder::new()
+            .prefix("kscope-corpus-")
+            .tempdir()
+            .expect("a temp dir");
+        let tmp = tmp_holder.path().to_path_buf();
         let run = {
             // kscope mounts tracefs when it needs it and unmounts it
             // after: one test at a time may do that.
             let _lock = TracefsLock::acquire();
             run(&case, &tmp)
         };
-        std::fs::remove_dir_all(&tmp).expect("remove the temp dir");
         let problems = problems(&case, &run);
         eprintln!(
             "corpus: {:<28} {:>6.2} s  {}",

@@ -76,8 +76,12 @@ fn record(dir: &Path, args: &[&str], command: &[&str]) -> std::path::PathBuf {
 #[test]
 fn a_recording_holds_every_event_the_kernel_handed_out() {
     with_unchanged_tracefs("kscope trace record", |_| {
-        let dir = std::env::temp_dir().join(format!("kscope-record-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-record-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         // The busiest events this machine has: every syscall and
         // scheduler event of two dd doing one-byte reads and writes, one
         // per CPU, for KSCOPE_RECORD_SECONDS (3 by default; the 60-second
@@ -93,7 +97,6 @@ fn a_recording_holds_every_event_the_kernel_handed_out() {
             &["sh", "-c", &workload],
         );
         let accounts = account(&path);
-        std::fs::remove_dir_all(&dir).expect("remove temp dir");
         let total: u64 = accounts.iter().map(|a| a.1).sum();
         eprintln!("recorded {total} events in {seconds} s: {accounts:?}");
         assert!(total > 600_000, "only {total} records: {accounts:?}");
@@ -122,9 +125,12 @@ fn record_stopped_by(signal: &str, number: i32, command: &[&str]) {
     with_unchanged_tracefs(
         &format!("kscope trace record stopped by SIG{signal}"),
         |_| {
-            let dir =
-                std::env::temp_dir().join(format!("kscope-record-{signal}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("temp dir");
+            // Removed when dropped, a failing assertion included.
+            let dir_holder = tempfile::Builder::new()
+                .prefix("kscope-record-")
+                .tempdir()
+                .expect("a temp dir");
+            let dir = dir_holder.path().to_path_buf();
             let path = dir.join("trace.dat");
             let child = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
                 .args(["trace", "record", "-e", "sched", "-o"])
@@ -152,7 +158,6 @@ fn record_stopped_by(signal: &str, number: i32, command: &[&str]) {
                 .map(|e| e.file_name())
                 .collect();
             assert_eq!(leftovers, ["trace.dat"], "temporary files left");
-            std::fs::remove_dir_all(&dir).expect("remove temp dir");
         },
     );
 }

@@ -165,8 +165,12 @@ fn files_kscope_writes_are_read_by_trace_cmd() {
         return;
     }
     with_unchanged_tracefs("kscope trace record for trace-cmd", |_| {
-        let dir = std::env::temp_dir().join(format!("kscope-interop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-interop-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let readable = trace_cmd_compressions();
         for (version, compression) in [("6", "none"), ("7", "none"), ("7", "zlib"), ("7", "zstd")] {
             let path = dir.join(format!("v{version}-{compression}.dat"));
@@ -231,7 +235,6 @@ fn files_kscope_writes_are_read_by_trace_cmd() {
                 );
             }
         }
-        std::fs::remove_dir_all(&dir).expect("remove temp dir");
     });
 }
 
@@ -260,8 +263,12 @@ fn extract_takes_an_instances_buffer_and_changes_nothing() {
             .map(|f| i.read(f).unwrap_or_default())
         };
         let before = settings(&instance);
-        let dir = std::env::temp_dir().join(format!("kscope-extract-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        // Removed when dropped, a failing assertion included.
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-extract-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let path = dir.join("extract.dat");
         let output = crate::kscope(&[
             "trace",
@@ -279,7 +286,6 @@ fn extract_takes_an_instances_buffer_and_changes_nothing() {
         );
         let same = compare(&path);
         assert!(same > 3, "only {same} identical lines");
-        std::fs::remove_dir_all(&dir).expect("remove temp dir");
         guard.restore().expect("restore");
     });
 }
