@@ -346,10 +346,10 @@ mod tests {
         let err = read_cpu_list(Path::new("/nonexistent/cpu/online")).unwrap_err();
         assert!(matches!(err, Error::CpuListRead { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/cpu/online"), "{err}");
-        let dir = std::env::temp_dir().join(format!("kscope-bpf-cpus-{}", std::process::id()));
+        let holder = tempfile::tempdir().expect("a temp dir");
+        let dir = holder.path().join("online");
         std::fs::write(&dir, "0-x\n").expect("write");
         let err = read_cpu_list(&dir).unwrap_err();
-        let _ = std::fs::remove_file(&dir);
         assert!(
             matches!(&err, Error::CpuList { offset: 2, text, .. } if text == "0-x"),
             "{err}"

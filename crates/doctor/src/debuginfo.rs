@@ -92,10 +92,10 @@ mod tests {
 
     #[test]
     fn a_non_elf_file_is_no_candidate() {
-        let path = std::env::temp_dir().join(format!("kscope-notelf-{}", std::process::id()));
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("notelf");
         std::fs::write(&path, b"not an elf file").unwrap();
         assert_eq!(inspect(&path), None);
-        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

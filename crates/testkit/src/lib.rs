@@ -271,7 +271,11 @@ mod tests {
 
     #[test]
     fn snapshots_see_changed_added_and_removed_files() {
-        let root = std::env::temp_dir().join(format!("kscope-snap-{}", std::process::id()));
+        let root_holder = tempfile::Builder::new()
+            .prefix("kscope-snap-")
+            .tempdir()
+            .expect("a temp dir");
+        let root = root_holder.path().to_path_buf();
         std::fs::create_dir_all(root.join("events/sched/sched_switch")).unwrap();
         std::fs::create_dir_all(root.join("instances/a")).unwrap();
         std::fs::create_dir_all(root.join("per_cpu/cpu0")).unwrap();
@@ -289,6 +293,5 @@ mod tests {
         std::fs::write(root.join("current_tracer"), "nop\n").unwrap();
         let differences = snapshot_differences(&before, &tracefs_snapshot(&root));
         assert_eq!(differences.len(), 4, "{differences:#?}");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -84,8 +84,11 @@ mod tests {
 
     #[test]
     fn maps_files_and_says_which_one_is_missing() {
-        let dir = std::env::temp_dir().join(format!("kscope-tracedat-sys-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-tracedat-sys-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let full = dir.join("full");
         std::fs::write(&full, b"abc").unwrap();
         assert_eq!(TraceFile::open(&full).unwrap().bytes(), b"abc");
@@ -105,6 +108,5 @@ mod tests {
         let missing = dir.join("missing");
         let err = TraceFile::open(&missing).err().unwrap();
         assert!(err.to_string().contains("missing"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -151,8 +151,11 @@ CONFIG_QFMT_V2=m
 
     #[test]
     fn a_gzipped_config_reads_like_a_plain_one() {
-        let dir = std::env::temp_dir().join(format!("kscope-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-config-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let gz = dir.join("config.gz");
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(SAMPLE.as_bytes()).unwrap();
@@ -163,16 +166,17 @@ CONFIG_QFMT_V2=m
         let b = KernelConfig::read(&plain).unwrap();
         assert_eq!(a.options, b.options);
         assert!(a.enabled("CONFIG_KPROBES"));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_corrupt_gzip_is_an_error_not_a_panic() {
-        let dir = std::env::temp_dir().join(format!("kscope-badgz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir_holder = tempfile::Builder::new()
+            .prefix("kscope-badgz-")
+            .tempdir()
+            .expect("a temp dir");
+        let dir = dir_holder.path().to_path_buf();
         let gz = dir.join("config.gz");
         std::fs::write(&gz, b"\x1f\x8b\x08\x00garbage").unwrap();
         assert!(KernelConfig::read(&gz).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -83,7 +83,8 @@ fn pids_of(text: &str, comm: &str) -> Vec<String> {
 #[test]
 fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
     with_unchanged_tracefs("trace stream -f -o", |_| {
-        let file = std::env::temp_dir().join(format!("kscope-stream-{}.txt", std::process::id()));
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("stream.txt");
         let path = file.to_string_lossy().into_owned();
         let output = kscope_ok(&[
             "trace",
@@ -102,7 +103,6 @@ fn a_filter_applies_to_the_event_before_it_and_output_goes_to_a_file() {
         ]);
         assert!(stdout(&output).is_empty());
         let text = std::fs::read_to_string(&file).expect("output file");
-        std::fs::remove_file(&file).expect("remove");
         // sleep leaves its CPU at least once, whatever else the machine
         // runs (a filter on the idle task found nothing on a busy machine).
         assert!(text.lines().count() > 0, "nothing traced");

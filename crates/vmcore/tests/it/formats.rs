@@ -379,8 +379,11 @@ fn a_one_page_cache_still_reads_every_page() {
 
 #[test]
 fn files_are_mapped_and_io_errors_name_the_file() {
-    let dir = std::env::temp_dir().join(format!("kscope-vmcore-it-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir_holder = tempfile::Builder::new()
+        .prefix("kscope-vmcore-it-")
+        .tempdir()
+        .expect("a temp dir");
+    let dir = dir_holder.path().to_path_buf();
     let spec = kdump_spec(Compression::Zlib);
     let path = dir.join("vmcore.kdump");
     std::fs::write(&path, spec.build()).unwrap();
@@ -395,7 +398,6 @@ fn files_are_mapped_and_io_errors_name_the_file() {
     std::fs::write(&empty, b"").unwrap();
     let err = Vmcore::open(&empty).unwrap_err();
     assert!(err.to_string().contains("magic"), "{err}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
