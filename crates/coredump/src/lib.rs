@@ -42,34 +42,21 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod arch;
-mod error;
-mod notes;
-mod reader;
-mod siginfo;
 mod sys;
 mod unwind;
 
 use std::collections::HashMap;
 use std::path::Path;
 
-pub use arch::{Arch, PrStatusLayout, Registers, X86_64Registers};
-pub use error::Error;
-pub use notes::{
-    AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, AuxEntry, MappedFile,
-    NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO,
-    NT_X86_XSTATE, Note, NoteData, Notes, ProcessInfo, Thread, parse_notes,
+pub use kscope_elf::{
+    AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, Arch, AuxEntry, Error,
+    MappedFile, NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS,
+    NT_SIGINFO, NT_X86_XSTATE, Note, NoteData, Notes, PrStatusLayout, ProcessInfo, Registers,
+    SI_KERNEL, SigInfo, Thread, X86_64Registers, code_text, parse_notes, signal_name,
 };
-pub use siginfo::{SI_KERNEL, SigInfo, code_text, signal_name};
 pub use unwind::{BuildIdMismatch, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
-use reader::Reader;
-
-const ET_CORE: u16 = 4;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const PN_XNUM: u16 = 0xffff;
-const PHDR_SIZE: usize = 56;
+use kscope_elf::{CoreHeader, PHDR_SIZE, PT_LOAD, PT_NOTE, ProgramHeader, Reader};
 
 /// A `PT_LOAD` segment: a range of the process's memory and the bytes of
 /// it that the core holds.
@@ -124,42 +111,16 @@ pub struct Core<'a> {
 impl<'a> Core<'a> {
     /// Parses the ELF header, program headers and notes of a core file.
     pub fn parse(bytes: &'a [u8]) -> Result<Core<'a>, Error> {
-        let r = Reader::new(bytes, 0);
-        if r.slice(0, 4, "ELF magic")? != b"\x7fELF" {
-            return Err(Error::at(0, "ELF magic \\x7fELF"));
-        }
-        if r.slice(4, 1, "EI_CLASS")?[0] != 2 {
-            return Err(Error::at(4, "EI_CLASS 2 (64-bit)"));
-        }
-        if r.slice(5, 1, "EI_DATA")?[0] != 1 {
-            return Err(Error::at(5, "EI_DATA 1 (little-endian)"));
-        }
-        let e_type = r.u16(16, "e_type")?;
-        if e_type != ET_CORE {
-            return Err(Error::at(16, format!("e_type ET_CORE (4), found {e_type}")));
-        }
-        let machine = r.u16(18, "e_machine")?;
-        let arch = Arch::from_machine(machine).ok_or_else(|| {
+        let header = CoreHeader::parse(bytes)?;
+        let arch = Arch::from_machine(header.machine).ok_or_else(|| {
             Error::at(
                 18,
-                format!("e_machine x86-64 (62) or aarch64 (183), found {machine}"),
+                format!(
+                    "e_machine x86-64 (62) or aarch64 (183), found {}",
+                    header.machine
+                ),
             )
         })?;
-        let phoff = r.u64(32, "e_phoff")?;
-        let shoff = r.u64(40, "e_shoff")?;
-        let phentsize = r.u16(54, "e_phentsize")?;
-        if usize::from(phentsize) != PHDR_SIZE {
-            return Err(Error::at(54, format!("e_phentsize 56, found {phentsize}")));
-        }
-        let mut phnum = u64::from(r.u16(56, "e_phnum")?);
-        if phnum == u64::from(PN_XNUM) {
-            // More than 0xfffe headers: the count is section 0's sh_info.
-            let at = to_usize(shoff)
-                .and_then(|s| s.checked_add(44))
-                .unwrap_or(usize::MAX);
-            phnum = u64::from(r.u32(at, "sh_info of section 0 (the program header count)")?);
-        }
-        let phoff = to_usize(phoff).unwrap_or(usize::MAX);
         let mut core = Core {
             arch,
             segments: Vec::new(),
@@ -171,40 +132,26 @@ impl<'a> Core<'a> {
             files: Vec::new(),
             page_size: 4096,
         };
-        for i in 0..phnum as usize {
-            // Each header is read before it is kept: the count is bounded
-            // by the file's size.
-            let at = i
-                .checked_mul(PHDR_SIZE)
-                .and_then(|o| o.checked_add(phoff))
-                .unwrap_or(usize::MAX);
-            let ph = Reader::new(r.slice(at, PHDR_SIZE, "program header")?, at as u64);
-            let p_type = ph.u32(0, "p_type")?;
-            let offset = ph.u64(8, "p_offset")?;
-            let filesz = ph.u64(32, "p_filesz")?;
-            match p_type {
+        for ph in header.program_headers()? {
+            let ph = ph?;
+            match ph.kind {
                 PT_LOAD => {
-                    let memsz = ph.u64(40, "p_memsz")?;
                     // Bytes past p_memsz are not memory, even if p_filesz says so.
-                    let start = to_usize(offset).unwrap_or(usize::MAX).min(bytes.len());
-                    let end = to_usize(offset.saturating_add(filesz.min(memsz)))
+                    let start = to_usize(ph.offset).unwrap_or(usize::MAX).min(bytes.len());
+                    let end = to_usize(ph.offset.saturating_add(ph.filesz.min(ph.memsz)))
                         .unwrap_or(usize::MAX)
                         .min(bytes.len());
                     core.segments.push(Segment {
-                        vaddr: ph.u64(16, "p_vaddr")?,
-                        memsz,
-                        flags: ph.u32(4, "p_flags")?,
+                        vaddr: ph.vaddr,
+                        memsz: ph.memsz,
+                        flags: ph.flags,
                         data: &bytes[start..end.max(start)],
-                        filesz,
+                        filesz: ph.filesz,
                     });
                 }
                 PT_NOTE => {
-                    let data = r.slice(
-                        to_usize(offset).unwrap_or(usize::MAX),
-                        to_usize(filesz).unwrap_or(usize::MAX),
-                        "PT_NOTE segment inside the file",
-                    )?;
-                    core.note_segments.push((data, offset));
+                    let data = header.note_segment(&ph)?;
+                    core.note_segments.push((data, ph.offset));
                 }
                 _ => {}
             }
@@ -375,16 +322,18 @@ impl<'a> Core<'a> {
             return None;
         }
         let phoff = header.u64(32, "").ok()?;
-        let phnum = usize::from(header.u16(56, "").ok()?);
-        if usize::from(header.u16(54, "").ok()?) != PHDR_SIZE {
+        let phnum = u64::from(header.u16(56, "").ok()?);
+        if u64::from(header.u16(54, "").ok()?) != PHDR_SIZE {
             return None;
         }
-        let table = self.read(base.checked_add(phoff)?, phnum.checked_mul(PHDR_SIZE)?)?;
-        let phdrs = table.chunks_exact(PHDR_SIZE).map(|p| Reader::new(p, 0));
+        let table = self.read(base.checked_add(phoff)?, to_usize(phnum * PHDR_SIZE)?)?;
+        let phdrs = table
+            .chunks_exact(PHDR_SIZE as usize)
+            .filter_map(|p| ProgramHeader::parse(Reader::new(p, 0)).ok());
         let lowest = phdrs
             .clone()
-            .filter(|p| p.u32(0, "").ok() == Some(PT_LOAD))
-            .filter_map(|p| p.u64(16, "").ok())
+            .filter(|p| p.kind == PT_LOAD)
+            .map(|p| p.vaddr)
             .min()?;
         let page_size = if self.page_size.is_power_of_two() {
             self.page_size
@@ -393,18 +342,11 @@ impl<'a> Core<'a> {
         };
         let page_mask = !(page_size - 1);
         let bias = base.wrapping_sub(lowest & page_mask);
-        let build_id = phdrs
-            .filter(|p| p.u32(0, "").ok() == Some(PT_NOTE))
-            .find_map(|p| {
-                let vaddr = p.u64(16, "").ok()?;
-                let size = to_usize(p.u64(32, "").ok()?)?;
-                let align = to_usize(p.u64(48, "").ok()?)?;
-                let notes = self.read(vaddr.wrapping_add(bias), size)?;
-                parse_notes(notes, vaddr.wrapping_add(bias), align)
-                    .map_while(Result::ok)
-                    .find(|n| n.name == b"GNU" && n.kind == NT_GNU_BUILD_ID)
-                    .map(|n| n.desc)
-            });
+        let build_id = phdrs.filter(|p| p.kind == PT_NOTE).find_map(|p| {
+            let at = p.vaddr.wrapping_add(bias);
+            let notes = self.read(at, to_usize(p.filesz)?)?;
+            kscope_elf::build_id(notes, at, p.align)
+        });
         Some((bias, build_id))
     }
 }

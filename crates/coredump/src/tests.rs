@@ -3,35 +3,8 @@
 //! build-id.
 
 use super::*;
-use crate::notes::tests::{NoteBuilder, file_note, prpsinfo, prstatus};
-
-/// Program header fields: type, flags, offset, vaddr, filesz, memsz, align.
-pub(crate) type Phdr = (u32, u32, u64, u64, u64, u64, u64);
-
-pub(crate) fn elf_header(e_type: u16, machine: u16, phoff: u64, phnum: u16) -> Vec<u8> {
-    let mut h = vec![0u8; 64];
-    h[..4].copy_from_slice(b"\x7fELF");
-    h[4] = 2;
-    h[5] = 1;
-    h[6] = 1;
-    h[16..18].copy_from_slice(&e_type.to_le_bytes());
-    h[18..20].copy_from_slice(&machine.to_le_bytes());
-    h[32..40].copy_from_slice(&phoff.to_le_bytes());
-    h[52..54].copy_from_slice(&64u16.to_le_bytes());
-    h[54..56].copy_from_slice(&56u16.to_le_bytes());
-    h[56..58].copy_from_slice(&phnum.to_le_bytes());
-    h
-}
-
-pub(crate) fn phdr(p: Phdr) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&p.0.to_le_bytes());
-    b.extend_from_slice(&p.1.to_le_bytes());
-    for v in [p.2, p.3, p.3, p.4, p.5, p.6] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    b
-}
+use kscope_elf::ET_CORE;
+use kscope_testkit::elf::{NoteBuilder, elf_header, file_note, phdr, prpsinfo, prstatus};
 
 /// An ELF image as mapped at its base: header, two PT_LOAD (lowest vaddr
 /// 0x10), a PT_NOTE at vaddr 0x200 with a GNU build-id.

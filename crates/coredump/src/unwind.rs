@@ -492,13 +492,9 @@ impl<'c, 'a> Unwinder<'c, 'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notes::tests::{NoteBuilder, file_note, prstatus};
-    use crate::tests::{elf_header, phdr};
+    use kscope_elf::{NT_FILE, NT_PRSTATUS, PT_LOAD, PT_NOTE};
+    use kscope_testkit::elf::{NoteBuilder, elf_header, file_note, phdr, prstatus};
 
-    const PT_LOAD: u32 = 1;
-    const PT_NOTE: u32 = 4;
-    const NT_PRSTATUS: u32 = 1;
-    const NT_FILE: u32 = 0x4649_4c45;
     const STACK: u64 = 0x7f_0000;
     const STACK_SIZE: usize = 0x2000;
 

@@ -9,6 +9,7 @@
 //!   [`assert_tracefs_unchanged_by`]: the contents of every tracefs control
 //!   file, to prove that something left tracefs as it found it, byte for
 //!   byte.
+//! - [`elf`]: builders of ELF cores, notes and their descriptors.
 //!
 //! ```no_run
 //! use kscope_testkit::{live, TracefsLock};
@@ -23,6 +24,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod elf;
 mod vmcores;
 pub use vmcores::{VmcoreVariant, regression, regressions_dir, vmcore_variants, vmcores_dir};
 

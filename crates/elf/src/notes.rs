@@ -46,41 +46,52 @@ pub struct Note<'a> {
 #[derive(Debug, Clone)]
 pub struct Notes<'a> {
     reader: Reader<'a>,
-    pos: usize,
-    align: usize,
+    pos: u64,
+    /// Where the notes end: the end of the bytes, or where the zero
+    /// padding after the last note starts.
+    end: u64,
+    align: u64,
     done: bool,
 }
 
 /// The notes in `bytes`, whose first byte is at file offset `base`;
 /// `align` is 4 for core notes, 8 for notes in a segment with `p_align` 8.
-pub fn parse_notes(bytes: &[u8], base: u64, align: usize) -> Notes<'_> {
+pub fn parse_notes(bytes: &[u8], base: u64, align: u64) -> Notes<'_> {
     Notes {
         reader: Reader::new(bytes, base),
         pos: 0,
+        end: bytes.len() as u64,
         align: if align == 8 { 8 } else { 4 },
         done: false,
     }
 }
 
-fn align_up(n: usize, align: usize) -> Option<usize> {
-    n.checked_add(align - 1).map(|v| v & !(align - 1))
-}
-
 impl<'a> Notes<'a> {
+    /// The same notes, ending where only zero bytes are left: kexec pads
+    /// the note segment of `/proc/vmcore` that way. The last note's
+    /// descriptor is still read whole, zeros at its end included.
+    pub fn stop_at_zero_padding(self) -> Notes<'a> {
+        let bytes = self.reader.bytes;
+        let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+        Notes {
+            end: end as u64,
+            ..self
+        }
+    }
+
     fn parse_one(&mut self) -> Result<Note<'a>, Error> {
         let r = self.reader;
         let start = self.pos;
-        let namesz = r.u32(start, "note header n_namesz")? as usize;
-        let descsz = r.u32(start + 4, "note header n_descsz")? as usize;
+        let namesz = u64::from(r.u32(start, "note header n_namesz")?);
+        let descsz = u64::from(r.u32(start + 4, "note header n_descsz")?);
         let kind = r.u32(start + 8, "note header n_type")?;
         let name_pos = start + 12;
         let name = r.slice(name_pos, namesz, "note name of n_namesz bytes")?;
-        let desc_pos = align_up(name_pos + namesz, self.align)
-            .ok_or_else(|| Error::at(r.offset(name_pos), "a note name that fits in the file"))?;
+        // Both fit: the name is inside the bytes, and sizes are 32 bits.
+        let desc_pos = (name_pos + namesz).next_multiple_of(self.align);
         let desc = r.slice(desc_pos, descsz, "note descriptor of n_descsz bytes")?;
-        let end = align_up(desc_pos + descsz, self.align).unwrap_or(usize::MAX);
         // Padding after the last descriptor may be missing.
-        self.pos = end.min(r.bytes.len());
+        self.pos = (desc_pos + descsz).next_multiple_of(self.align);
         Ok(Note {
             name: until_nul(name),
             kind,
@@ -94,13 +105,29 @@ impl<'a> Iterator for Notes<'a> {
     type Item = Result<Note<'a>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.pos >= self.reader.bytes.len() {
+        if self.done || self.pos >= self.end {
             return None;
         }
         let note = self.parse_one();
         self.done = note.is_err();
         Some(note)
     }
+}
+
+/// The descriptor of the first `NT_GNU_BUILD_ID` note (owner "GNU") among
+/// the notes in `bytes` (at file offset `base`, aligned to `align`): the
+/// build-id. A malformed note ends the search.
+///
+/// ```
+/// let notes = [4u32.to_le_bytes(), 2u32.to_le_bytes(), 3u32.to_le_bytes()].concat();
+/// let notes = [&notes[..], b"GNU\0", &[0xab, 0xcd, 0, 0]].concat();
+/// assert_eq!(kscope_elf::build_id(&notes, 0, 4), Some(&[0xab, 0xcd][..]));
+/// ```
+pub fn build_id(bytes: &[u8], base: u64, align: u64) -> Option<&[u8]> {
+    parse_notes(bytes, base, align)
+        .map_while(Result::ok)
+        .find(|n| n.name == b"GNU" && n.kind == NT_GNU_BUILD_ID)
+        .map(|n| n.desc)
 }
 
 /// A thread from `NT_PRSTATUS`.
@@ -260,12 +287,13 @@ impl<'a> Note<'a> {
 
 fn decode_prstatus(r: Reader<'_>, arch: Arch) -> Result<Thread<'_>, Error> {
     let layout = arch.prstatus_layout();
-    r.slice(0, layout.size, "struct elf_prstatus")?;
-    let raw = r.slice(layout.regs_offset, layout.reg_count * 8, "pr_reg")?;
+    let regs_offset = layout.regs_offset as u64;
+    r.slice(0, layout.size as u64, "struct elf_prstatus")?;
+    let raw = r.slice(regs_offset, layout.reg_count as u64 * 8, "pr_reg")?;
     let registers = match arch {
         Arch::X86_64 => X86_64Registers::from_bytes(raw)
             .map(Registers::X86_64)
-            .ok_or_else(|| Error::at(r.offset(layout.regs_offset), "27 x86-64 registers"))?,
+            .ok_or_else(|| Error::at(r.offset(regs_offset), "27 x86-64 registers"))?,
         Arch::Aarch64 => Registers::Unsupported { arch, raw },
     };
     Ok(Thread {
@@ -280,7 +308,7 @@ fn decode_prstatus(r: Reader<'_>, arch: Arch) -> Result<Thread<'_>, Error> {
 fn decode_prpsinfo(r: Reader<'_>) -> Result<ProcessInfo<'_>, Error> {
     r.slice(0, 136, "struct elf_prpsinfo of 136 bytes")?;
     Ok(ProcessInfo {
-        state: r.slice(1, 1, "pr_sname")?[0],
+        state: r.u8(1, "pr_sname")?,
         uid: r.u32(16, "pr_uid")?,
         gid: r.u32(20, "pr_gid")?,
         pid: r.i32(24, "pr_pid")?,
@@ -331,7 +359,7 @@ fn decode_file(r: Reader<'_>) -> Result<Vec<MappedFile<'_>>, Error> {
     let mut files = Vec::with_capacity(table_len / 24);
     let mut name_pos = 16 + table_len;
     for i in 0..table_len / 24 {
-        let at = 16 + i * 24;
+        let at = 16 + i as u64 * 24;
         let start = r.u64(at, "mapping start")?;
         let end = r.u64(at + 8, "mapping end")?;
         let pgoff = r.u64(at + 16, "mapping page offset")?;
@@ -340,13 +368,13 @@ fn decode_file(r: Reader<'_>) -> Result<Vec<MappedFile<'_>>, Error> {
             .filter(|_| name_pos < r.bytes.len())
             .ok_or_else(|| {
                 Error::at(
-                    r.offset(name_pos),
+                    r.offset(name_pos as u64),
                     "one NUL-terminated path per NT_FILE entry",
                 )
             })?;
         if name_pos + name.len() >= r.bytes.len() {
             return Err(Error::at(
-                r.offset(name_pos),
+                r.offset(name_pos as u64),
                 "a NUL after the NT_FILE path",
             ));
         }
@@ -362,81 +390,10 @@ fn decode_file(r: Reader<'_>) -> Result<Vec<MappedFile<'_>>, Error> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
+    use kscope_testkit::elf::{NoteBuilder, file_note, prpsinfo, prstatus};
+
     use super::*;
-
-    /// Writes notes as the kernel does: header, name and NUL padded to 4,
-    /// descriptor padded to 4.
-    #[derive(Default)]
-    pub(crate) struct NoteBuilder {
-        pub(crate) bytes: Vec<u8>,
-    }
-
-    impl NoteBuilder {
-        pub(crate) fn note(mut self, name: &str, kind: u32, desc: &[u8]) -> NoteBuilder {
-            let namesz = name.len() as u32 + 1;
-            self.bytes.extend_from_slice(&namesz.to_le_bytes());
-            self.bytes
-                .extend_from_slice(&(desc.len() as u32).to_le_bytes());
-            self.bytes.extend_from_slice(&kind.to_le_bytes());
-            self.bytes.extend_from_slice(name.as_bytes());
-            self.bytes.push(0);
-            self.pad();
-            self.bytes.extend_from_slice(desc);
-            self.pad();
-            self
-        }
-
-        pub(crate) fn raw_header(mut self, namesz: u32, descsz: u32, kind: u32) -> NoteBuilder {
-            for v in [namesz, descsz, kind] {
-                self.bytes.extend_from_slice(&v.to_le_bytes());
-            }
-            self
-        }
-
-        fn pad(&mut self) {
-            while !self.bytes.len().is_multiple_of(4) {
-                self.bytes.push(0);
-            }
-        }
-    }
-
-    pub(crate) fn prstatus(tid: i32, cursig: u16, rip: u64, rsp: u64) -> Vec<u8> {
-        let mut d = vec![0u8; 336];
-        d[12..14].copy_from_slice(&cursig.to_le_bytes());
-        d[32..36].copy_from_slice(&tid.to_le_bytes());
-        d[112 + 16 * 8..112 + 17 * 8].copy_from_slice(&rip.to_le_bytes());
-        d[112 + 19 * 8..112 + 20 * 8].copy_from_slice(&rsp.to_le_bytes());
-        d
-    }
-
-    pub(crate) fn prpsinfo(pid: i32, fname: &str, psargs: &str) -> Vec<u8> {
-        let mut d = vec![0u8; 136];
-        d[1] = b'R';
-        d[16..20].copy_from_slice(&1000u32.to_le_bytes());
-        d[20..24].copy_from_slice(&100u32.to_le_bytes());
-        d[24..28].copy_from_slice(&pid.to_le_bytes());
-        d[28..32].copy_from_slice(&1i32.to_le_bytes());
-        d[40..40 + fname.len()].copy_from_slice(fname.as_bytes());
-        d[56..56 + psargs.len()].copy_from_slice(psargs.as_bytes());
-        d
-    }
-
-    pub(crate) fn file_note(page_size: u64, maps: &[(u64, u64, u64, &str)]) -> Vec<u8> {
-        let mut d = Vec::new();
-        d.extend_from_slice(&(maps.len() as u64).to_le_bytes());
-        d.extend_from_slice(&page_size.to_le_bytes());
-        for (s, e, o, _) in maps {
-            for v in [s, e, o] {
-                d.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        for (.., p) in maps {
-            d.extend_from_slice(p.as_bytes());
-            d.push(0);
-        }
-        d
-    }
 
     fn decode_all(bytes: &[u8]) -> Result<Vec<NoteData<'_>>, Error> {
         parse_notes(bytes, 0x100, 4)
