@@ -489,6 +489,43 @@ mod tests {
     }
 
     #[test]
+    fn zero_padding_ends_the_notes_only_when_asked() {
+        let mut bytes = NoteBuilder::default()
+            .note("CORE", NT_PRSTATUS, &[0; 8])
+            .bytes;
+        bytes.extend([0; 30]);
+        let notes: Vec<_> = parse_notes(&bytes, 0, 4).stop_at_zero_padding().collect();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        // The descriptor's own zeros are read whole.
+        assert_eq!(notes[0].as_ref().unwrap().desc, &[0; 8]);
+        // Read as notes, 30 zero bytes are two empty notes and a cut one.
+        let kinds: Vec<_> = parse_notes(&bytes, 0, 4)
+            .map(|n| n.map(|n| n.kind))
+            .collect();
+        assert_eq!(kinds.len(), 4);
+        assert!(kinds[3].as_ref().unwrap_err().expected.contains("n_descsz"));
+        assert_eq!(
+            parse_notes(&[0; 64], 0, 4).stop_at_zero_padding().count(),
+            0
+        );
+    }
+
+    #[test]
+    fn build_ids_are_found_after_other_notes_and_not_past_a_bad_one() {
+        let id: Vec<u8> = (1..=20).collect();
+        let notes = NoteBuilder::default()
+            .note("Linux", 1, b"6.1\0")
+            .note("GNU", NT_GNU_BUILD_ID, &id)
+            .bytes;
+        assert_eq!(build_id(&notes, 0, 4), Some(&id[..]));
+        let notes = NoteBuilder::default()
+            .raw_header(4, 1 << 20, 1)
+            .note("GNU", NT_GNU_BUILD_ID, &id)
+            .bytes;
+        assert_eq!(build_id(&notes, 0, 4), None);
+    }
+
+    #[test]
     fn hostile_sizes_are_errors() {
         let huge_name = NoteBuilder::default().raw_header(u32::MAX, 4, 1).bytes;
         let err = parse_notes(&huge_name, 0x40, 4)

@@ -6,15 +6,10 @@
 //! address of the range, which this reader does not need), and the notes
 //! are the `PT_NOTE` segments.
 
-use crate::notes::{NoteContents, read_notes};
-use crate::reader::Reader;
-use crate::{Absence, Error, MemoryRange};
+use kscope_elf::{CoreHeader, HeaderError, PT_LOAD, PT_NOTE, Reader};
 
-const ET_CORE: u16 = 4;
-const PT_LOAD: u32 = 1;
-const PT_NOTE: u32 = 4;
-const PN_XNUM: u16 = 0xffff;
-const PHDR_SIZE: u64 = 56;
+use crate::notes::{NoteContents, read_notes};
+use crate::{Absence, Error, MemoryRange};
 
 /// A `PT_LOAD` segment as the header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,69 +48,37 @@ pub(crate) struct ElfDump {
 impl ElfDump {
     /// Reads the ELF header, program headers and notes.
     pub(crate) fn parse(bytes: &[u8]) -> Result<(ElfDump, NoteContents), Error> {
-        let r = Reader::new(bytes, 0);
-        if r.slice(0, 4, "the ELF magic")? != b"\x7fELF" {
-            return Err(Error::at(0, "the ELF magic \\x7fELF"));
-        }
-        if r.slice(4, 1, "EI_CLASS")?[0] != 2 {
-            return Err(Error::Unsupported {
+        let header = CoreHeader::parse(bytes).map_err(|e| match e {
+            HeaderError::Not64Bit(_) => Error::Unsupported {
                 what: "a 32-bit ELF vmcore (EI_CLASS 1); only ELF64 dumps are read".into(),
-            });
-        }
-        if r.slice(5, 1, "EI_DATA")?[0] != 1 {
-            return Err(Error::Unsupported {
+            },
+            HeaderError::NotLittleEndian(_) => Error::Unsupported {
                 what: "a big-endian ELF vmcore; only little-endian dumps are read".into(),
-            });
-        }
-        let e_type = r.u16(16, "e_type")?;
-        if e_type != ET_CORE {
-            return Err(Error::at(16, format!("e_type ET_CORE (4), found {e_type}")));
-        }
-        let machine = r.u16(18, "e_machine")?;
-        let phoff = r.u64(32, "e_phoff")?;
-        let shoff = r.u64(40, "e_shoff")?;
-        let phentsize = r.u16(54, "e_phentsize")?;
-        if u64::from(phentsize) != PHDR_SIZE {
-            return Err(Error::at(54, format!("e_phentsize 56, found {phentsize}")));
-        }
-        let mut phnum = u64::from(r.u16(56, "e_phnum")?);
-        if phnum == u64::from(PN_XNUM) {
-            // More than 0xfffe headers: section 0's sh_info has the count.
-            phnum = u64::from(r.u32(
-                shoff.saturating_add(44),
-                "sh_info of section 0 (the program header count)",
-            )?);
-        }
+            },
+            HeaderError::Format(e) => e.into(),
+        })?;
+        let machine = header.machine;
         let mut segments = Vec::new();
         let mut notes = NoteContents::default();
-        for i in 0..phnum {
-            // Each header is read before it is kept: the count is bounded
-            // by the file's size.
-            let at = phoff.saturating_add(i * PHDR_SIZE);
-            let ph = Reader::new(r.slice(at, PHDR_SIZE, "a program header")?, at);
-            let offset = ph.u64(8, "p_offset")?;
-            let filesz = ph.u64(32, "p_filesz")?;
-            match ph.u32(0, "p_type")? {
+        for ph in header.program_headers()? {
+            let ph = ph?;
+            match ph.kind {
                 PT_LOAD => {
-                    let segment = LoadSegment {
-                        vaddr: ph.u64(16, "p_vaddr")?,
-                        paddr: ph.u64(24, "p_paddr")?,
-                        filesz,
-                        memsz: ph.u64(40, "p_memsz")?,
-                        offset,
-                    };
-                    if segment.paddr.checked_add(segment.memsz).is_none() {
+                    if ph.paddr.checked_add(ph.memsz).is_none() {
                         return Err(Error::at(
-                            at + 24,
+                            ph.at + 24,
                             "a PT_LOAD whose p_paddr + p_memsz fits in 64 bits",
                         ));
                     }
-                    segments.push(segment);
+                    segments.push(LoadSegment {
+                        vaddr: ph.vaddr,
+                        paddr: ph.paddr,
+                        filesz: ph.filesz,
+                        memsz: ph.memsz,
+                        offset: ph.offset,
+                    });
                 }
-                PT_NOTE => {
-                    let data = r.slice(offset, filesz, "a PT_NOTE segment inside the file")?;
-                    read_notes(data, offset, machine, &mut notes)?;
-                }
+                PT_NOTE => read_notes(header.note_segment(&ph)?, ph.offset, machine, &mut notes)?,
                 _ => {}
             }
         }

@@ -145,6 +145,15 @@ pub enum Error {
     },
 }
 
+impl From<kscope_elf::Error> for Error {
+    fn from(e: kscope_elf::Error) -> Error {
+        Error::Format {
+            offset: e.offset,
+            expected: e.expected,
+        }
+    }
+}
+
 impl Error {
     /// An error at byte `offset` of the file.
     pub(crate) fn at(offset: u64, expected: impl Into<Cow<'static, str>>) -> Error {

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use crate::Error;
-use crate::reader::Reader;
+use kscope_elf::Reader;
 
 /// The signature at the start of a flattened stream.
 pub(crate) const SIGNATURE: &[u8] = b"makedumpfile";

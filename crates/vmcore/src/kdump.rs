@@ -19,8 +19,8 @@ use std::borrow::Cow;
 use crate::compress::{Compression, decompress_page};
 use crate::flattened::FlatIndex;
 use crate::notes::{MAX_VMCOREINFO, NoteContents, read_notes};
-use crate::reader::{Reader, le_u64, until_nul};
 use crate::{Absence, Error, MemoryRange};
+use kscope_elf::{Reader, le_u64, until_nul};
 
 /// The signature of a kdump-compressed file.
 pub(crate) const SIGNATURE: &[u8] = b"KDUMP   ";
@@ -115,7 +115,8 @@ impl Container {
         match self {
             Container::Plain => Reader::new(file, 0)
                 .slice(offset, len, what)
-                .map(Cow::Borrowed),
+                .map(Cow::Borrowed)
+                .map_err(Error::from),
             Container::Flattened(index) => {
                 // A copy is at most the stream's size plus what holes
                 // (bytes no record wrote, read as zeros) may add: a header
