@@ -3,22 +3,11 @@
 //! build exactly, so a vmlinux with debug info matches the running kernel
 //! only when their build-ids are equal.
 
-use object::Endianness;
-use object::elf::{FileHeader64, NT_GNU_BUILD_ID};
-use object::read::elf::NoteIterator;
-
-/// The GNU build-id among the notes in `data` (4-byte aligned, host
-/// endianness), or `None` when there is none. Malformed notes end the
-/// search without a panic.
+/// The GNU build-id among the notes in `data` (4-byte aligned,
+/// little-endian as on the machines kscope runs on), or `None` when there
+/// is none. Malformed notes end the search without a panic.
 pub fn build_id(data: &[u8]) -> Option<Vec<u8>> {
-    let mut notes =
-        NoteIterator::<FileHeader64<Endianness>>::new(Endianness::default(), 4, data).ok()?;
-    while let Ok(Some(note)) = notes.next() {
-        if note.name() == b"GNU" && note.n_type(Endianness::default()) == NT_GNU_BUILD_ID {
-            return Some(note.desc().to_vec());
-        }
-    }
-    None
+    kscope_elf::build_id(data, 0, 4).map(<[u8]>::to_vec)
 }
 
 /// Lower-case hex, as `readelf -n` and `file` print build-ids.
@@ -28,6 +17,8 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use kscope_elf::NT_GNU_BUILD_ID;
+
     use super::*;
 
     fn note(name: &[u8], n_type: u32, desc: &[u8]) -> Vec<u8> {
@@ -47,7 +38,7 @@ mod tests {
         let id: Vec<u8> = (1..=20).collect();
         let mut data = note(b"Xen\0", 6, &[0; 8]);
         data.extend(note(b"Linux\0", 1, b"6.1\0"));
-        data.extend(note(b"GNU\0", NT_GNU_BUILD_ID.0, &id));
+        data.extend(note(b"GNU\0", NT_GNU_BUILD_ID, &id));
         assert_eq!(build_id(&data), Some(id.clone()));
         assert_eq!(hex(&id[..3]), "010203");
     }
@@ -55,7 +46,7 @@ mod tests {
     #[test]
     fn no_build_id_or_truncated_notes_give_none() {
         let id: Vec<u8> = (1..=20).collect();
-        let data = note(b"GNU\0", NT_GNU_BUILD_ID.0, &id);
+        let data = note(b"GNU\0", NT_GNU_BUILD_ID, &id);
         assert_eq!(build_id(&data[..data.len() - 8]), None);
         assert_eq!(build_id(&note(b"GNU\0", 1, &id)), None);
         assert_eq!(build_id(&[]), None);
@@ -67,7 +58,7 @@ mod tests {
         let mut data = Vec::new();
         data.extend_from_slice(&4u32.to_ne_bytes());
         data.extend_from_slice(&u32::MAX.to_ne_bytes());
-        data.extend_from_slice(&NT_GNU_BUILD_ID.0.to_ne_bytes());
+        data.extend_from_slice(&NT_GNU_BUILD_ID.to_ne_bytes());
         data.extend_from_slice(b"GNU\0");
         assert_eq!(build_id(&data), None);
     }
