@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use kscope_vmcore::{KernelMemory, MAX_READ};
+use kscope_vmcore::KernelMemory;
 
 /// Kernel virtual memory that can be read.
 pub trait KernelRead {
@@ -16,32 +16,17 @@ pub trait KernelRead {
     /// The reader's error when any byte of the range cannot be read.
     fn read_virt(&self, vaddr: u64, buf: &mut [u8]) -> Result<(), kscope_vmcore::Error>;
 
-    /// `len` bytes at `vaddr`, at most [`MAX_READ`] (lengths often come
-    /// from the dump itself). The buffer grows as the reads succeed, so a
-    /// length that the memory does not back fails before it is allocated.
+    /// `len` bytes at `vaddr`, at most [`kscope_vmcore::MAX_READ`] (lengths often come
+    /// from the dump itself), read as [`kscope_vmcore::read_vec_with`]
+    /// reads them: a length that the memory does not back fails before it
+    /// is allocated.
     ///
     /// # Errors
     ///
     /// [`kscope_vmcore::Error::TooLarge`] past the limit, else as
     /// [`KernelRead::read_virt`].
     fn read_vec(&self, vaddr: u64, len: usize) -> Result<Vec<u8>, kscope_vmcore::Error> {
-        const PIECE: usize = 1 << 16;
-        if len > MAX_READ {
-            return Err(kscope_vmcore::Error::TooLarge {
-                offset: vaddr,
-                what: "a read of kernel memory",
-                size: len as u64,
-                limit: MAX_READ as u64,
-            });
-        }
-        let mut buf = Vec::with_capacity(len.min(PIECE));
-        while buf.len() < len {
-            let done = buf.len();
-            let n = (len - done).min(PIECE);
-            buf.resize(done + n, 0);
-            self.read_virt(vaddr.wrapping_add(done as u64), &mut buf[done..])?;
-        }
-        Ok(buf)
+        kscope_vmcore::read_vec_with(vaddr, len, |addr, buf| self.read_virt(addr, buf))
     }
 
     /// The little-endian u16 at `vaddr`.
@@ -155,6 +140,8 @@ impl KernelRead for MemoryImage {
 
 #[cfg(test)]
 mod tests {
+    use kscope_vmcore::MAX_READ;
+
     use super::*;
 
     #[test]

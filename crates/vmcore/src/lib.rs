@@ -88,7 +88,7 @@ pub use elf::LoadSegment;
 pub use error::{Absence, Error};
 pub use kdump::KdumpHeader;
 pub use kscope_elf::X86_64Registers;
-pub use memory::{KernelMemory, MAX_READ, read_cstr_with};
+pub use memory::{KernelMemory, MAX_READ, read_cstr_with, read_vec_with};
 pub use notes::CpuState;
 pub use vmcoreinfo::VmcoreInfo;
 pub use x86_64::{

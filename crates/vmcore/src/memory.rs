@@ -95,19 +95,10 @@ impl<'a> KernelMemory<'a> {
         Ok(())
     }
 
-    /// `len` bytes at `vaddr` (at most [`MAX_READ`]).
+    /// `len` bytes at `vaddr` (at most [`MAX_READ`]), as
+    /// [`read_vec_with`] reads them.
     pub fn read_vec(&self, vaddr: u64, len: usize) -> Result<Vec<u8>, Error> {
-        if len > MAX_READ {
-            return Err(Error::TooLarge {
-                offset: vaddr,
-                what: "a read of kernel memory",
-                size: len as u64,
-                limit: MAX_READ as u64,
-            });
-        }
-        let mut buf = vec![0; len];
-        self.read_virt(vaddr, &mut buf)?;
-        Ok(buf)
+        read_vec_with(vaddr, len, |addr, buf| self.read_virt(addr, buf))
     }
 
     fn read_array<const N: usize>(&self, vaddr: u64) -> Result<[u8; N], Error> {
@@ -145,6 +136,39 @@ impl<'a> KernelMemory<'a> {
     }
 }
 
+/// `len` bytes at `vaddr` read through `read` (any reader of kernel
+/// virtual memory), at most [`MAX_READ`]: lengths often come from the dump
+/// itself. The buffer grows by pieces of 64 KiB as the reads succeed, so a
+/// length that the memory does not back fails before it is allocated.
+///
+/// # Errors
+///
+/// [`Error::TooLarge`] past the limit, else `read`'s error for the first
+/// piece that cannot be read.
+pub fn read_vec_with(
+    vaddr: u64,
+    len: usize,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    const PIECE: usize = 1 << 16;
+    if len > MAX_READ {
+        return Err(Error::TooLarge {
+            offset: vaddr,
+            what: "a read of kernel memory",
+            size: len as u64,
+            limit: MAX_READ as u64,
+        });
+    }
+    let mut buf = Vec::with_capacity(len.min(PIECE));
+    while buf.len() < len {
+        let done = buf.len();
+        let n = (len - done).min(PIECE);
+        buf.resize(done + n, 0);
+        read(vaddr.wrapping_add(done as u64), &mut buf[done..])?;
+    }
+    Ok(buf)
+}
+
 /// The NUL-terminated string at `vaddr` read through `read` (any reader
 /// of kernel virtual memory), without its NUL; at most `max_len` bytes
 /// when no NUL comes first. It is read in aligned 256-byte pieces, so a
@@ -171,4 +195,45 @@ pub fn read_cstr_with(
         out.extend_from_slice(&chunk[..n]);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_vec_reads_in_pieces_and_stops_at_the_first_failure() {
+        let mut asked = Vec::new();
+        let bytes = read_vec_with(0x1000, 150_000, |addr, buf| {
+            asked.push((addr, buf.len()));
+            buf.fill(7);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!((bytes.len(), bytes[149_999]), (150_000, 7));
+        assert_eq!(
+            asked,
+            [(0x1000, 65_536), (0x11000, 65_536), (0x21000, 18_928)]
+        );
+        let mut calls = 0;
+        let err = read_vec_with(0, 1 << 20, |addr, _| {
+            calls += 1;
+            if addr == 0 {
+                Ok(())
+            } else {
+                Err(Error::PageMissing {
+                    paddr: addr,
+                    why: crate::Absence::NotWritten,
+                })
+            }
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, Error::PageMissing { paddr: 0x10000, .. }),
+            "{err}"
+        );
+        assert_eq!(calls, 2);
+        let err = read_vec_with(5, MAX_READ + 1, |_, _| Ok(())).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { offset: 5, .. }), "{err}");
+    }
 }
