@@ -16,12 +16,15 @@
 //! tables of file mappings) and the frame-pointer chain where there is no
 //! CFI (x86-64 only for now).
 //!
-//! This crate sits under `kscope core info`: it says what is in the core
-//! and where the frames are; symbolization is `kscope-symbols`'.
+//! [`CoreReport::new`] is `kscope core info`: the process, the signal
+//! (a SIGSEGV next to the stack pointer is a stack overflow), the modules
+//! whose file is another build, and each thread's frames symbolized by
+//! `kscope-symbols`, as data that serializes to the command's JSON.
 //!
-//! Every parse error carries the byte offset and what was expected there;
-//! hostile input gives errors, never panics or allocations beyond the size
-//! of the input.
+//! The bytes-level format (header, notes and their contents) is
+//! `kscope-elf`'s, re-exported here. Every parse error carries the byte
+//! offset and what was expected there; hostile input gives errors, never
+//! panics or allocations beyond the size of the input.
 //!
 //! ```no_run
 //! let bytes = std::fs::read("core")?;
@@ -39,9 +42,13 @@
 //! for frame in unwinder.backtrace(&core.threads()[0].registers) {
 //!     println!("{:#x}", frame.pc);
 //! }
+//! let options = kscope_coredump::ReportOptions::default();
+//! let report = kscope_coredump::CoreReport::new(&core, "core".as_ref(), &options);
+//! println!("{} threads", report.threads.len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod report;
 mod sys;
 mod unwind;
 
@@ -53,6 +60,10 @@ pub use kscope_elf::{
     MappedFile, NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS,
     NT_SIGINFO, NT_X86_XSTATE, Note, NoteData, Notes, PrStatusLayout, ProcessInfo, Registers,
     SI_KERNEL, SigInfo, Thread, X86_64Registers, code_text, parse_notes, signal_name,
+};
+pub use report::{
+    CoreReport, FrameReport, Mismatch, Process, ReportOptions, STACK_OVERFLOW_REACH, Signal,
+    ThreadReport,
 };
 pub use unwind::{BuildIdMismatch, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
@@ -237,6 +248,13 @@ impl<'a> Core<'a> {
         self.note_segments
             .iter()
             .flat_map(|&(data, offset)| parse_notes(data, offset, 4))
+    }
+
+    /// Whether a note is named "VMCOREINFO": the core of a whole kernel
+    /// (`/proc/vmcore`, QEMU's `dump-guest-memory`), not of a process.
+    pub fn has_vmcoreinfo(&self) -> bool {
+        self.notes()
+            .any(|note| note.is_ok_and(|n| n.name == b"VMCOREINFO"))
     }
 
     /// Whether some `PT_LOAD` segment's `p_filesz` bytes run past the end

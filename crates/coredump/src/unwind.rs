@@ -63,6 +63,18 @@ impl FrameSource {
             FrameSource::Cfi | FrameSource::FramePointer | FrameSource::CallThroughBadPointer
         )
     }
+
+    /// The name reports give it: "registers", "cfi", "frame-pointer",
+    /// "signal", or "return-address" for a call through a bad pointer.
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameSource::Registers => "registers",
+            FrameSource::Cfi => "cfi",
+            FrameSource::FramePointer => "frame-pointer",
+            FrameSource::Signal => "signal",
+            FrameSource::CallThroughBadPointer => "return-address",
+        }
+    }
 }
 
 /// One frame of a backtrace.
