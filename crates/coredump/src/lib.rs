@@ -56,8 +56,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub use kscope_elf::{
-    AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, Arch, AuxEntry, Error,
-    MappedFile, NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS,
+    AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, Arch, AuxEntry, ELF_MAGIC,
+    Error, MappedFile, NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS,
     NT_SIGINFO, NT_X86_XSTATE, Note, NoteData, Notes, PrStatusLayout, ProcessInfo, Registers,
     SI_KERNEL, SigInfo, Thread, X86_64Registers, code_text, parse_notes, signal_name,
 };
@@ -336,7 +336,7 @@ impl<'a> Core<'a> {
     /// `PT_NOTE` segments, all read from the core's memory.
     fn mapped_elf(&self, base: u64) -> Option<(u64, Option<&'a [u8]>)> {
         let header = Reader::new(self.read(base, 64)?, base);
-        if header.slice(0, 4, "").ok()? != b"\x7fELF" || header.slice(4, 2, "").ok()? != [2, 1] {
+        if header.slice(0, 4, "").ok()? != ELF_MAGIC || header.slice(4, 2, "").ok()? != [2, 1] {
             return None;
         }
         let phoff = header.u64(32, "").ok()?;

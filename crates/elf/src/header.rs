@@ -6,6 +6,8 @@
 
 use crate::{Error, Reader};
 
+/// The first bytes of every ELF file.
+pub const ELF_MAGIC: &[u8; 4] = b"\x7fELF";
 /// `e_type` of a core file.
 pub const ET_CORE: u16 = 4;
 /// `p_type` of a loadable segment: memory.
@@ -68,7 +70,7 @@ impl<'a> CoreHeader<'a> {
     /// `e_machine`, which the caller judges.
     pub fn parse(bytes: &'a [u8]) -> Result<CoreHeader<'a>, HeaderError> {
         let r = Reader::new(bytes, 0);
-        if r.slice(0, 4, "ELF magic")? != b"\x7fELF" {
+        if r.slice(0, 4, "ELF magic")? != ELF_MAGIC {
             return Err(Error::at(0, "ELF magic \\x7fELF").into());
         }
         let class = r.u8(4, "EI_CLASS")?;

@@ -45,7 +45,8 @@ mod siginfo;
 pub use arch::{Arch, PrStatusLayout, Registers, X86_64Registers};
 pub use error::Error;
 pub use header::{
-    CoreHeader, ET_CORE, HeaderError, PHDR_SIZE, PT_LOAD, PT_NOTE, ProgramHeader, ProgramHeaders,
+    CoreHeader, ELF_MAGIC, ET_CORE, HeaderError, PHDR_SIZE, PT_LOAD, PT_NOTE, ProgramHeader,
+    ProgramHeaders,
 };
 pub use notes::{
     AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, AuxEntry, MappedFile,

@@ -14,7 +14,7 @@ use crate::Error;
 use kscope_elf::Reader;
 
 /// The signature at the start of a flattened stream.
-pub(crate) const SIGNATURE: &[u8] = b"makedumpfile";
+pub const SIGNATURE: &[u8] = b"makedumpfile";
 /// `MAX_SIZE_MDF_HEADER`: the header's size; the first record follows.
 const HEADER_SIZE: u64 = 4096;
 /// `TYPE_FLAT_HEADER`.

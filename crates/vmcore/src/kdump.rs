@@ -23,9 +23,9 @@ use crate::{Absence, Error, MemoryRange};
 use kscope_elf::{Reader, le_u64, until_nul};
 
 /// The signature of a kdump-compressed file.
-pub(crate) const SIGNATURE: &[u8] = b"KDUMP   ";
+pub const SIGNATURE: &[u8] = b"KDUMP   ";
 /// The signature of the older diskdump format, which is not read.
-pub(crate) const DISKDUMP_SIGNATURE: &[u8] = b"DISKDUMP";
+pub const DISKDUMP_SIGNATURE: &[u8] = b"DISKDUMP";
 /// The size of `struct disk_dump_header` on 64-bit machines.
 const HEADER_SIZE: u64 = 464;
 /// The size of `struct kdump_sub_header` (version 6) on 64-bit machines.

@@ -86,7 +86,9 @@ use std::sync::Mutex;
 pub use compress::Compression;
 pub use elf::LoadSegment;
 pub use error::{Absence, Error};
-pub use kdump::KdumpHeader;
+pub use flattened::SIGNATURE as FLATTENED_SIGNATURE;
+pub use kdump::{DISKDUMP_SIGNATURE, KdumpHeader, SIGNATURE as KDUMP_SIGNATURE};
+pub use kscope_elf::ELF_MAGIC;
 pub use kscope_elf::X86_64Registers;
 pub use memory::{KernelMemory, MAX_READ, read_cstr_with, read_vec_with};
 pub use notes::CpuState;
@@ -164,7 +166,7 @@ impl Vmcore {
 
     fn parse(bytes: DumpBytes) -> Result<Vmcore, Error> {
         let file = bytes.bytes();
-        let (reader, format, notes) = if file.starts_with(b"\x7fELF") {
+        let (reader, format, notes) = if file.starts_with(ELF_MAGIC) {
             let (elf, notes) = ElfDump::parse(file)?;
             (Reader::Elf(elf), DumpFormat::Elf, notes)
         } else if file.starts_with(kdump::SIGNATURE) || file.starts_with(kdump::DISKDUMP_SIGNATURE)

@@ -2,7 +2,9 @@
 //! with none of the magic bytes of what a command reads (a text file
 //! given to `trace report`, a trace.dat given to `crash`), is refused in
 //! plain words, naming the file and what it starts with, before a parser
-//! would name byte offsets and escaped magics.
+//! would name byte offsets and escaped magics. The magics are the
+//! libraries' that parse each format; what is here is the wording and the
+//! command that reads each kind.
 
 use std::io::Read;
 use std::path::Path;
@@ -27,14 +29,19 @@ pub(crate) const TRACE_DAT: Expected = Expected {
 /// A user-space core dump.
 pub(crate) const CORE: Expected = Expected {
     what: "a core dump",
-    magics: &[b"\x7fELF"],
+    magics: &[kscope_coredump::ELF_MAGIC],
     starts: "a core dump is an ELF file (it starts with the bytes 7f 45 4c 46)",
 };
 
 /// A kernel crash dump in any of the forms `kscope crash` reads.
 pub(crate) const VMCORE: Expected = Expected {
     what: "a kernel crash dump",
-    magics: &[b"\x7fELF", b"KDUMP   ", b"DISKDUMP", b"makedumpfile"],
+    magics: &[
+        kscope_vmcore::ELF_MAGIC,
+        kscope_vmcore::KDUMP_SIGNATURE,
+        kscope_vmcore::DISKDUMP_SIGNATURE,
+        kscope_vmcore::FLATTENED_SIGNATURE,
+    ],
     starts: "a dump is an ELF vmcore (bytes 7f 45 4c 46), kdump-compressed \
              (\"KDUMP\") or flattened (\"makedumpfile\")",
 };
@@ -49,17 +56,17 @@ const OTHER_KINDS: [(&[u8], &str, &str); 4] = [
         "kscope trace report -i FILE",
     ),
     (
-        b"KDUMP   ",
+        kscope_vmcore::KDUMP_SIGNATURE,
         "a kernel crash dump (kdump-compressed)",
         "kscope crash FILE",
     ),
     (
-        b"DISKDUMP",
+        kscope_vmcore::DISKDUMP_SIGNATURE,
         "a kernel crash dump (diskdump)",
         "kscope crash FILE",
     ),
     (
-        b"makedumpfile",
+        kscope_vmcore::FLATTENED_SIGNATURE,
         "a kernel crash dump (flattened)",
         "kscope crash FILE",
     ),
