@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use kscope_symbols::{DebugFiles, DwarfCache, ObjectFile, Symbolizer};
+use kscope_symbols::{DebugFiles, DwarfCache, Frame, ObjectFile, Symbolizer};
 use serde::Serialize;
 
 use crate::{AT_ENTRY, BuildIdMismatch, Core, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
@@ -145,19 +145,11 @@ pub struct FrameReport {
     pub index: usize,
     /// The pc of the unwound frame.
     pub pc: u64,
-    /// The function as DWARF names it (namespaces included).
-    pub function: Option<String>,
-    /// The symbol table's name, demangled.
-    pub symbol: Option<String>,
-    /// The pc's offset in the function (of the return address itself for a
-    /// caller, as gdb shows it).
-    pub offset: Option<u64>,
-    /// The source file.
-    pub file: Option<String>,
-    /// The source line.
-    pub line: Option<u32>,
-    /// An inlined call inside the next frame of the same pc.
-    pub inlined: bool,
+    /// The function, its symbol, file and line (`None`s where nothing
+    /// is known); `offset` is that of the return address itself for a
+    /// caller, as gdb shows it.
+    #[serde(flatten)]
+    pub symbols: Frame,
     /// This frame is the signal trampoline (`__restore_rt`): the frames
     /// below it were interrupted by a signal, whose handler is above.
     pub signal_trampoline: bool,
@@ -295,30 +287,21 @@ fn symbolize(
             reports.push(FrameReport {
                 index: reports.len(),
                 pc: frame.pc,
-                function: None,
-                symbol: None,
-                offset: None,
-                file: None,
-                line: None,
-                inlined: false,
+                symbols: Frame::default(),
                 signal_trampoline,
                 module: module.clone(),
                 build_id_mismatch,
                 source,
             });
         }
-        for symbol in symbols {
+        for mut symbol in symbols {
+            // The offset of the return address itself, as gdb shows it.
+            symbol.offset = symbol.offset.map(|o| if caller { o + 1 } else { o });
             reports.push(FrameReport {
                 index: reports.len(),
                 pc: frame.pc,
-                function: symbol.function,
-                symbol: symbol.symbol,
-                // The offset of the return address itself, as gdb shows it.
-                offset: symbol.offset.map(|o| if caller { o + 1 } else { o }),
-                file: symbol.file,
-                line: symbol.line,
-                inlined: symbol.inlined,
                 signal_trampoline: signal_trampoline && !symbol.inlined,
+                symbols: symbol,
                 module: module.clone(),
                 build_id_mismatch,
                 source,

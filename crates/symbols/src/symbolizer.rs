@@ -12,7 +12,7 @@ use crate::symtab::SymbolTable;
 use crate::{DwarfCache, Error, ObjectFile, demangle};
 
 /// One frame at an address: an inlined function or the real function.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct Frame {
     /// The function's name as its source spells it: qualified by its
     /// namespaces and types, without parameters, for C++ and Rust (as gdb

@@ -19,14 +19,15 @@ pub fn mismatch_warning(mismatch: &Mismatch) -> String {
 /// `#N  0xPC in function+0xoff at file:line [inlined] (module)`.
 fn frame_line(frame: &FrameReport) -> String {
     let mut line = format!("#{:<2} {:#018x} in ", frame.index, frame.pc);
-    line.push_str(frame.function.as_deref().unwrap_or("??"));
-    if let Some(offset) = frame.offset {
+    let symbols = &frame.symbols;
+    line.push_str(symbols.function.as_deref().unwrap_or("??"));
+    if let Some(offset) = symbols.offset {
         line.push_str(&format!("+{offset:#x}"));
     }
-    if let Some(file) = &frame.file {
-        line.push_str(&format!(" at {file}:{}", frame.line.unwrap_or(0)));
+    if let Some(file) = &symbols.file {
+        line.push_str(&format!(" at {file}:{}", symbols.line.unwrap_or(0)));
     }
-    if frame.inlined {
+    if symbols.inlined {
         line.push_str(" [inlined]");
     }
     if frame.signal_trampoline {
@@ -44,11 +45,12 @@ fn frame_line(frame: &FrameReport) -> String {
 /// Whether two frames are the same code: same pc and the same function
 /// at the same line (an inlined chain repeats as a whole or not at all).
 fn same_place(a: &FrameReport, b: &FrameReport) -> bool {
+    let (x, y) = (&a.symbols, &b.symbols);
     a.pc == b.pc
-        && a.function == b.function
-        && a.file == b.file
-        && a.line == b.line
-        && a.inlined == b.inlined
+        && x.function == y.function
+        && x.file == y.file
+        && x.line == y.line
+        && x.inlined == y.inlined
         && a.signal_trampoline == b.signal_trampoline
 }
 
