@@ -6,54 +6,35 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 
+use kscope_testkit::elf::NoteBuilder;
 use kscope_vmcore::Compression;
 
 pub const PAGE: u64 = 4096;
 
 /// An ELF note with 4-byte padding.
-pub fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&(name.len() as u32 + 1).to_le_bytes());
-    out.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    out.extend_from_slice(&kind.to_le_bytes());
-    out.extend_from_slice(name);
-    out.push(0);
-    pad4(&mut out);
-    out.extend_from_slice(desc);
-    pad4(&mut out);
-    out
-}
-
-fn pad4(v: &mut Vec<u8>) {
-    while !v.len().is_multiple_of(4) {
-        v.push(0);
-    }
+pub fn note(name: &str, kind: u32, desc: &[u8]) -> Vec<u8> {
+    NoteBuilder::default().note(name, kind, desc).bytes
 }
 
 /// An x86-64 `struct elf_prstatus` (336 bytes) with `pid`, `rip`, `rsp`.
 pub fn prstatus(pid: i32, rip: u64, rsp: u64) -> Vec<u8> {
-    let mut desc = vec![0u8; 336];
-    desc[32..36].copy_from_slice(&pid.to_le_bytes());
-    let reg = |i: usize| 112 + i * 8;
-    desc[reg(16)..reg(16) + 8].copy_from_slice(&rip.to_le_bytes());
-    desc[reg(19)..reg(19) + 8].copy_from_slice(&rsp.to_le_bytes());
-    desc
+    kscope_testkit::elf::prstatus(pid, 0, rip, rsp)
 }
 
 /// The notes of a two-CPU x86-64 dump with `vmcoreinfo`.
 pub fn standard_notes(vmcoreinfo: &str) -> Vec<u8> {
     let mut notes = note(
-        b"CORE",
+        "CORE",
         1,
         &prstatus(101, 0xffff_ffff_8100_1000, 0xffff_c900_0000_3f00),
     );
     notes.extend(note(
-        b"CORE",
+        "CORE",
         1,
         &prstatus(0, 0xffff_ffff_8100_2000, 0xffff_c900_0000_7f00),
     ));
-    notes.extend(note(b"QEMU", 0, &[7; 40]));
-    notes.extend(note(b"VMCOREINFO", 0, vmcoreinfo.as_bytes()));
+    notes.extend(note("QEMU", 0, &[7; 40]));
+    notes.extend(note("VMCOREINFO", 0, vmcoreinfo.as_bytes()));
     notes
 }
 

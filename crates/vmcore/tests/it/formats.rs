@@ -409,7 +409,7 @@ fn unknown_and_unsupported_formats_say_what_they_are() {
     let err = Vmcore::from_bytes(diskdump).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     let mut elf32 = Elf {
-        notes: note(b"CORE", 1, &prstatus(1, 0, 0)),
+        notes: note("CORE", 1, &prstatus(1, 0, 0)),
         loads: vec![],
     }
     .build();

@@ -290,7 +290,7 @@ fn elf_headers_that_claim_too_much() {
     // A VMCOREINFO note beyond the 1 MiB limit.
     let big = "X".repeat((1 << 20) + 1);
     let bytes = Elf {
-        notes: note(b"VMCOREINFO", 0, big.as_bytes()),
+        notes: note("VMCOREINFO", 0, big.as_bytes()),
         loads: vec![],
     }
     .build();

@@ -298,7 +298,7 @@ fn missing_vmcoreinfo_says_what_translation_needs() {
     let no_info = Memory::elf(
         &memory,
         &notes[..notes.len()
-            - crate::build::note(b"VMCOREINFO", 0, vmcoreinfo(4, "").as_bytes()).len()],
+            - crate::build::note("VMCOREINFO", 0, vmcoreinfo(4, "").as_bytes()).len()],
     );
     let dump = Vmcore::from_bytes(no_info).unwrap();
     assert!(dump.vmcoreinfo().is_none());
