@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use kscope_symbols::{DebugFiles, DwarfCache, Frame, ObjectFile, Symbolizer};
 use serde::Serialize;
 
+use kscope_elf::hex;
+
 use crate::{AT_ENTRY, BuildIdMismatch, Core, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
 /// How far a fault may be from the stack pointer and still be the stack
@@ -79,7 +81,6 @@ pub struct Mismatch {
 
 impl Mismatch {
     fn new(mismatch: &BuildIdMismatch) -> Mismatch {
-        let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
         Mismatch {
             module: module_name(&mismatch.path),
             path: mismatch.path.clone(),

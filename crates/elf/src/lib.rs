@@ -51,7 +51,7 @@ pub use header::{
 pub use notes::{
     AT_BASE, AT_ENTRY, AT_EXECFN, AT_PAGESZ, AT_PHDR, AT_SYSINFO_EHDR, AuxEntry, MappedFile,
     NT_AUXV, NT_FILE, NT_FPREGSET, NT_GNU_BUILD_ID, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO,
-    NT_X86_XSTATE, Note, NoteData, Notes, ProcessInfo, Thread, build_id, parse_notes,
+    NT_X86_XSTATE, Note, NoteData, Notes, ProcessInfo, Thread, build_id, hex, parse_notes,
 };
 pub use reader::{Reader, le_u64, until_nul};
 pub use siginfo::{SI_KERNEL, SigInfo, code_text, signal_name};

@@ -130,6 +130,15 @@ pub fn build_id(bytes: &[u8], base: u64, align: u64) -> Option<&[u8]> {
         .map(|n| n.desc)
 }
 
+/// Lower-case hex, as `readelf -n` and `file` print build-ids.
+///
+/// ```
+/// assert_eq!(kscope_elf::hex(&[0xab, 0x01]), "ab01");
+/// ```
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A thread from `NT_PRSTATUS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thread<'a> {

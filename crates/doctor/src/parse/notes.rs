@@ -10,10 +10,7 @@ pub fn build_id(data: &[u8]) -> Option<Vec<u8>> {
     kscope_elf::build_id(data, 0, 4).map(<[u8]>::to_vec)
 }
 
-/// Lower-case hex, as `readelf -n` and `file` print build-ids.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use kscope_elf::hex;
 
 #[cfg(test)]
 mod tests {
