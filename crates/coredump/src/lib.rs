@@ -65,6 +65,7 @@ pub use report::{
     CoreReport, FrameReport, Mismatch, Process, ReportOptions, STACK_OVERFLOW_REACH, Signal,
     ThreadReport,
 };
+pub use sys::{CoreFile, OpenError};
 pub use unwind::{BuildIdMismatch, FrameSource, MAX_FRAMES, Unwinder, UnwoundFrame};
 
 use kscope_elf::{CoreHeader, PHDR_SIZE, PT_LOAD, PT_NOTE, ProgramHeader, Reader};

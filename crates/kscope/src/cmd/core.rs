@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use kscope_coredump::{Core, CoreReport, ReportOptions};
+use kscope_coredump::{Core, CoreFile, CoreReport, ReportOptions};
 
 use crate::render;
 
@@ -66,7 +66,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 fn run_info(args: &InfoArgs) -> anyhow::Result<ExitCode> {
-    let mapped = kscope_tracedat::TraceFile::open(&args.core)
+    let mapped = CoreFile::open(&args.core)
         .with_context(|| format!("cannot open the core {}", args.core.display()))?;
     super::input::check_start(&args.core, mapped.bytes(), &super::input::CORE)?;
     let core = Core::parse(mapped.bytes())
