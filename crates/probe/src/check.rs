@@ -15,6 +15,7 @@ use crate::diagnostic::Diagnostic;
 use crate::points::{Attachment, Context, ContextVar, field_is_string};
 use crate::printf::{ArgKind, Format};
 use crate::source::Span;
+use crate::visit::{calls_in_block, visit_block, visit_expr};
 
 /// A value's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -428,29 +429,21 @@ impl Checker<'_> {
                     self.stmt(o);
                 }
             }
-            StmtKind::While { cond, body } => {
-                self.want(cond, Ty::Long);
-                self.loops += 1;
-                self.stmt(body);
-                self.loops -= 1;
-            }
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => {
-                if let Some(e) = init {
+            StmtKind::While { .. } | StmtKind::For { .. } => {
+                let Some(l) = stmt.kind.as_loop() else {
+                    return;
+                };
+                if let Some(e) = l.init {
                     self.expr(e);
                 }
-                if let Some(e) = cond {
+                if let Some(e) = l.cond {
                     self.want(e, Ty::Long);
                 }
-                if let Some(e) = step {
+                if let Some(e) = l.step {
                     self.expr(e);
                 }
                 self.loops += 1;
-                self.stmt(body);
+                self.stmt(l.body);
                 self.loops -= 1;
             }
             StmtKind::Next | StmtKind::Empty => {}
@@ -988,48 +981,6 @@ fn assigned_in_block(block: &Block, out: &mut Vec<String>) {
     });
 }
 
-/// Calls `f` on every top-level expression of every statement in
-/// `block`, nested statements included.
-fn visit_block(block: &Block, f: &mut impl FnMut(&Expr)) {
-    for stmt in &block.stmts {
-        visit_stmt(stmt, f);
-    }
-}
-
-fn visit_stmt(stmt: &Stmt, f: &mut impl FnMut(&Expr)) {
-    match &stmt.kind {
-        StmtKind::Block(b) => visit_block(b, f),
-        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => f(e),
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(cond);
-            visit_stmt(then, f);
-            if let Some(o) = otherwise {
-                visit_stmt(o, f);
-            }
-        }
-        StmtKind::While { cond, body } => {
-            f(cond);
-            visit_stmt(body, f);
-        }
-        StmtKind::For {
-            init,
-            cond,
-            step,
-            body,
-        } => {
-            for e in [init, cond, step].into_iter().flatten() {
-                f(e);
-            }
-            visit_stmt(body, f);
-        }
-        _ => {}
-    }
-}
-
 fn assigned_target(e: &Expr, out: &mut Vec<String>) {
     let target = match &e.kind {
         ExprKind::Assign { target, .. } => target,
@@ -1042,48 +993,4 @@ fn assigned_target(e: &Expr, out: &mut Vec<String>) {
     if let ExprKind::Var(name) = &target.kind {
         out.push(name.clone());
     }
-}
-
-/// Calls `f` on `e` and every expression inside it.
-pub fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(e);
-    match &e.kind {
-        ExprKind::Literal(_) | ExprKind::Var(_) => {}
-        ExprKind::Target { accesses, .. } => {
-            for a in accesses {
-                if let crate::ast::AccessKind::Index(i) = &a.kind {
-                    visit_expr(i, f);
-                }
-            }
-        }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| visit_expr(a, f)),
-        ExprKind::Unary { operand, .. } => visit_expr(operand, f),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            visit_expr(lhs, f);
-            visit_expr(rhs, f);
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            visit_expr(cond, f);
-            visit_expr(then, f);
-            visit_expr(otherwise, f);
-        }
-        ExprKind::Assign { target, value, .. } => {
-            visit_expr(target, f);
-            visit_expr(value, f);
-        }
-    }
-}
-
-fn calls_in_block(block: &Block, f: &mut impl FnMut(&str, Span)) {
-    visit_block(block, &mut |e| {
-        visit_expr(e, &mut |e| {
-            if let ExprKind::Call { name, .. } = &e.kind {
-                f(name, e.span);
-            }
-        })
-    });
 }

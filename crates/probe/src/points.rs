@@ -98,6 +98,30 @@ pub struct Attachment {
     pub function: Option<String>,
 }
 
+impl Attachment {
+    /// The point and the variables it offers, as `stap -L` lists them:
+    /// `syscall.read fd:long ... $fd:long $buf:long`.
+    pub fn listing(&self) -> String {
+        let mut line = self.name.clone();
+        for (name, var) in &self.context.vars {
+            let ty = match var {
+                ContextVar::Retval(_) => "long",
+                _ => "string",
+            };
+            line.push_str(&format!(" {name}:{ty}"));
+        }
+        for (name, field) in &self.context.targets {
+            let ty = match field_is_string(field) {
+                Some(true) => "string",
+                Some(false) => "long",
+                None => "unreadable",
+            };
+            line.push_str(&format!(" ${name}:{ty}"));
+        }
+        line
+    }
+}
+
 /// What resolution needs to know of the running kernel.
 #[derive(Debug)]
 pub struct Kernel<'a> {

@@ -501,18 +501,6 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, point: &str) -> RuntimeE
     }
 }
 
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC (the clock of
-/// bpf_ktime_get_ns), for `gettimeofday_*()`.
-pub fn realtime_offset_ns() -> i64 {
-    use rustix::time::{ClockId, clock_gettime};
-    let ns = |t: rustix::time::Timespec| {
-        t.tv_sec
-            .saturating_mul(1_000_000_000)
-            .saturating_add(t.tv_nsec)
-    };
-    ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Monotonic))
-}
-
 /// The instruction the verifier stopped at and its decisive lines.
 pub fn verifier_reason(log: &str) -> (Option<usize>, String) {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
