@@ -55,6 +55,8 @@ pub mod printf;
 pub mod runtime;
 mod source;
 pub mod sys;
+#[cfg(test)]
+mod testing;
 pub mod visit;
 
 pub use ast::Script;

@@ -37,6 +37,8 @@ mod frame;
 mod output;
 mod stmt;
 mod strings;
+#[cfg(test)]
+mod tests;
 
 pub use output::{ArgSlot, Output, is_user_string};
 
