@@ -69,7 +69,7 @@ impl Gen<'_> {
                 let needle = self.string(&args[1])?;
                 self.isinstr(hay, needle)?;
             }
-            _ => match self.script.functions.iter().position(|f| f.name == name) {
+            _ => match self.function(name) {
                 Some(index) => {
                     let slot = self.inline(index, args, e.span)?;
                     match slot {
@@ -186,7 +186,7 @@ impl Gen<'_> {
                 Ok(t)
             }
             "sprintf" => self.sprintf(e, args),
-            _ => match self.script.functions.iter().position(|f| f.name == name) {
+            _ => match self.function(name) {
                 Some(index) => match self.inline(index, args, e.span)? {
                     Some(loc @ Loc::Scratch(_)) => Ok(Self::str_loc(loc)),
                     _ => Err(self.error(e.span, format!("{name}() returns no string"))),
@@ -274,7 +274,7 @@ impl Gen<'_> {
                 let id = self.outputs.len() - 1;
                 self.record(id, &[])
             }
-            _ => match self.script.functions.iter().position(|f| f.name == name) {
+            _ => match self.function(name) {
                 Some(index) => self.inline(index, args, e.span).map(drop),
                 None => Err(self.error(e.span, format!("unknown function '{name}'"))),
             },

@@ -9,7 +9,7 @@ use kscope_bpf::{Alu, Insn, Jmp, Size};
 use super::{Gen, Loc, Result};
 use crate::ast::{AssignOp, BinaryOp, Expr, ExprKind, Literal, UnaryOp};
 use crate::catalog::{FieldKind, TpField};
-use crate::check::{Binding, Ty};
+use crate::check::{Binding, Ty, builtin};
 use crate::points::ContextVar;
 use crate::source::Span;
 
@@ -34,12 +34,12 @@ impl Gen<'_> {
                 _ => Ty::Long,
             },
             ExprKind::Call { name, .. } => match name.as_str() {
-                "printf" | "print" | "println" | "exit" => Ty::Void,
-                "sprintf" | "execname" | "pp" | "probefunc" | "user_string" | "user_string_n"
-                | "kernel_string" | "substr" => Ty::Str,
-                other => match self.script.functions.iter().position(|f| f.name == other) {
-                    Some(i) => self.types.returns(i),
-                    None => Ty::Long,
+                "printf" | "print" | "println" => Ty::Void,
+                "sprintf" => Ty::Str,
+                other => match (builtin(other), self.function(other)) {
+                    (Some(b), _) => b.result,
+                    (None, Some(i)) => self.types.returns(i),
+                    (None, None) => Ty::Long,
                 },
             },
             ExprKind::Unary { .. } => Ty::Long,

@@ -132,6 +132,11 @@ impl Gen<'_> {
         }
     }
 
+    /// The index of the script's function `name`.
+    pub(super) fn function(&self, name: &str) -> Option<usize> {
+        self.script.functions.iter().position(|f| f.name == name)
+    }
+
     /// Inlines function `index` with `args`; returns where its value is.
     pub(super) fn inline(
         &mut self,

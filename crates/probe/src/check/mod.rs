@@ -17,6 +17,10 @@ use crate::printf::{ArgKind, Format};
 use crate::source::Span;
 use crate::visit::{calls_in_block, visit_block, visit_expr};
 
+mod builtins;
+
+pub use builtins::{Builtin, builtin, builtin_names};
+
 /// A value's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ty {
@@ -144,134 +148,6 @@ impl Types {
     }
 }
 
-/// A built-in function: its name, parameter types and result.
-struct Builtin {
-    name: &'static str,
-    params: &'static [Ty],
-    result: Ty,
-}
-
-const BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "exit",
-        params: &[],
-        result: Ty::Void,
-    },
-    Builtin {
-        name: "execname",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "pid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "tid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "ppid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "uid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "cpu",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_ns",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_us",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_ms",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_s",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "local_clock_ns",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "pp",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "probefunc",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "target",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "user_string",
-        params: &[Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "user_string_n",
-        params: &[Ty::Long, Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "kernel_string",
-        params: &[Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "strlen",
-        params: &[Ty::Str],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "substr",
-        params: &[Ty::Str, Ty::Long, Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "isinstr",
-        params: &[Ty::Str, Ty::Str],
-        result: Ty::Long,
-    },
-];
-
-/// The names of every built-in function, the printing ones included.
-pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTINS
-        .iter()
-        .map(|b| b.name)
-        .chain(["printf", "print", "println", "sprintf"])
-}
-
 /// Checks `script` whose points resolved to `attachments`.
 pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagnostic> {
     let mut checker = Checker {
@@ -393,6 +269,16 @@ impl Checker<'_> {
     fn fail(&mut self, span: Span, message: String) {
         if self.report && self.error.is_none() {
             self.error = Some(Diagnostic::new(span, message, None));
+        }
+    }
+
+    /// Fails unless `call` of `name` gives as many arguments as it takes.
+    fn arity(&mut self, call: &Expr, name: &str, takes: usize, given: usize) {
+        if takes != given {
+            self.fail(
+                call.span,
+                format!("{name}() takes {takes} argument(s), and {given} are given"),
+            );
         }
     }
 
@@ -848,17 +734,8 @@ impl Checker<'_> {
                 Some(Ty::Void)
             }
             _ => {
-                if let Some(b) = BUILTINS.iter().find(|b| b.name == name) {
-                    if args.len() != b.params.len() {
-                        self.fail(
-                            e.span,
-                            format!(
-                                "{name}() takes {} argument(s), and {} are given",
-                                b.params.len(),
-                                args.len()
-                            ),
-                        );
-                    }
+                if let Some(b) = builtin(name) {
+                    self.arity(e, name, b.params.len(), args.len());
                     for (arg, t) in args.iter().zip(b.params) {
                         self.want(arg, *t);
                     }
@@ -875,16 +752,7 @@ impl Checker<'_> {
                     return None;
                 };
                 let f = &script.functions[index];
-                if args.len() != f.params.len() {
-                    self.fail(
-                        e.span,
-                        format!(
-                            "{name}() takes {} argument(s), and {} are given",
-                            f.params.len(),
-                            args.len()
-                        ),
-                    );
-                }
+                self.arity(e, name, f.params.len(), args.len());
                 for (arg, param) in args.iter().zip(&f.params) {
                     let key = Key::Local(Scope::Function(index), param.name.clone());
                     match self.types.vars.get(&key).copied() {
