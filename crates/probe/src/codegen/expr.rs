@@ -148,16 +148,8 @@ impl Gen<'_> {
                 then,
                 otherwise,
             } => {
-                let other = self.label();
-                let end = self.label();
                 self.int(cond)?;
-                self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), other);
-                self.int(then)?;
-                self.goto(end);
-                self.bind(other);
-                self.int(otherwise)?;
-                self.bind(end);
-                Ok(())
+                self.branch(|g| g.int(then), |g| g.int(otherwise))
             }
             ExprKind::Assign { op, target, value } => {
                 let loc = self.lvalue(target)?;

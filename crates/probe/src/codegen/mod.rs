@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 
-use kscope_bpf::{Alu, Insn};
+use kscope_bpf::{Alu, Insn, Jmp};
 
 use crate::ast::{Literal, Script};
 use crate::check::{Scope, Ty, Types};
@@ -331,6 +331,24 @@ impl Gen<'_> {
 
     fn goto(&mut self, label: Label) {
         self.jump(Insn::ja(0), label);
+    }
+
+    /// With a condition's value in r0: the code of `then` runs when it is
+    /// not 0, that of `otherwise` when it is.
+    fn branch(
+        &mut self,
+        then: impl FnOnce(&mut Self) -> Result<()>,
+        otherwise: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let other = self.label();
+        let end = self.label();
+        self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), other);
+        then(self)?;
+        self.goto(end);
+        self.bind(other);
+        otherwise(self)?;
+        self.bind(end);
+        Ok(())
     }
 
     fn load_map(&mut self, reg: u8, map: MapRef) {

@@ -65,18 +65,11 @@ impl Gen<'_> {
                 then,
                 otherwise,
             } => {
-                let otherwise_label = self.label();
-                let end = self.label();
                 self.scoped(|g| g.int(cond))?;
-                self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), otherwise_label);
-                self.stmt(then)?;
-                self.goto(end);
-                self.bind(otherwise_label);
-                if let Some(o) = otherwise {
-                    self.stmt(o)?;
-                }
-                self.bind(end);
-                Ok(())
+                self.branch(
+                    |g| g.stmt(then),
+                    |g| otherwise.as_ref().map_or(Ok(()), |o| g.stmt(o)),
+                )
             }
             StmtKind::While { cond, body } => {
                 self.loops.push(stmt.span);

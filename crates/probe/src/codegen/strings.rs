@@ -52,14 +52,21 @@ impl Gen<'_> {
     /// (bpf_probe_read_kernel_str returns the bytes copied with the NUL).
     pub(super) fn string_length(&mut self, s: StrLoc) -> Result<()> {
         let junk = self.str_temp()?;
-        self.address(1, junk);
+        self.copy_measured(junk, s);
+        Ok(())
+    }
+
+    /// Copies the string at `src` to `dst` (at most [`STR`] bytes with the
+    /// NUL) and leaves its length in r0: the bytes copied without the
+    /// NUL, 0 when the read failed.
+    fn copy_measured(&mut self, dst: StrLoc, src: StrLoc) {
+        self.address(1, dst);
         self.emit(Insn::mov64_imm(2, STR as i32));
-        self.address(3, s);
+        self.address(3, src);
         self.emit(Insn::call(PROBE_READ_KERNEL_STR));
         self.emit(Insn::alu64_imm(Alu::Sub, 0, 1));
         self.emit(Insn::jmp_imm(Jmp::Sge, 0, 0, 1));
         self.emit(Insn::mov64_imm(0, 0));
-        Ok(())
     }
 
     /// r0 = 1 if `needle` occurs in `hay`. A loop over the start position
@@ -226,17 +233,13 @@ impl Gen<'_> {
                 otherwise,
             } => {
                 let t = self.str_temp()?;
-                let other = self.label();
-                let end = self.label();
                 self.int(cond)?;
-                self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), other);
-                let a = self.string(then)?;
-                self.copy_str(t, a);
-                self.goto(end);
-                self.bind(other);
-                let b = self.string(otherwise)?;
-                self.copy_str(t, b);
-                self.bind(end);
+                let into_t = |g: &mut Self, e| {
+                    let s = g.string(e)?;
+                    g.copy_str(t, s);
+                    Ok(())
+                };
+                self.branch(|g| into_t(g, then), |g| into_t(g, otherwise))?;
                 Ok(t)
             }
             ExprKind::Assign { op, target, value } => {
@@ -261,14 +264,8 @@ impl Gen<'_> {
         // inside the value for every length of `a` the verifier considers.
         let off = self.alloc_scratch(2 * STR)?;
         let t = StrLoc { reg: 8, off };
-        self.address(1, t);
-        self.emit(Insn::mov64_imm(2, STR as i32));
-        self.address(3, a);
-        self.emit(Insn::call(PROBE_READ_KERNEL_STR));
-        // r0 = bytes copied with the NUL; the second copy starts on it.
-        self.emit(Insn::alu64_imm(Alu::Sub, 0, 1));
-        self.emit(Insn::jmp_imm(Jmp::Sge, 0, 0, 1));
-        self.emit(Insn::mov64_imm(0, 0));
+        // r0 = the length of `a`; the second copy starts on its NUL.
+        self.copy_measured(t, a);
         self.emit(Insn::jmp_imm(Jmp::Sle, 0, (STR - 1) as i32, 1));
         self.emit(Insn::mov64_imm(0, (STR - 1) as i32));
         self.address(1, t);
