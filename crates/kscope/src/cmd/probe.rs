@@ -342,20 +342,8 @@ fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
         points::resolve(&script, kernel)
     })?
     .map_err(|d| diagnostic(&file, &d))?;
-    let mut lines: Vec<String> = attachments
-        .iter()
-        .map(|a| {
-            if with_vars {
-                a.listing()
-            } else {
-                a.name.clone()
-            }
-        })
-        .collect();
-    lines.sort();
-    lines.dedup();
     let mut out = std::io::stdout().lock();
-    for line in lines {
+    for line in points::list(&attachments, with_vars) {
         writeln!(out, "{line}")?;
     }
     Ok(ExitCode::SUCCESS)
