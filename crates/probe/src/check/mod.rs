@@ -299,6 +299,21 @@ impl Checker<'_> {
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
+        if let Some(l) = stmt.kind.as_loop() {
+            if let Some(e) = l.init {
+                self.expr(e);
+            }
+            if let Some(e) = l.cond {
+                self.want(e, Ty::Long);
+            }
+            if let Some(e) = l.step {
+                self.expr(e);
+            }
+            self.loops += 1;
+            self.stmt(l.body);
+            self.loops -= 1;
+            return;
+        }
         match &stmt.kind {
             StmtKind::Block(b) => self.block(b),
             StmtKind::Expr(e) => {
@@ -315,24 +330,8 @@ impl Checker<'_> {
                     self.stmt(o);
                 }
             }
-            StmtKind::While { .. } | StmtKind::For { .. } => {
-                let Some(l) = stmt.kind.as_loop() else {
-                    return;
-                };
-                if let Some(e) = l.init {
-                    self.expr(e);
-                }
-                if let Some(e) = l.cond {
-                    self.want(e, Ty::Long);
-                }
-                if let Some(e) = l.step {
-                    self.expr(e);
-                }
-                self.loops += 1;
-                self.stmt(l.body);
-                self.loops -= 1;
-            }
-            StmtKind::Next | StmtKind::Empty => {}
+            // `while` and `for` are the loop above.
+            StmtKind::While { .. } | StmtKind::For { .. } | StmtKind::Next | StmtKind::Empty => {}
             StmtKind::Return(value) => match self.scope {
                 Scope::Probe(_) => self.fail(
                     stmt.span,

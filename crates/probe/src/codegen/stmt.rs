@@ -6,7 +6,7 @@
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
 use super::{EXIT_FLAG, Gen, KEY_SLOT, Loc, MAP_LOOKUP_ELEM, MapRef, Result};
-use crate::ast::{Block, Expr, Stmt, StmtKind};
+use crate::ast::{Block, Loop, Stmt, StmtKind};
 use crate::check::{Scope, Ty};
 use crate::points::AttachKind;
 
@@ -56,9 +56,14 @@ impl Gen<'_> {
 
     pub(super) fn stmt(&mut self, stmt: &Stmt) -> Result<()> {
         self.span = stmt.span;
+        if let Some(l) = stmt.kind.as_loop() {
+            self.loops.push(stmt.span);
+            return self.looping(l);
+        }
         match &stmt.kind {
             StmtKind::Block(b) => self.block(b),
-            StmtKind::Empty => Ok(()),
+            // `while` and `for` are the loop above.
+            StmtKind::Empty | StmtKind::While { .. } | StmtKind::For { .. } => Ok(()),
             StmtKind::Expr(e) => self.scoped(|g| g.effect(e)),
             StmtKind::If {
                 cond,
@@ -70,19 +75,6 @@ impl Gen<'_> {
                     |g| g.stmt(then),
                     |g| otherwise.as_ref().map_or(Ok(()), |o| g.stmt(o)),
                 )
-            }
-            StmtKind::While { cond, body } => {
-                self.loops.push(stmt.span);
-                self.looping(None, Some(cond), None, body)
-            }
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => {
-                self.loops.push(stmt.span);
-                self.looping(init.as_ref(), cond.as_ref(), step.as_ref(), body)
             }
             StmtKind::Next => {
                 let exit = self.exit_label;
@@ -137,21 +129,17 @@ impl Gen<'_> {
         }
     }
 
-    pub(super) fn looping(
-        &mut self,
-        init: Option<&Expr>,
-        cond: Option<&Expr>,
-        step: Option<&Expr>,
-        body: &Stmt,
-    ) -> Result<()> {
-        if let Some(e) = init {
+    /// A loop: `init`, then `cond` checked before each run of `body`,
+    /// `step` after each (where `continue` goes).
+    fn looping(&mut self, l: Loop<'_>) -> Result<()> {
+        if let Some(e) = l.init {
             self.scoped(|g| g.effect(e))?;
         }
         let top = self.label();
         let cont = self.label();
         let brk = self.label();
         self.bind(top);
-        if let Some(c) = cond {
+        if let Some(c) = l.cond {
             self.span = c.span;
             self.scoped(|g| g.int(c))?;
             self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), brk);
@@ -161,14 +149,14 @@ impl Gen<'_> {
             .expect("a frame is pushed for every handler")
             .loops
             .push((brk, cont));
-        self.stmt(body)?;
+        self.stmt(l.body)?;
         self.frames
             .last_mut()
             .expect("a frame is pushed for every handler")
             .loops
             .pop();
         self.bind(cont);
-        if let Some(e) = step {
+        if let Some(e) = l.step {
             self.scoped(|g| g.effect(e))?;
         }
         self.goto(top);
