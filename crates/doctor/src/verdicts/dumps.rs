@@ -129,7 +129,7 @@ pub(super) fn kdump(facts: &Facts) -> Check {
 
 pub(super) fn kcore(facts: &Facts) -> Check {
     match &facts.kcore {
-        Ok(header) if header == b"\x7fELF" => check(
+        Ok([0x7f, b'E', b'L', b'F']) => check(
             "kcore",
             Verdict::Available,
             "/proc/kcore exposes live kernel memory as an ELF core",
