@@ -171,35 +171,30 @@ fn settings() -> Settings {
 /// Loads a two-instruction tracepoint program and unloads it.
 fn bpf_load() -> Result<(), Failure> {
     let program = [Insn::mov64_imm(0, 0), Insn::exit()];
-    match Program::load(ProgramType::Tracepoint, "kscope_doctor", &program) {
-        Ok(loaded) => {
-            drop(loaded);
-            Ok(())
-        }
-        Err(err) => Err(Failure {
-            errno: match &err {
-                kscope_bpf::Error::Load { source, .. } => source.raw_os_error(),
-                _ => None,
-            },
-            message: err.to_string(),
-        }),
-    }
+    Program::load(ProgramType::Tracepoint, "kscope_doctor", &program)
+        .map(drop)
+        .map_err(|err| bpf_failure(&err))
 }
 
 /// Opens a disabled software counter and closes it.
 fn perf_open() -> Result<(), Failure> {
-    match PerfEvent::software_counter(SoftwareEvent::TaskClock) {
-        Ok(event) => {
-            drop(event);
-            Ok(())
+    PerfEvent::software_counter(SoftwareEvent::TaskClock)
+        .map(drop)
+        .map_err(|err| bpf_failure(&err))
+}
+
+/// A kscope-bpf error as a failure: its text, and the kernel's errno
+/// when the syscall itself failed.
+fn bpf_failure(err: &kscope_bpf::Error) -> Failure {
+    let errno = match err {
+        kscope_bpf::Error::Load { source, .. } | kscope_bpf::Error::PerfOpen { source, .. } => {
+            source.raw_os_error()
         }
-        Err(err) => Err(Failure {
-            errno: match &err {
-                kscope_bpf::Error::PerfOpen { source, .. } => source.raw_os_error(),
-                _ => None,
-            },
-            message: err.to_string(),
-        }),
+        _ => None,
+    };
+    Failure {
+        errno,
+        message: err.to_string(),
     }
 }
 

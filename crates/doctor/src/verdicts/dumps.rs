@@ -1,7 +1,7 @@
 //! The verdicts on dumps of memory: user-space core dumps, kdump, and
 //! /proc/kcore.
 
-use super::{check, parameter_evidence, setting};
+use super::{check, denied_or, parameter_evidence, setting};
 use crate::facts::{Facts, KEXEC_CRASH_LOADED, KEXEC_CRASH_SIZE};
 use crate::parse::core_pattern::{CorePattern, MAX_PATTERN_BYTES};
 use crate::parse::limits;
@@ -146,11 +146,7 @@ pub(super) fn kcore(facts: &Facts) -> Check {
         }
         Err(failure) => check(
             "kcore",
-            if failure.is_denial() {
-                Verdict::Denied
-            } else {
-                Verdict::Unknown
-            },
+            denied_or(failure, Verdict::Unknown),
             format!("cannot read /proc/kcore: {}", failure.errno_name()),
         )
         .needs("root, and lockdown off (confidentiality mode refuses it)"),

@@ -1,7 +1,7 @@
 //! The verdicts on the kernel's other interfaces: BPF, BTF, perf events,
 //! kallsyms, its configuration, lockdown, modules and debuginfo.
 
-use super::{check, parameter_evidence, presence, setting};
+use super::{check, denied_or, parameter_evidence, presence, setting};
 use crate::debuginfo;
 use crate::facts::{Facts, TRACEPOINT_PMU, VMLINUX_BTF, lockdown_file};
 use crate::parse::config::KernelConfig;
@@ -58,11 +58,7 @@ pub(super) fn btf(facts: &Facts) -> Check {
             .instead("a vmlinux with DWARF for types; kallsyms for symbols"),
         Err(failure) => check(
             "btf",
-            if failure.is_denial() {
-                Verdict::Denied
-            } else {
-                Verdict::Unknown
-            },
+            denied_or(failure, Verdict::Unknown),
             format!("cannot read {VMLINUX_BTF}: {}", failure.errno_name()),
         )
         .needs("root"),
@@ -109,11 +105,7 @@ pub(super) fn kallsyms(facts: &Facts) -> Check {
         Err(failure) => {
             return check(
                 "kallsyms",
-                if failure.is_denial() {
-                    Verdict::Denied
-                } else {
-                    Verdict::Missing
-                },
+                denied_or(failure, Verdict::Missing),
                 format!("cannot read /proc/kallsyms: {}", failure.errno_name()),
             )
             .needs("CONFIG_KALLSYMS=y")

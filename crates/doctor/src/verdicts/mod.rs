@@ -7,7 +7,7 @@ mod dumps;
 mod kernel;
 mod tracing;
 
-use crate::facts::{Facts, TracefsFacts, TracefsLook};
+use crate::facts::{Facts, Failure, TracefsFacts, TracefsLook};
 use crate::parse::config::OptionValue;
 use crate::{Check, Report, SCHEMA_VERSION, Verdict};
 
@@ -74,6 +74,16 @@ impl Check {
     fn instead(mut self, what: impl Into<String>) -> Check {
         self.instead = Some(what.into());
         self
+    }
+}
+
+/// Denied when the kernel refused us (EPERM, EACCES), `otherwise` when
+/// it failed in another way.
+fn denied_or(failure: &Failure, otherwise: Verdict) -> Verdict {
+    if failure.is_denial() {
+        Verdict::Denied
+    } else {
+        otherwise
     }
 }
 

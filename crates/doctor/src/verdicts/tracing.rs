@@ -1,7 +1,7 @@
 //! The verdicts on tracing: tracefs itself, tracepoints, uprobes,
 //! kprobes, the function tracer, and what killed kscope sessions left.
 
-use super::{check, presence};
+use super::{check, denied_or, presence};
 use crate::facts::{ControlFile, EventsFacts, Facts, KPROBE_PMU, TracefsFacts, UPROBE_PMU};
 use crate::{Check, Verdict};
 
@@ -151,11 +151,7 @@ pub(super) fn tracepoints(facts: &Facts) -> Check {
         EventsFacts::Unreadable(failure) => {
             return check(
                 "tracepoints",
-                if failure.is_denial() {
-                    Verdict::Denied
-                } else {
-                    Verdict::Missing
-                },
+                denied_or(failure, Verdict::Missing),
                 format!("cannot read {}: {}", path.display(), failure.errno_name()),
             )
             .needs("CONFIG_TRACEPOINTS=y and read access to tracefs");
