@@ -29,6 +29,12 @@
 //! for check in &report.checks {
 //!     println!("{:?} {}: {}", check.verdict, check.id, check.summary);
 //! }
+//! // The same in its two halves, with the facts kept to judge elsewhere.
+//! let facts = kscope_doctor::Facts::gather();
+//! let recorded = serde_json::to_string(&facts)?;
+//! let replayed: kscope_doctor::Facts = serde_json::from_str(&recorded)?;
+//! assert_eq!(replayed.judge().checks.len(), report.checks.len());
+//! # Ok::<(), serde_json::Error>(())
 //! ```
 
 mod debuginfo;
