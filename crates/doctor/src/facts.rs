@@ -1,8 +1,9 @@
 //! The facts a diagnosis rests on: what the kernel showed when doctor
 //! looked (files read, files opened, the BPF and perf syscalls tried),
 //! recorded as plain data with no verdict in it. [`Facts::gather`]
-//! collects them from the running kernel (through `sys`, the only place
-//! that reads or calls anything); [`Facts::judge`] decides from them
+//! collects them from the running kernel (through `sys`, which does
+//! every read and call, itself or through the file readers it alone
+//! calls); [`Facts::judge`] decides from them
 //! alone. So a diagnosis can be replayed on facts recorded elsewhere
 //! (`kscope doctor --facts` prints them as JSON) and each verdict tested
 //! with the syscall answer it depends on (EPERM, ENOENT, ...) made up.

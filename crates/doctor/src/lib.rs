@@ -9,7 +9,8 @@
 //! provide it and the nearest thing that works.
 //!
 //! A diagnosis has two halves. [`Facts::gather`] looks at the running
-//! kernel (its `sys` module holds every read, open and syscall) and
+//! kernel (its `sys` module makes every read, open and syscall, or calls
+//! the file reader that does) and
 //! records what it saw as [`Facts`], plain data that serialises to JSON;
 //! [`Facts::judge`] turns facts into the [`Report`] without touching the
 //! kernel. The verdicts are tested on facts recorded on other machines

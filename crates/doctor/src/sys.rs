@@ -2,7 +2,9 @@
 //! the probe-definition files opened for appending (which changes
 //! nothing), the BPF program loaded and unloaded, the perf counter opened
 //! and closed, and (through kscope-tracefs) the private mounts of an
-//! absent tracefs or securityfs. [`gather`] records what they showed as
+//! absent tracefs or securityfs. The readers of the kernel config
+//! (`KernelConfig::find`) and of vmlinux files (`debuginfo::inspect`) are
+//! called from here only. [`gather`] records what they showed as
 //! [`Facts`]; nothing here decides a verdict.
 
 use std::fs::OpenOptions;
