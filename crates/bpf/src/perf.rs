@@ -311,6 +311,53 @@ mod tests {
     use crate::{Insn, Jmp, Map, MapType, Program, ProgramType, RingBuf, Size};
     use std::time::{Duration, Instant};
 
+    use crate::sys::fake::{self, Call};
+
+    #[test]
+    fn a_second_attach_to_a_tracepoint_says_one_event_is_enough() {
+        let err = fake::with_kernel(
+            |call| match call {
+                Call::PerfEventOpen | Call::Bpf(_) => Ok(fake::new_fd()),
+                Call::PerfIoctl(sys::PERF_IOC_SET_BPF) => Err(libc::EEXIST),
+                Call::PerfIoctl(other) => panic!("unexpected ioctl {other:#x}"),
+            },
+            || {
+                let event = PerfEvent::tracepoint_on_cpu(1, 0).expect("open");
+                let program = Program::load(
+                    ProgramType::Tracepoint,
+                    "kscope_t_twice",
+                    &[Insn::mov64_imm(0, 0), Insn::exit()],
+                )
+                .expect("load");
+                event.attach(&program)
+            },
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("attaching BPF program kscope_t_twice")
+                && text.contains("one event per tracepoint is enough"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_refused_counter_keeps_the_kernels_errno() {
+        let err = fake::with_kernel(
+            |_| Err(libc::EACCES),
+            || PerfEvent::software_counter(SoftwareEvent::TaskClock),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::PerfOpen { source, .. } if source.raw_os_error() == Some(libc::EACCES)),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("software event TaskClock"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn cpu_lists_parse_as_the_kernel_prints_them() {
         assert_eq!(parse_cpu_list("0"), Ok(vec![0]));

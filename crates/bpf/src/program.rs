@@ -138,8 +138,108 @@ impl AsFd for Program {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
     use super::*;
+    use crate::sys::fake::{self, Call};
     use crate::{Alu, Size};
+
+    fn return_0() -> [Insn; 2] {
+        [Insn::mov64_imm(0, 0), Insn::exit()]
+    }
+
+    /// BPF_PROG_LOAD, as bpf(2) numbers it.
+    const PROG_LOAD: Call = Call::Bpf(5);
+
+    #[test]
+    fn a_refused_load_is_tried_again_with_a_log_and_keeps_the_errno() {
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let seen = Rc::clone(&calls);
+        let err = fake::with_kernel(
+            move |call| {
+                seen.borrow_mut().push(call);
+                Err(libc::EPERM)
+            },
+            || Program::load(ProgramType::Tracepoint, "kscope_t_eperm", &return_0()),
+        )
+        .unwrap_err();
+        assert_eq!(*calls.borrow(), [PROG_LOAD, PROG_LOAD]);
+        match &err {
+            Error::Load {
+                name,
+                source,
+                verifier_log,
+            } => {
+                assert_eq!(name, "kscope_t_eperm");
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM));
+                assert_eq!(verifier_log, "");
+            }
+            other => panic!("not a load error: {other}"),
+        }
+        assert!(err.to_string().contains("Operation not permitted"), "{err}");
+    }
+
+    #[test]
+    fn a_load_refused_without_a_log_but_accepted_with_one_succeeds() {
+        let mut answers = vec![Err(libc::ENOSPC), Ok(())].into_iter();
+        let program = fake::with_kernel(
+            move |call| {
+                assert_eq!(call, PROG_LOAD);
+                answers
+                    .next()
+                    .expect("two loads at most")
+                    .map(|()| fake::new_fd())
+            },
+            || Program::load(ProgramType::Kprobe, "kscope_t_retry", &return_0()),
+        )
+        .expect("the second load succeeds");
+        assert_eq!(program.name(), "kscope_t_retry");
+    }
+
+    #[test]
+    fn a_test_run_answered_enotsupp_says_which_type_can_be_test_run() {
+        let err = fake::with_kernel(
+            |call| match call {
+                PROG_LOAD => Ok(fake::new_fd()),
+                _ => Err(ENOTSUPP),
+            },
+            || {
+                Program::load(ProgramType::Tracepoint, "kscope_t_nosupp", &return_0())
+                    .expect("load")
+                    .test_run(&[])
+            },
+        )
+        .unwrap_err();
+        match &err {
+            Error::TestRun { source, .. } => {
+                assert_eq!(source.kind(), io::ErrorKind::Unsupported);
+            }
+            other => panic!("not a test-run error: {other}"),
+        }
+        assert!(
+            err.to_string()
+                .contains("load it as a raw_tracepoint program"),
+            "{err}"
+        );
+        // Any other answer is passed on as the kernel gave it.
+        let err = fake::with_kernel(
+            |call| match call {
+                PROG_LOAD => Ok(fake::new_fd()),
+                _ => Err(libc::EINVAL),
+            },
+            || {
+                Program::load(ProgramType::RawTracepoint, "kscope_t_einval", &return_0())
+                    .expect("load")
+                    .test_run(&[1])
+            },
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::TestRun { source, .. } if source.raw_os_error() == Some(libc::EINVAL)),
+            "{err}"
+        );
+    }
 
     #[test]
     fn bad_names_and_empty_programs_are_refused_before_the_kernel() {

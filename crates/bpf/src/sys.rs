@@ -41,6 +41,10 @@ const BPF_F_RDONLY: u32 = 1 << 3;
 /// no padding, and every pointer in it must be valid for what the kernel
 /// does with it under `cmd` (read or write, of the sizes given beside it).
 unsafe fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> libc::c_long {
+    #[cfg(test)]
+    if let Some(ret) = fake::answer(fake::Call::Bpf(cmd)) {
+        return ret;
+    }
     // SAFETY: the caller vouches for `attr`'s layout and pointers; the
     // kernel reads and writes at most size_of::<T>() bytes of it.
     unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) }
@@ -163,6 +167,10 @@ pub(crate) fn perf_ioctl(
     request: libc::c_ulong,
     arg: libc::c_int,
 ) -> io::Result<()> {
+    #[cfg(test)]
+    if let Some(ret) = fake::answer(fake::Call::PerfIoctl(request)) {
+        return rc(ret);
+    }
     // SAFETY: the perf ioctls used here take an int by value, no pointer.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), request, arg) };
     if rc < 0 {
@@ -419,6 +427,10 @@ pub(crate) fn perf_event_open(attr: &mut PerfEventAttr, pid: i32, cpu: i32) -> i
     attr.size = std::mem::size_of::<PerfEventAttr>() as u32;
     // PERF_FLAG_FD_CLOEXEC from include/uapi/linux/perf_event.h.
     let flags: libc::c_ulong = 1 << 3;
+    #[cfg(test)]
+    if let Some(ret) = fake::answer(fake::Call::PerfEventOpen) {
+        return owned_fd(ret);
+    }
     // SAFETY: `attr` is a live, initialised struct whose `size` field says
     // how much of it the kernel may read; no group fd (-1).
     let fd = unsafe {
@@ -665,6 +677,79 @@ fn owned_fd(ret: libc::c_long) -> io::Result<OwnedFd> {
     let raw = i32::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
     // SAFETY: the kernel just returned this fd to us and nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The fake kernel of this crate's unit tests, in aya's way: while a test
+/// runs [`with_kernel`](fake::with_kernel), the bpf(2),
+/// perf_event_open(2) and perf ioctl(2) calls of its thread get the fake's
+/// answer instead of reaching the kernel, so that what the crate decides
+/// from an answer (a retry with a verifier log, ENOTSUPP, EEXIST) is
+/// tested without root. The callers above are unchanged: the fake answers
+/// at the syscall itself, errno included.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::cell::RefCell;
+
+    /// A call as the fake kernel sees it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum Call {
+        /// bpf(2) with this command (BPF_PROG_LOAD is 5).
+        Bpf(libc::c_long),
+        /// perf_event_open(2).
+        PerfEventOpen,
+        /// ioctl(2) on a perf event fd with this request.
+        PerfIoctl(libc::c_ulong),
+    }
+
+    /// What the fake kernel answers: the syscall's return value (an fd
+    /// it returns becomes the caller's, who closes it), or an errno.
+    type Kernel = Box<dyn FnMut(Call) -> Result<libc::c_long, i32>>;
+
+    thread_local! {
+        static KERNEL: RefCell<Option<Kernel>> = const { RefCell::new(None) };
+    }
+
+    /// Takes the fake kernel off the thread, even when the test panics.
+    struct Uninstall;
+
+    impl Drop for Uninstall {
+        fn drop(&mut self) {
+            KERNEL.with(|kernel| kernel.borrow_mut().take());
+        }
+    }
+
+    /// Runs `body` with `kernel` answering this thread's syscalls.
+    pub(crate) fn with_kernel<R>(
+        kernel: impl FnMut(Call) -> Result<libc::c_long, i32> + 'static,
+        body: impl FnOnce() -> R,
+    ) -> R {
+        KERNEL.with(|slot| *slot.borrow_mut() = Some(Box::new(kernel)));
+        let _uninstall = Uninstall;
+        body()
+    }
+
+    /// The fake kernel's answer to `call` when one is installed: the
+    /// return value, or -1 with errno set as the kernel would set it.
+    pub(super) fn answer(call: Call) -> Option<libc::c_long> {
+        let answer = KERNEL.with(|slot| slot.borrow_mut().as_mut().map(|kernel| kernel(call)))?;
+        Some(match answer {
+            Ok(ret) => ret,
+            Err(errno) => {
+                // SAFETY: __errno_location returns this thread's errno,
+                // valid for writes for the thread's lifetime.
+                unsafe { *libc::__errno_location() = errno };
+                -1
+            }
+        })
+    }
+
+    /// A fresh fd (of /dev/null) for a fake kernel to return as a new
+    /// BPF object or perf event.
+    pub(crate) fn new_fd() -> libc::c_long {
+        use std::os::fd::IntoRawFd;
+        let file = std::fs::File::open("/dev/null").expect("/dev/null opens");
+        libc::c_long::from(file.into_raw_fd())
+    }
 }
 
 #[cfg(test)]

@@ -7,23 +7,24 @@ use std::path::{Path, PathBuf};
 
 use object::read::ReadCache;
 use object::{Object, ObjectSection};
+use serde::{Deserialize, Serialize};
 
 use crate::parse::notes;
 
 /// A vmlinux found on disk and what it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DebugCandidate {
     /// Where it is.
     pub path: PathBuf,
-    /// Its GNU build-id, when it has one.
-    pub build_id: Option<Vec<u8>>,
+    /// Its GNU build-id in lower-case hex, when it has one.
+    pub build_id: Option<String>,
     /// True when it has a `.debug_info` section.
     pub has_dwarf: bool,
 }
 
 /// The places distributions put a vmlinux for `release`, and the
-/// build-id path under /usr/lib/debug when the build-id is known.
-pub fn vmlinux_candidates(release: &str, build_id: Option<&[u8]>) -> Vec<PathBuf> {
+/// build-id path under /usr/lib/debug when the build-id (in hex) is known.
+pub fn vmlinux_candidates(release: &str, build_id: Option<&str>) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = [
         format!("/usr/lib/debug/boot/vmlinux-{release}"),
         format!("/usr/lib/debug/lib/modules/{release}/vmlinux"),
@@ -35,8 +36,7 @@ pub fn vmlinux_candidates(release: &str, build_id: Option<&[u8]>) -> Vec<PathBuf
     .into_iter()
     .map(PathBuf::from)
     .collect();
-    if let Some(id) = build_id.filter(|id| id.len() > 1) {
-        let hex = notes::hex(id);
+    if let Some(hex) = build_id.filter(|hex| hex.len() > 2) {
         paths.push(PathBuf::from(format!(
             "/usr/lib/debug/.build-id/{}/{}.debug",
             &hex[..2],
@@ -61,7 +61,8 @@ pub fn inspect(path: &Path) -> Option<DebugCandidate> {
             elf.section_by_name(".notes")
                 .and_then(|s| s.data().ok())
                 .and_then(notes::build_id)
-        });
+        })
+        .map(|id| notes::hex(&id));
     let has_dwarf = elf.section_by_name(".debug_info").is_some();
     Some(DebugCandidate {
         path: path.to_path_buf(),
@@ -79,7 +80,7 @@ mod tests {
         // Whatever kernel runs here: the paths follow its release.
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
         let release = release.trim();
-        let paths = vmlinux_candidates(release, Some(&[0xab, 0xcd, 0xef]));
+        let paths = vmlinux_candidates(release, Some("abcdef"));
         assert_eq!(
             paths.last().unwrap(),
             Path::new("/usr/lib/debug/.build-id/ab/cdef.debug")

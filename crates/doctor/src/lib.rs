@@ -8,6 +8,14 @@
 //! the evidence it rests on and, when something is missing, what would
 //! provide it and the nearest thing that works.
 //!
+//! A diagnosis has two halves. [`Facts::gather`] looks at the running
+//! kernel (its `sys` module makes every read, open and syscall, or calls
+//! the file reader that does) and
+//! records what it saw as [`Facts`], plain data that serialises to JSON;
+//! [`Facts::judge`] turns facts into the [`Report`] without touching the
+//! kernel. The verdicts are tested on facts recorded on other machines
+//! and users (tests/facts) and on made-up syscall answers.
+//!
 //! The checks only look. When tracefs or securityfs is not mounted,
 //! [`diagnose`] mounts it in a private mount namespace of the process's
 //! own (`kscope_tracefs::mount_privately`; nobody else sees the mount, and
@@ -22,15 +30,27 @@
 //! for check in &report.checks {
 //!     println!("{:?} {}: {}", check.verdict, check.id, check.summary);
 //! }
+//! // The same in its two halves, with the facts kept to judge elsewhere.
+//! let facts = kscope_doctor::Facts::gather();
+//! let recorded = serde_json::to_string(&facts)?;
+//! let replayed: kscope_doctor::Facts = serde_json::from_str(&recorded)?;
+//! assert_eq!(replayed.judge().checks.len(), report.checks.len());
+//! # Ok::<(), serde_json::Error>(())
 //! ```
 
-mod checks;
 mod debuginfo;
+mod facts;
 pub mod parse;
+mod sys;
+mod verdicts;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use debuginfo::{DebugCandidate, vmlinux_candidates};
+pub use facts::{
+    BtfHead, ConfigFacts, ControlFile, EventsFacts, Facts, Failure, LeftoverJournal, Leftovers,
+    Pmus, Securityfs, Settings, TracefsFacts, TracefsLook,
+};
 
 /// The version of the JSON document `kscope doctor --json` prints. It
 /// changes only when a field is removed or changes meaning.
@@ -82,14 +102,14 @@ pub struct Check {
 }
 
 /// The running kernel's identity.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelIdentity {
     /// `uname -r`.
     pub release: String,
     /// `uname -v`.
     pub version: String,
     /// The machine architecture.
-    pub machine: &'static str,
+    pub machine: String,
     /// The GNU build-id from /sys/kernel/notes, in hex.
     pub build_id: Option<String>,
 }
@@ -122,7 +142,8 @@ impl Report {
     }
 }
 
-/// Runs every check against the running kernel.
+/// Runs every check against the running kernel: the verdicts on the
+/// facts gathered now.
 pub fn diagnose() -> Report {
-    checks::run()
+    Facts::gather().judge()
 }

@@ -175,6 +175,46 @@ pub enum StmtKind {
     Empty,
 }
 
+/// A `while` or `for` loop seen as one shape: `while (COND) BODY` is a
+/// `for` without its init and step.
+#[derive(Debug, Clone, Copy)]
+pub struct Loop<'a> {
+    /// Evaluated once before the loop.
+    pub init: Option<&'a Expr>,
+    /// Checked before each iteration; absent means forever.
+    pub cond: Option<&'a Expr>,
+    /// Evaluated after each iteration.
+    pub step: Option<&'a Expr>,
+    /// The loop body.
+    pub body: &'a Stmt,
+}
+
+impl StmtKind {
+    /// The loop this statement is, if it is one.
+    pub fn as_loop(&self) -> Option<Loop<'_>> {
+        match self {
+            StmtKind::While { cond, body } => Some(Loop {
+                init: None,
+                cond: Some(cond),
+                step: None,
+                body,
+            }),
+            StmtKind::For {
+                init,
+                cond,
+                step,
+                body,
+            } => Some(Loop {
+                init: init.as_ref(),
+                cond: cond.as_ref(),
+                step: step.as_ref(),
+                body,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// An expression and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expr {

@@ -11,8 +11,12 @@
 //! 4. and 5. [`runtime`] loads them, attaches them, and formats their
 //!    ring-buffer records with [`printf`].
 //!
-//! [`compile`] runs passes 2 and 3. Only [`runtime`] and
-//! [`catalog::Catalog::load`] touch the kernel.
+//! [`pipeline`] runs passes 2 and 3 in their one order ([`resolve`],
+//! then [`Resolved::generate`]; [`compile`] runs both), and [`Needs`]
+//! says from the AST what they will ask of the kernel. Only [`sys`]
+//! (which reads the kernel's facts for them, through
+//! [`catalog::Catalog::load`]) and [`runtime`] touch the kernel; the
+//! passes are tested without it.
 //!
 //! ```
 //! use kscope_probe::{ast::StmtKind, parse, SourceFile};
@@ -45,26 +49,18 @@ pub mod codegen;
 mod diagnostic;
 pub mod lexer;
 mod parser;
+pub mod pipeline;
 pub mod points;
 pub mod printf;
 pub mod runtime;
 mod source;
+pub mod sys;
+#[cfg(test)]
+mod testing;
+pub mod visit;
 
 pub use ast::Script;
 pub use diagnostic::Diagnostic;
 pub use parser::parse;
+pub use pipeline::{Needs, Resolved, compile, resolve};
 pub use source::{SourceFile, Span};
-
-/// Passes 2 and 3 for a parsed script: resolves its probe points against
-/// `kernel`, checks names and types, and generates the BPF programs.
-pub fn compile(
-    file: &SourceFile,
-    script: &Script,
-    kernel: &points::Kernel<'_>,
-    options: &codegen::Options,
-) -> Result<(codegen::Generated, Vec<points::Attachment>), Diagnostic> {
-    let attachments = points::resolve(script, kernel)?;
-    let types = check::check(script, &attachments)?;
-    let generated = codegen::generate(file, script, &types, &attachments, options)?;
-    Ok((generated, attachments))
-}

@@ -98,6 +98,48 @@ pub struct Attachment {
     pub function: Option<String>,
 }
 
+impl Attachment {
+    /// The point and the variables it offers, as `stap -L` lists them:
+    /// `syscall.read fd:long ... $fd:long $buf:long`.
+    pub fn listing(&self) -> String {
+        let mut line = self.name.clone();
+        for (name, var) in &self.context.vars {
+            let ty = match var {
+                ContextVar::Retval(_) => "long",
+                _ => "string",
+            };
+            line.push_str(&format!(" {name}:{ty}"));
+        }
+        for (name, field) in &self.context.targets {
+            let ty = match field_is_string(field) {
+                Some(true) => "string",
+                Some(false) => "long",
+                None => "unreadable",
+            };
+            line.push_str(&format!(" ${name}:{ty}"));
+        }
+        line
+    }
+}
+
+/// What `stap -l` lists for `attachments`, or with `with_vars` what
+/// `stap -L` lists ([`Attachment::listing`]): sorted, each line once.
+pub fn list(attachments: &[Attachment], with_vars: bool) -> Vec<String> {
+    let mut lines: Vec<String> = attachments
+        .iter()
+        .map(|a| {
+            if with_vars {
+                a.listing()
+            } else {
+                a.name.clone()
+            }
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines
+}
+
 /// What resolution needs to know of the running kernel.
 #[derive(Debug)]
 pub struct Kernel<'a> {
@@ -632,5 +674,47 @@ pub fn field_is_string(field: &TpField) -> Option<bool> {
         FieldKind::Int => Some(false),
         FieldKind::CharArray | FieldKind::DataLocString | FieldKind::RelLocString => Some(true),
         FieldKind::Other => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::{SourceFile, parse};
+
+    #[test]
+    fn a_listing_is_sorted_once_each_with_the_variables_stap_shows() {
+        let catalog = Catalog::from_formats([
+            (
+                "syscalls",
+                include_str!("../tests/data/sys_enter_read.format"),
+            ),
+            (
+                "syscalls",
+                include_str!("../tests/data/sys_exit_read.format"),
+            ),
+        ])
+        .expect("the formats parse");
+        let kernel = Kernel {
+            catalog: &catalog,
+            hz: 100,
+            has_kprobes: false,
+            btf: None,
+        };
+        let file = SourceFile::new("p", "probe syscall.read.return, begin, syscall.read {}");
+        let script = parse(&file).expect("the points parse");
+        let attachments = resolve(&script, &kernel).expect("the points resolve");
+        assert_eq!(
+            list(&attachments, false),
+            ["begin", "syscall.read", "syscall.read.return"]
+        );
+        let listed = list(&attachments, true);
+        assert!(
+            listed[1].starts_with("syscall.read ")
+                && listed[1].ends_with("$fd:long $buf:long $count:long"),
+            "{listed:?}"
+        );
+        assert!(listed[2].contains(" retval:long"), "{listed:?}");
     }
 }

@@ -98,10 +98,7 @@ pub struct Session {
     programs: Vec<Program>,
     /// Raises the exit flag: what user space runs to stop every probe.
     stop: Program,
-    globals: Map,
-    _scratch: Map,
-    _rodata: Option<Map>,
-    events: RingBuf,
+    maps: Maps,
     perf: Vec<PerfEvent>,
 }
 
@@ -123,12 +120,18 @@ fn program_type(kind: &AttachKind) -> ProgramType {
     }
 }
 
-impl Session {
-    /// Creates the maps and loads every program (pass 4).
-    pub fn load(
-        generated: Generated,
-        attachments: Vec<Attachment>,
-    ) -> Result<Session, RuntimeError> {
+/// The maps a script's programs share: the globals, the per-CPU scratch
+/// value, the ring buffer, and the read-only constants when there are any.
+struct Maps {
+    globals: Map,
+    scratch: Map,
+    events: RingBuf,
+    rodata: Option<Map>,
+}
+
+impl Maps {
+    /// Creates the maps `generated` needs, the globals initialized.
+    fn create(generated: &Generated) -> Result<Maps, RuntimeError> {
         let globals = Map::create(MapType::Array, "ks_globals", 4, generated.globals.size, 1)
             .map_err(RuntimeError::Maps)?;
         globals
@@ -149,19 +152,74 @@ impl Session {
                 Some(Map::read_only("ks_rodata", &generated.rodata).map_err(RuntimeError::Maps)?)
             }
         };
+        Ok(Maps {
+            globals,
+            scratch,
+            events,
+            rodata,
+        })
+    }
+
+    /// Hands every program of `generated` to the verifier, as the type
+    /// `program_type` gives for its attachment, with these maps' fds put in.
+    fn load(
+        &self,
+        generated: &Generated,
+        attachments: &[Attachment],
+        program_type: impl Fn(&AttachKind) -> ProgramType,
+    ) -> Result<Vec<Program>, RuntimeError> {
         let mut programs = Vec::new();
         for (index, program) in generated.programs.iter().enumerate() {
             let attachment = &attachments[program.attachment];
-            let insns = relocate(program, &globals, &scratch, events.map(), rodata.as_ref());
+            let insns = self.relocate(program);
             let name = format!("ks_{index}");
             let loaded = Program::load(program_type(&attachment.kind), &name, &insns)
                 .map_err(|e| rejected(e, program, &attachment.name))?;
             programs.push(loaded);
         }
+        Ok(programs)
+    }
+
+    /// Puts the maps' fds into the program's map loads.
+    fn relocate(&self, program: &BpfProgram) -> Vec<kscope_bpf::Insn> {
+        let mut insns = program.insns.clone();
+        for &(at, map) in &program.relocations {
+            let fd = match map {
+                MapRef::Globals => self.globals.raw_fd(),
+                MapRef::Scratch => self.scratch.raw_fd(),
+                MapRef::Events => self.events.map().raw_fd(),
+                MapRef::Rodata => self.rodata.as_ref().map_or(-1, Map::raw_fd),
+            };
+            insns[at].imm = fd;
+        }
+        insns
+    }
+
+    /// The globals' value.
+    fn globals(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
+        let mut value = vec![0u8; size as usize];
+        self.globals
+            .lookup(&0u32.to_ne_bytes(), &mut value)
+            .map_err(|source| RuntimeError::Bpf {
+                what: "reading the globals",
+                source,
+            })?;
+        Ok(value)
+    }
+}
+
+impl Session {
+    /// Creates the maps and loads every program (pass 4).
+    pub fn load(
+        generated: Generated,
+        attachments: Vec<Attachment>,
+    ) -> Result<Session, RuntimeError> {
+        let maps = Maps::create(&generated)?;
+        let programs = maps.load(&generated, &attachments, program_type)?;
         let stop = Program::load(
             ProgramType::RawTracepoint,
             "ks_stop",
-            &stop_program(&globals),
+            &stop_program(&maps.globals),
         )
         .map_err(|source| RuntimeError::Load {
             point: "the stop program".into(),
@@ -172,10 +230,7 @@ impl Session {
             attachments,
             programs,
             stop,
-            globals,
-            _scratch: scratch,
-            _rodata: rodata,
-            events,
+            maps,
             perf: Vec::new(),
         })
     }
@@ -256,13 +311,7 @@ impl Session {
     }
 
     fn lost(&self) -> Result<u64, RuntimeError> {
-        let mut value = vec![0u8; self.generated.globals.size as usize];
-        self.globals
-            .lookup(&0u32.to_ne_bytes(), &mut value)
-            .map_err(|source| RuntimeError::Bpf {
-                what: "reading the globals",
-                source,
-            })?;
+        let value = self.maps.globals(self.generated.globals.size)?;
         let at = crate::codegen::LOST_COUNTER as usize;
         Ok(u64::from_ne_bytes(
             value[at..at + 8].try_into().unwrap_or([0; 8]),
@@ -360,9 +409,9 @@ impl Session {
             }
         };
         let result = if wait.is_zero() {
-            self.events.drain(each)
+            self.maps.events.drain(each)
         } else {
-            self.events.poll(wait, each)
+            self.maps.events.poll(wait, each)
         };
         result.map_err(|source| RuntimeError::Bpf {
             what: "reading the ring buffer",
@@ -417,27 +466,6 @@ fn close_all(events: Vec<PerfEvent>) {
             scope.spawn(move || drop(rest));
         }
     });
-}
-
-/// Puts the maps' fds into the program's map loads.
-fn relocate(
-    program: &BpfProgram,
-    globals: &Map,
-    scratch: &Map,
-    events: &Map,
-    rodata: Option<&Map>,
-) -> Vec<kscope_bpf::Insn> {
-    let mut insns = program.insns.clone();
-    for &(at, map) in &program.relocations {
-        let fd = match map {
-            MapRef::Globals => globals.raw_fd(),
-            MapRef::Scratch => scratch.raw_fd(),
-            MapRef::Events => events.raw_fd(),
-            MapRef::Rodata => rodata.map_or(-1, Map::raw_fd),
-        };
-        insns[at].imm = fd;
-    }
-    insns
 }
 
 /// A load failure, with the verifier's reason mapped to the source.
@@ -499,18 +527,6 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, point: &str) -> RuntimeE
         reason,
         diagnostic: Box::new(Diagnostic::new(span, message, None)),
     }
-}
-
-/// CLOCK_REALTIME minus CLOCK_MONOTONIC (the clock of
-/// bpf_ktime_get_ns), for `gettimeofday_*()`.
-pub fn realtime_offset_ns() -> i64 {
-    use rustix::time::{ClockId, clock_gettime};
-    let ns = |t: rustix::time::Timespec| {
-        t.tv_sec
-            .saturating_mul(1_000_000_000)
-            .saturating_add(t.tv_nsec)
-    };
-    ns(clock_gettime(ClockId::Realtime)) - ns(clock_gettime(ClockId::Monotonic))
 }
 
 /// The instruction the verifier stopped at and its decisive lines.
@@ -660,6 +676,9 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod test_run;
 
 #[cfg(test)]
 mod tests {

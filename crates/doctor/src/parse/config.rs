@@ -83,12 +83,13 @@ impl KernelConfig {
 
     /// One option's value.
     pub fn get(&self, name: &str) -> OptionValue<'_> {
-        match self.options.get(name).map(String::as_str) {
-            None => OptionValue::Absent,
-            Some("y" | "m") => OptionValue::Enabled,
-            Some("n") => OptionValue::NotSet,
-            Some(other) => OptionValue::Value(other),
-        }
+        OptionValue::of(self.raw(name))
+    }
+
+    /// One option's value as the file spells it (`n` for "is not set"),
+    /// or `None` when the file does not mention it.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.options.get(name).map(String::as_str)
     }
 
     /// True when the option is `y` or `m`.
@@ -109,12 +110,30 @@ impl KernelConfig {
     /// `CONFIG_X=y`, `CONFIG_X is not set` or `CONFIG_X is absent`, as
     /// evidence for a report.
     pub fn describe(&self, name: &str) -> String {
-        match self.get(name) {
-            OptionValue::Enabled => format!("{name}={}", self.options[name]),
-            OptionValue::NotSet => format!("{name} is not set"),
-            OptionValue::Value(v) => format!("{name}={v}"),
-            OptionValue::Absent => format!("{name} is absent"),
+        describe(name, self.raw(name))
+    }
+}
+
+impl<'a> OptionValue<'a> {
+    /// The value of an option spelt `raw` in the file (`n` for "is not
+    /// set"), or absent.
+    pub fn of(raw: Option<&'a str>) -> OptionValue<'a> {
+        match raw {
+            None => OptionValue::Absent,
+            Some("y" | "m") => OptionValue::Enabled,
+            Some("n") => OptionValue::NotSet,
+            Some(other) => OptionValue::Value(other),
         }
+    }
+}
+
+/// `CONFIG_X=y`, `CONFIG_X is not set` or `CONFIG_X is absent` for option
+/// `name` spelt `raw` in the file.
+pub(crate) fn describe(name: &str, raw: Option<&str>) -> String {
+    match raw {
+        None => format!("{name} is absent"),
+        Some("n") => format!("{name} is not set"),
+        Some(value) => format!("{name}={value}"),
     }
 }
 

@@ -2,8 +2,10 @@
 //! symbol. What matters for a debugger is whether the addresses are real
 //! or hidden as zeros (kptr_restrict, or not being root).
 
+use serde::{Deserialize, Serialize};
+
 /// What a kallsyms listing shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KallsymsSummary {
     /// Well-formed symbol lines.
     pub symbols: usize,

@@ -2,8 +2,10 @@
 //! limit with its soft and hard values. kscope reads the core-size row
 //! here instead of calling getrlimit(2), so that it needs no unsafe code.
 
+use serde::{Deserialize, Serialize};
+
 /// A soft/hard limit pair; `None` is unlimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limit {
     /// The limit in force.
     pub soft: Option<u64>,

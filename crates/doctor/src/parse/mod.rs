@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod core_pattern;
+pub mod events;
 pub mod kallsyms;
 pub mod limits;
 pub mod notes;

@@ -10,13 +10,11 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use kscope_ftrace::{GatedCommand, command_words};
-use kscope_probe::catalog::Catalog;
-use kscope_probe::check::{self, Types};
-use kscope_probe::codegen::{self, Generated, Options};
-use kscope_probe::points::{self, Attachment, ContextVar, Kernel};
-use kscope_probe::runtime::{self, Ending, RuntimeError, Session};
-use kscope_probe::{Diagnostic, Script, SourceFile};
-use kscope_tracefs::StateGuard;
+use kscope_probe::codegen::Generated;
+use kscope_probe::points::{self, Attachment, Kernel};
+use kscope_probe::runtime::{Ending, RuntimeError, Session};
+use kscope_probe::sys::KernelError;
+use kscope_probe::{Diagnostic, Needs, Resolved, Script, SourceFile};
 
 /// Arguments of `kscope probe`.
 #[derive(Debug, clap::Args)]
@@ -111,17 +109,19 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let needs = Needs::of(&script);
     let started = Instant::now();
-    let (attachments, types) = resolve(&file, &script)?;
+    let resolved = with_kernel(needs, |kernel| kscope_probe::resolve(&script, kernel))?
+        .map_err(|d| diagnostic(&file, &d))?;
     report(
         2,
-        &format!("resolved {} probe points", attachments.len()),
+        &format!("resolved {} probe points", resolved.attachments.len()),
         started,
     );
     if args.pass == Some(2) {
         let mut out = std::io::stdout().lock();
-        for a in &attachments {
-            writeln!(out, "{}", describe(a))?;
+        for a in &resolved.attachments {
+            writeln!(out, "{}", a.listing())?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -141,7 +141,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let generated = generate(&file, &script, &types, &attachments, target)?;
+    let options = kscope_probe::sys::codegen_options(target, needs);
+    let generated = resolved
+        .generate(&file, &script, &options)
+        .map_err(|d| diagnostic(&file, &d))?;
+    let Resolved { attachments, .. } = resolved;
     report(
         3,
         &format!(
@@ -167,7 +171,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    raise_open_file_limit();
+    kscope_probe::sys::raise_open_file_limit();
     let attachment_count = attachments.len();
     let started = Instant::now();
     let mut session = match Session::load(generated, attachments) {
@@ -279,128 +283,17 @@ fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {
     crate::Diagnosed(d.render(file).trim_end().to_string()).into()
 }
 
-/// Whether the script needs tracefs: anything but begin, end, error and
-/// timers.
-fn needs_tracefs(script: &Script) -> bool {
-    script.probes.iter().flat_map(|p| &p.points).any(|point| {
-        !matches!(
-            point.components.first().map(|c| c.name.as_str()),
-            Some("begin" | "end" | "error" | "timer")
-        )
-    })
-}
-
-/// Whether the script has kprobe points, whose parameters come from BTF:
-/// anything but begin, end, error, timers, syscalls and kernel.trace.
-fn needs_btf(script: &Script) -> bool {
-    let kprobe_point = |point: &kscope_probe::ast::ProbePoint| {
-        let names: Vec<&str> = point.components.iter().map(|c| c.name.as_str()).collect();
-        !matches!(
-            names.as_slice(),
-            ["begin" | "end" | "error" | "timer" | "syscall", ..] | [_, "trace", ..]
-        )
-    };
-    kernel_has_kprobes()
-        && script
-            .probes
-            .iter()
-            .flat_map(|p| &p.points)
-            .any(kprobe_point)
-}
-
-fn kernel_has_kprobes() -> bool {
-    std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
-}
-
-/// Pass 2. Tracefs is reached (mounted if it was not) only to read the
-/// tracepoints' ids and formats, and left as it was at once: perf events
-/// need no tracefs once they are open.
-fn resolve(file: &SourceFile, script: &Script) -> anyhow::Result<(Vec<Attachment>, Types)> {
-    let attachments = resolve_points(file, script)?;
-    let types = check::check(script, &attachments).map_err(|d| diagnostic(file, &d))?;
-    Ok((attachments, types))
-}
-
-/// The probe points of `script`, resolved against this kernel's
-/// tracepoints (and BTF, for kprobes).
-fn resolve_points(file: &SourceFile, script: &Script) -> anyhow::Result<Vec<Attachment>> {
-    resolve_points_in_tracefs(file, script).map_err(|e| {
-        super::explain_tracefs_refusal(
-            e,
-            "kscope probe needs root for syscall and tracepoint probes (or CAP_BPF and CAP_PERFMON, and read access to tracefs, /sys/kernel/tracing, which refused this user); run it with sudo",
-        )
-    })
-}
-
-fn resolve_points_in_tracefs(
-    file: &SourceFile,
-    script: &Script,
-) -> anyhow::Result<Vec<Attachment>> {
-    let guard = StateGuard::new();
-    let catalog = if needs_tracefs(script) {
-        let fs = guard
-            .tracefs()
-            .context("cannot reach tracefs, which syscall and tracepoint probes need")?;
-        Catalog::load(&fs).context("cannot list the kernel's tracepoints")?
-    } else {
-        Catalog::from_formats([]).context("an empty catalog")?
-    };
-    let blob = if needs_btf(script) {
-        kscope_ftrace::read_btf()
-    } else {
-        Vec::new()
-    };
-    let btf = kscope_btf::Btf::parse(&blob).ok();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: super::trace_stream::config_hz(),
-        has_kprobes: kernel_has_kprobes(),
-        btf: btf.as_ref(),
-    };
-    let attachments = points::resolve(script, &kernel).map_err(|d| diagnostic(file, &d))?;
-    drop(catalog);
-    guard.restore()?;
-    Ok(attachments)
-}
-
-/// Pass 3.
-fn generate(
-    file: &SourceFile,
-    script: &Script,
-    types: &Types,
-    attachments: &[Attachment],
-    target: i64,
-) -> anyhow::Result<Generated> {
-    let uses_ppid = file.text.contains("ppid");
-    let task_offsets = if uses_ppid {
-        let blob = kscope_ftrace::read_btf();
-        kscope_btf::Btf::parse(&blob).ok().and_then(|btf| {
-            let parent = btf.member_offset("struct task_struct", "real_parent")?;
-            let tgid = btf.member_offset("struct task_struct", "tgid")?;
-            Some((u32::try_from(parent).ok()?, u32::try_from(tgid).ok()?))
-        })
-    } else {
-        None
-    };
-    let options = Options {
-        target,
-        realtime_offset_ns: runtime::realtime_offset_ns(),
-        task_offsets,
-    };
-    codegen::generate(file, script, types, attachments, &options).map_err(|d| diagnostic(file, &d))
-}
-
-/// Each probe point holds a program fd and a perf event fd (one per CPU
-/// for timer.profile): `syscall.*` needs over 700. The soft limit on open
-/// files is raised to the hard one, as bpftrace does.
-fn raise_open_file_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
-    let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
-        // A failure leaves the limit as it was; loading then says EMFILE.
-        let _ = setrlimit(Resource::Nofile, limit);
-    }
+/// Runs pass 2 (or `-l`'s part of it) on the running kernel, with the
+/// hint a user without access to tracefs needs.
+fn with_kernel<T>(needs: Needs, f: impl FnOnce(&Kernel<'_>) -> T) -> anyhow::Result<T> {
+    kscope_probe::sys::with_kernel(needs, super::trace_stream::config_hz(), f).map_err(
+        |e: KernelError| {
+            super::explain_tracefs_refusal(
+                e.into(),
+                "kscope probe needs root for syscall and tracepoint probes (or CAP_BPF and CAP_PERFMON, and read access to tracefs, /sys/kernel/tracing, which refused this user); run it with sudo",
+            )
+        },
+    )
 }
 
 /// What is missing when loading fails for lack of privilege.
@@ -441,46 +334,16 @@ fn print_parse(script: &Script, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A point and the variables it offers, as `stap -L` shows them.
-fn describe(a: &Attachment) -> String {
-    let mut line = a.name.clone();
-    for (name, var) in &a.context.vars {
-        let ty = match var {
-            ContextVar::Retval(_) => "long",
-            _ => "string",
-        };
-        line.push_str(&format!(" {name}:{ty}"));
-    }
-    for (name, field) in &a.context.targets {
-        let ty = match points::field_is_string(field) {
-            Some(true) => "string",
-            Some(false) => "long",
-            None => "unreadable",
-        };
-        line.push_str(&format!(" ${name}:{ty}"));
-    }
-    line
-}
-
 /// `-l` and `-L`.
 fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
     let file = SourceFile::new("<point>", format!("probe {point} {{}}"));
     let script = kscope_probe::parse(&file).map_err(|d| diagnostic(&file, &d))?;
-    let attachments = resolve_points(&file, &script)?;
-    let mut lines: Vec<String> = attachments
-        .iter()
-        .map(|a| {
-            if with_vars {
-                describe(a)
-            } else {
-                a.name.clone()
-            }
-        })
-        .collect();
-    lines.sort();
-    lines.dedup();
+    let attachments = with_kernel(Needs::of(&script), |kernel| {
+        points::resolve(&script, kernel)
+    })?
+    .map_err(|d| diagnostic(&file, &d))?;
     let mut out = std::io::stdout().lock();
-    for line in lines {
+    for line in points::list(&attachments, with_vars) {
         writeln!(out, "{line}")?;
     }
     Ok(ExitCode::SUCCESS)

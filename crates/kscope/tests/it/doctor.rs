@@ -302,3 +302,27 @@ fn doctor_text_has_one_line_per_check_and_a_total() {
         "colour with NO_COLOR set or no terminal"
     );
 }
+
+#[test]
+fn doctor_facts_judge_as_doctor_json_does() {
+    if !live("doctor --facts", missing_root()) {
+        return;
+    }
+    let _lock = TracefsLock::acquire();
+    let output = kscope(&["doctor", "--facts"]);
+    assert!(output.status.success(), "{output:?}");
+    let facts: kscope_doctor::Facts =
+        serde_json::from_slice(&output.stdout).expect("doctor --facts is the facts in JSON");
+    let judged = serde_json::to_value(facts.judge()).expect("a report");
+    let printed = doctor_json();
+    let verdicts = |report: &Value| -> Vec<(String, String)> {
+        IDS.iter()
+            .map(|id| (id.to_string(), verdict(report, id).to_string()))
+            .collect()
+    };
+    assert_eq!(verdicts(&judged), verdicts(&printed));
+    assert_eq!(judged["kernel"], printed["kernel"]);
+    // The flag is for recording test data: not in the help.
+    let help = stdout(&kscope(&["doctor", "--help"]));
+    assert!(!help.contains("--facts"), "{help}");
+}

@@ -36,7 +36,7 @@ fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Dia
     };
     let options = Options {
         target: 4242,
-        realtime_offset_ns: kscope_probe::runtime::realtime_offset_ns(),
+        realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
         ..Options::default()
     };
     let result = compile(&file, &script, &kernel, &options);

@@ -15,6 +15,11 @@ use crate::diagnostic::Diagnostic;
 use crate::points::{Attachment, Context, ContextVar, field_is_string};
 use crate::printf::{ArgKind, Format};
 use crate::source::Span;
+use crate::visit::{calls_in_block, visit_block, visit_expr};
+
+mod builtins;
+
+pub use builtins::{Builtin, builtin, builtin_names};
 
 /// A value's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,134 +148,6 @@ impl Types {
     }
 }
 
-/// A built-in function: its name, parameter types and result.
-struct Builtin {
-    name: &'static str,
-    params: &'static [Ty],
-    result: Ty,
-}
-
-const BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "exit",
-        params: &[],
-        result: Ty::Void,
-    },
-    Builtin {
-        name: "execname",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "pid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "tid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "ppid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "uid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gid",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "cpu",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_ns",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_us",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_ms",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "gettimeofday_s",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "local_clock_ns",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "pp",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "probefunc",
-        params: &[],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "target",
-        params: &[],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "user_string",
-        params: &[Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "user_string_n",
-        params: &[Ty::Long, Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "kernel_string",
-        params: &[Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "strlen",
-        params: &[Ty::Str],
-        result: Ty::Long,
-    },
-    Builtin {
-        name: "substr",
-        params: &[Ty::Str, Ty::Long, Ty::Long],
-        result: Ty::Str,
-    },
-    Builtin {
-        name: "isinstr",
-        params: &[Ty::Str, Ty::Str],
-        result: Ty::Long,
-    },
-];
-
-/// The names of every built-in function, the printing ones included.
-pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTINS
-        .iter()
-        .map(|b| b.name)
-        .chain(["printf", "print", "println", "sprintf"])
-}
-
 /// Checks `script` whose points resolved to `attachments`.
 pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagnostic> {
     let mut checker = Checker {
@@ -395,6 +272,16 @@ impl Checker<'_> {
         }
     }
 
+    /// Fails unless `call` of `name` gives as many arguments as it takes.
+    fn arity(&mut self, call: &Expr, name: &str, takes: usize, given: usize) {
+        if takes != given {
+            self.fail(
+                call.span,
+                format!("{name}() takes {takes} argument(s), and {given} are given"),
+            );
+        }
+    }
+
     fn fail_with_note(&mut self, span: Span, message: String, note: Option<(Span, String)>) {
         if self.report && self.error.is_none() {
             let mut d = Diagnostic::new(span, message, None);
@@ -412,6 +299,21 @@ impl Checker<'_> {
     }
 
     fn stmt(&mut self, stmt: &Stmt) {
+        if let Some(l) = stmt.kind.as_loop() {
+            if let Some(e) = l.init {
+                self.expr(e);
+            }
+            if let Some(e) = l.cond {
+                self.want(e, Ty::Long);
+            }
+            if let Some(e) = l.step {
+                self.expr(e);
+            }
+            self.loops += 1;
+            self.stmt(l.body);
+            self.loops -= 1;
+            return;
+        }
         match &stmt.kind {
             StmtKind::Block(b) => self.block(b),
             StmtKind::Expr(e) => {
@@ -428,32 +330,8 @@ impl Checker<'_> {
                     self.stmt(o);
                 }
             }
-            StmtKind::While { cond, body } => {
-                self.want(cond, Ty::Long);
-                self.loops += 1;
-                self.stmt(body);
-                self.loops -= 1;
-            }
-            StmtKind::For {
-                init,
-                cond,
-                step,
-                body,
-            } => {
-                if let Some(e) = init {
-                    self.expr(e);
-                }
-                if let Some(e) = cond {
-                    self.want(e, Ty::Long);
-                }
-                if let Some(e) = step {
-                    self.expr(e);
-                }
-                self.loops += 1;
-                self.stmt(body);
-                self.loops -= 1;
-            }
-            StmtKind::Next | StmtKind::Empty => {}
+            // `while` and `for` are the loop above.
+            StmtKind::While { .. } | StmtKind::For { .. } | StmtKind::Next | StmtKind::Empty => {}
             StmtKind::Return(value) => match self.scope {
                 Scope::Probe(_) => self.fail(
                     stmt.span,
@@ -855,17 +733,8 @@ impl Checker<'_> {
                 Some(Ty::Void)
             }
             _ => {
-                if let Some(b) = BUILTINS.iter().find(|b| b.name == name) {
-                    if args.len() != b.params.len() {
-                        self.fail(
-                            e.span,
-                            format!(
-                                "{name}() takes {} argument(s), and {} are given",
-                                b.params.len(),
-                                args.len()
-                            ),
-                        );
-                    }
+                if let Some(b) = builtin(name) {
+                    self.arity(e, name, b.params.len(), args.len());
                     for (arg, t) in args.iter().zip(b.params) {
                         self.want(arg, *t);
                     }
@@ -882,16 +751,7 @@ impl Checker<'_> {
                     return None;
                 };
                 let f = &script.functions[index];
-                if args.len() != f.params.len() {
-                    self.fail(
-                        e.span,
-                        format!(
-                            "{name}() takes {} argument(s), and {} are given",
-                            f.params.len(),
-                            args.len()
-                        ),
-                    );
-                }
+                self.arity(e, name, f.params.len(), args.len());
                 for (arg, param) in args.iter().zip(&f.params) {
                     let key = Key::Local(Scope::Function(index), param.name.clone());
                     match self.types.vars.get(&key).copied() {
@@ -988,48 +848,6 @@ fn assigned_in_block(block: &Block, out: &mut Vec<String>) {
     });
 }
 
-/// Calls `f` on every top-level expression of every statement in
-/// `block`, nested statements included.
-fn visit_block(block: &Block, f: &mut impl FnMut(&Expr)) {
-    for stmt in &block.stmts {
-        visit_stmt(stmt, f);
-    }
-}
-
-fn visit_stmt(stmt: &Stmt, f: &mut impl FnMut(&Expr)) {
-    match &stmt.kind {
-        StmtKind::Block(b) => visit_block(b, f),
-        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => f(e),
-        StmtKind::If {
-            cond,
-            then,
-            otherwise,
-        } => {
-            f(cond);
-            visit_stmt(then, f);
-            if let Some(o) = otherwise {
-                visit_stmt(o, f);
-            }
-        }
-        StmtKind::While { cond, body } => {
-            f(cond);
-            visit_stmt(body, f);
-        }
-        StmtKind::For {
-            init,
-            cond,
-            step,
-            body,
-        } => {
-            for e in [init, cond, step].into_iter().flatten() {
-                f(e);
-            }
-            visit_stmt(body, f);
-        }
-        _ => {}
-    }
-}
-
 fn assigned_target(e: &Expr, out: &mut Vec<String>) {
     let target = match &e.kind {
         ExprKind::Assign { target, .. } => target,
@@ -1042,48 +860,4 @@ fn assigned_target(e: &Expr, out: &mut Vec<String>) {
     if let ExprKind::Var(name) = &target.kind {
         out.push(name.clone());
     }
-}
-
-/// Calls `f` on `e` and every expression inside it.
-pub fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
-    f(e);
-    match &e.kind {
-        ExprKind::Literal(_) | ExprKind::Var(_) => {}
-        ExprKind::Target { accesses, .. } => {
-            for a in accesses {
-                if let crate::ast::AccessKind::Index(i) = &a.kind {
-                    visit_expr(i, f);
-                }
-            }
-        }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| visit_expr(a, f)),
-        ExprKind::Unary { operand, .. } => visit_expr(operand, f),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            visit_expr(lhs, f);
-            visit_expr(rhs, f);
-        }
-        ExprKind::Ternary {
-            cond,
-            then,
-            otherwise,
-        } => {
-            visit_expr(cond, f);
-            visit_expr(then, f);
-            visit_expr(otherwise, f);
-        }
-        ExprKind::Assign { target, value, .. } => {
-            visit_expr(target, f);
-            visit_expr(value, f);
-        }
-    }
-}
-
-fn calls_in_block(block: &Block, f: &mut impl FnMut(&str, Span)) {
-    visit_block(block, &mut |e| {
-        visit_expr(e, &mut |e| {
-            if let ExprKind::Call { name, .. } = &e.kind {
-                f(name, e.span);
-            }
-        })
-    });
 }
