@@ -16,7 +16,7 @@
 //! - [`log`]: the printk log, from the lockless ring buffer (5.10 and
 //!   later) or `log_buf` (3.5 to 5.9), formatted as makedumpfile's
 //!   `--dump-dmesg` ([`read_log`]).
-//! - [`sys`]: what crash's `sys` shows ([`read_system`]).
+//! - [`system`]: what crash's `sys` shows ([`read_system`]).
 //! - [`tasks`]: every task (the task list, each thread group, each CPU's
 //!   idle task) with its pid, parent, CPU, state and memory, and which
 //!   task is current on each CPU ([`read_tasks`]).
@@ -67,7 +67,7 @@ pub mod modules;
 pub mod orc;
 pub mod stack;
 pub mod symbols;
-pub mod sys;
+pub mod system;
 pub mod tasks;
 pub mod types;
 pub mod vm;
@@ -82,7 +82,7 @@ pub use modules::{Module, ModuleList, read_modules};
 pub use orc::{OrcTable, read_kernel_orc};
 pub use stack::{Backtrace, Frame, FrameSource, Unwinder};
 pub use symbols::{KernelSymbol, SymbolTable};
-pub use sys::{SystemInfo, read_system};
+pub use system::{SystemInfo, read_system};
 pub use tasks::{PerCpu, Task, TaskList, TaskState, read_tasks};
 pub use vm::{MemoryMap, Vma, read_memory_map};
 

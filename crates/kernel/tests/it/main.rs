@@ -10,5 +10,5 @@
 mod dumps;
 mod kallsyms;
 mod log;
-mod sys;
+mod system;
 mod types;

@@ -15,7 +15,7 @@ use kscope_btf::Btf;
 use kscope_kernel::log::{Log, read_log};
 use kscope_kernel::modules::read_modules;
 use kscope_kernel::stack::{Ending, Unwinder};
-use kscope_kernel::sys::read_system;
+use kscope_kernel::system::read_system;
 use kscope_kernel::types::{ValuePrinter, struct_layout};
 use kscope_kernel::{KernelSymbol, SymbolTable, read_btf, read_kallsyms};
 use kscope_kernel::{
