@@ -33,6 +33,11 @@
 //! - [`files`]: a task's open files with their paths, rebuilt through
 //!   the dentry and mount trees ([`read_files`]).
 //!
+//! - [`session`]: [`Kernel`], a dump opened for a session of commands,
+//!   which decides where the symbols come from ([`SymbolSource`]) and
+//!   reads them and the BTF once; [`commands`]: crash's commands over it,
+//!   each returning a value that serializes to the command's JSON.
+//!
 //! Readers of kernel structures take any [`KernelRead`]: the dump's
 //! [`KernelMemory`], or a [`MemoryImage`] built by a test or a fuzzer.
 //!
@@ -53,10 +58,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A session of crash's commands opens the kernel once:
+//!
+//! ```no_run
+//! use kscope_kernel::{Kernel, SymbolSource};
+//! use kscope_vmcore::Vmcore;
+//!
+//! let dump = Vmcore::open("vmcore")?;
+//! let kernel = Kernel::open(&dump, SymbolSource::Kallsyms)?;
+//! let sys = kernel.system()?; // reads the symbols, and the BTF
+//! let ps = kernel.ps()?; // the same symbols, the same parsed BTF
+//! println!("{}: {} tasks", sys.system.utsname.release, ps.0.tasks.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The readers of kernel structures (the printk log, tasks, stacks,
 //! modules) read them at the offsets BTF or VMCOREINFO give, never at offsets
 //! compiled into kscope.
 
+pub mod commands;
 mod error;
 pub mod files;
 pub mod kallsyms;
@@ -65,6 +85,7 @@ pub mod log;
 mod memory;
 pub mod modules;
 pub mod orc;
+pub mod session;
 pub mod stack;
 pub mod symbols;
 pub mod system;
@@ -80,6 +101,7 @@ pub use log::{Log, LogRecord, read_log};
 pub use memory::{KernelRead, MemoryImage};
 pub use modules::{Module, ModuleList, read_modules};
 pub use orc::{OrcTable, read_kernel_orc};
+pub use session::{Kernel, SymbolSource};
 pub use stack::{Backtrace, Frame, FrameSource, Unwinder};
 pub use symbols::{KernelSymbol, SymbolTable};
 pub use system::{SystemInfo, read_system};
