@@ -4,6 +4,11 @@
 //! opens a shell (line editing and history on a terminal; one command a
 //! line from a pipe). The dump's own VMCOREINFO, kallsyms and BTF give the
 //! symbols and types; a System.map given with `-s` replaces kallsyms.
+//!
+//! This module parses arguments and each command line (clap, so each
+//! command has its usage and `--help`), runs the shell, and calls one
+//! method of the session's [`Kernel`] per command; `render::crash`
+//! prints the reply.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
