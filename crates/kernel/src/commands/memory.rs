@@ -89,7 +89,7 @@ pub struct SymbolReport {
 
 /// `rd`: 64-bit words of memory.
 #[derive(Debug, Clone, Serialize)]
-pub struct Memory {
+pub struct Words {
     /// The first word's address.
     pub address: u64,
     /// Whether it is physical.
@@ -180,7 +180,7 @@ impl Kernel<'_> {
     /// [`Error::Argument`] for a count beyond [`MAX_COUNT`] or a word
     /// that is no address, and [`Error::Memory`] when the dump does not
     /// hold the words.
-    pub fn read_words(&self, word: &str, count: u64, physical: bool) -> Result<Memory, Error> {
+    pub fn read_words(&self, word: &str, count: u64, physical: bool) -> Result<Words, Error> {
         if count == 0 || count > MAX_COUNT {
             return Err(Error::Argument(format!("a count is 1 to {MAX_COUNT}")));
         }
@@ -203,7 +203,7 @@ impl Kernel<'_> {
         let words = (bytes.chunks_exact(8))
             .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
             .collect();
-        Ok(Memory {
+        Ok(Words {
             address: start,
             physical,
             words,

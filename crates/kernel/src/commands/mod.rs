@@ -23,7 +23,7 @@ use crate::types::ValuePrinter;
 use crate::{Error, Kernel, MemoryMap, TaskFiles, read_files, read_memory_map};
 use kscope_vmcore::DumpFormat;
 
-pub use memory::{Disassembly, Instruction, MAX_COUNT, Memory, StructReport, SymbolReport};
+pub use memory::{Disassembly, Instruction, MAX_COUNT, StructReport, SymbolReport, Words};
 
 /// `sys`: the crashed system, with where its dump and symbols come from.
 #[derive(Debug, Clone)]

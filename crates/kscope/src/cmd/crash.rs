@@ -306,7 +306,7 @@ impl Session<'_> {
                 physical,
                 word,
                 count,
-            } => Reply::Memory(kernel.read_words(&word, count.unwrap_or(1), physical)?),
+            } => Reply::Words(kernel.read_words(&word, count.unwrap_or(1), physical)?),
             Command::Dis { word, count } => Reply::Disassembly(kernel.disassemble(&word, count)?),
             Command::Help => Reply::Help {
                 help: COMMANDS_HELP.to_string(),

@@ -5,8 +5,8 @@
 
 use kscope_kernel::MemoryInfo;
 use kscope_kernel::commands::{
-    BacktracesReport, Disassembly, FilesReport, LogReport, Memory, ModulesReport, StructReport,
-    SymbolReport, SystemReport, TaskReport, TasksReport, VmReport,
+    BacktracesReport, Disassembly, FilesReport, LogReport, ModulesReport, StructReport,
+    SymbolReport, SystemReport, TaskReport, TasksReport, VmReport, Words,
 };
 use kscope_kernel::stack::Ending;
 use kscope_kernel::tasks::Task;
@@ -46,7 +46,7 @@ pub enum Reply {
     /// `sym`.
     Symbol(SymbolReport),
     /// `rd`.
-    Memory(Memory),
+    Words(Words),
     /// `dis`.
     Disassembly(Disassembly),
     /// `help`, or a command's `--help`.
@@ -79,7 +79,7 @@ pub fn text(reply: &Reply) -> String {
         Reply::MemoryInfo(info) => info.kmem_text(),
         Reply::Struct(report) => structure(report),
         Reply::Symbol(report) => symbol(report),
-        Reply::Memory(memory) => words(memory),
+        Reply::Words(words) => words_text(words),
         Reply::Disassembly(code) => disassembly(code),
         Reply::Help { help } => format!("{help}\n"),
     }
@@ -287,7 +287,7 @@ fn symbol(report: &SymbolReport) -> String {
 }
 
 /// `rd`: two words a line, with their bytes as ASCII.
-fn words(memory: &Memory) -> String {
+fn words_text(memory: &Words) -> String {
     let mut text = String::new();
     for (n, line) in memory.words.chunks(2).enumerate() {
         let at = memory.address + 16 * n as u64;
