@@ -1,6 +1,7 @@
 //! Rendering of library results: plain text for people (with colour on a
 //! terminal), JSON for scripts.
 
+pub mod crash;
 pub mod doctor;
 pub mod json;
 pub mod text;
