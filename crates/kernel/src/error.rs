@@ -35,4 +35,35 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The dump's kernel addresses cannot be translated (no page tables,
+    /// no `phys_base`).
+    #[error("cannot translate the dump's kernel addresses")]
+    Translation(#[source] kscope_vmcore::Error),
+    /// A command's argument names nothing in the kernel.
+    #[error("{0}")]
+    Argument(String),
+    /// What a [`Kernel`](crate::Kernel) reads once (its symbols, its BTF)
+    /// could not be read: the same error at every later use.
+    #[error("{0}")]
+    Earlier(String),
+    /// An error in the context of what was being done.
+    #[error("{what}")]
+    Context {
+        /// What was being done.
+        what: String,
+        /// What failed.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// This error in the context of `what` was being done: printed
+    /// `what: error` as a chain.
+    pub fn context(self, what: impl Into<String>) -> Error {
+        Error::Context {
+            what: what.into(),
+            source: Box::new(self),
+        }
+    }
 }

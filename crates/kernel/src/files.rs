@@ -15,7 +15,7 @@ pub const MAX_FDS: u64 = 1 << 16;
 const MAX_DEPTH: usize = 256;
 
 /// One open file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OpenFile {
     /// The descriptor.
     pub fd: u64,
@@ -27,13 +27,14 @@ pub struct OpenFile {
     pub inode: u64,
     /// The inode's type, as crash shows it: `REG`, `DIR`, `CHR`, `BLK`,
     /// `FIFO`, `SOCK`, `LNK`, or `UNKN`.
+    #[serde(rename = "type")]
     pub kind: &'static str,
     /// The path from the task's root, or what could be read of it.
     pub path: String,
 }
 
 /// A task's files, root and working directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TaskFiles {
     /// `fs->root` as a path.
     pub root: String,

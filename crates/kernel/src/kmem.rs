@@ -13,7 +13,7 @@ use crate::{Error, KernelRead};
 const MAX_INODES: usize = 1 << 20;
 
 /// The summary, in pages.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryInfo {
     /// Bytes in a page.
     pub page_size: u64,

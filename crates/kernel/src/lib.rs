@@ -16,7 +16,7 @@
 //! - [`log`]: the printk log, from the lockless ring buffer (5.10 and
 //!   later) or `log_buf` (3.5 to 5.9), formatted as makedumpfile's
 //!   `--dump-dmesg` ([`read_log`]).
-//! - [`sys`]: what crash's `sys` shows ([`read_system`]).
+//! - [`system`]: what crash's `sys` shows ([`read_system`]).
 //! - [`tasks`]: every task (the task list, each thread group, each CPU's
 //!   idle task) with its pid, parent, CPU, state and memory, and which
 //!   task is current on each CPU ([`read_tasks`]).
@@ -32,6 +32,11 @@
 //!   the `mmap` list ([`read_memory_map`]).
 //! - [`files`]: a task's open files with their paths, rebuilt through
 //!   the dentry and mount trees ([`read_files`]).
+//!
+//! - [`session`]: [`Kernel`], a dump opened for a session of commands,
+//!   which decides where the symbols come from ([`SymbolSource`]) and
+//!   reads them and the BTF once; [`commands`]: crash's commands over it,
+//!   each returning a value that serializes to the command's JSON.
 //!
 //! Readers of kernel structures take any [`KernelRead`]: the dump's
 //! [`KernelMemory`], or a [`MemoryImage`] built by a test or a fuzzer.
@@ -53,10 +58,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! A session of crash's commands opens the kernel once:
+//!
+//! ```no_run
+//! use kscope_kernel::{Kernel, SymbolSource};
+//! use kscope_vmcore::Vmcore;
+//!
+//! let dump = Vmcore::open("vmcore")?;
+//! let kernel = Kernel::open(&dump, SymbolSource::Kallsyms)?;
+//! let sys = kernel.system()?; // reads the symbols, and the BTF
+//! let ps = kernel.ps()?; // the same symbols, the same parsed BTF
+//! println!("{}: {} tasks", sys.system.utsname.release, ps.0.tasks.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The readers of kernel structures (the printk log, tasks, stacks,
 //! modules) read them at the offsets BTF or VMCOREINFO give, never at offsets
 //! compiled into kscope.
 
+pub mod commands;
 mod error;
 pub mod files;
 pub mod kallsyms;
@@ -65,9 +85,10 @@ pub mod log;
 mod memory;
 pub mod modules;
 pub mod orc;
+pub mod session;
 pub mod stack;
 pub mod symbols;
-pub mod sys;
+pub mod system;
 pub mod tasks;
 pub mod types;
 pub mod vm;
@@ -80,9 +101,10 @@ pub use log::{Log, LogRecord, read_log};
 pub use memory::{KernelRead, MemoryImage};
 pub use modules::{Module, ModuleList, read_modules};
 pub use orc::{OrcTable, read_kernel_orc};
+pub use session::{Kernel, SymbolSource};
 pub use stack::{Backtrace, Frame, FrameSource, Unwinder};
 pub use symbols::{KernelSymbol, SymbolTable};
-pub use sys::{SystemInfo, read_system};
+pub use system::{SystemInfo, read_system};
 pub use tasks::{PerCpu, Task, TaskList, TaskState, read_tasks};
 pub use vm::{MemoryMap, Vma, read_memory_map};
 

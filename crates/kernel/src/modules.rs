@@ -170,7 +170,10 @@ impl ModuleLayout {
 }
 
 /// A module's state (`enum module_state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized as its variant's name in lower case (`live`), `{"unknown":
+/// 7}` for a value BTF does not name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ModuleState {
     /// Loaded and initialized.
     Live,

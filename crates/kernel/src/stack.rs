@@ -75,7 +75,9 @@ pub enum StackKind {
 }
 
 /// How a frame was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serialized as its variant's name in lower case (`savedcontext`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FrameSource {
     /// The CPU's registers in the dump.
     Registers,
@@ -139,7 +141,8 @@ pub enum Start {
 }
 
 /// Why a trace ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as its variant's name, `{"Error": "why"}` for an error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Ending {
     /// At the end of the kernel stack (a kernel thread's first frame).
     EndOfStack,

@@ -21,9 +21,10 @@ const RANGE64_SLOTS: u64 = 16;
 const ARANGE64_SLOTS: u64 = 10;
 
 /// One VMA.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Vma {
     /// The `vm_area_struct` address.
+    #[serde(rename = "vma")]
     pub address: u64,
     /// `vm_start`.
     pub start: u64,
@@ -36,7 +37,7 @@ pub struct Vma {
 }
 
 /// A task's memory map.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryMap {
     /// The `mm_struct`; 0 for a kernel thread, which has none.
     pub mm: u64,

@@ -10,5 +10,6 @@
 mod dumps;
 mod kallsyms;
 mod log;
-mod sys;
+mod session;
+mod system;
 mod types;

@@ -2,6 +2,7 @@
 //! terminal), JSON for scripts.
 
 pub mod core_info;
+pub mod crash;
 pub mod doctor;
 pub mod json;
 pub mod text;

@@ -806,3 +806,37 @@ fn bad_input_is_refused_in_one_sentence() {
     let output = kscope(&["crash", cut.to_str().expect("utf-8"), "sys"]);
     assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
 }
+
+#[test]
+fn shell_commands_have_usage_and_help() {
+    let Some(dumps) = dumps("kscope crash usage and --help") else {
+        return;
+    };
+    let dump = &dumps[0].1;
+    let text = shell(dump, "bt --help\nsym\nbt -a 1\nsym panic\n");
+    assert!(text.contains("Usage: bt [OPTIONS] [PID|TASK]"), "{text}");
+    assert!(
+        text.contains("sym: the following required arguments"),
+        "{text}"
+    );
+    assert!(text.contains("Usage: sym <ADDR|NAME>"), "{text}");
+    assert!(
+        text.contains("bt: the argument '-a' cannot be used with"),
+        "{text}"
+    );
+    // The shell went on after each error.
+    assert_eq!(text.matches(" (T) panic").count(), 1, "{text}");
+    let path = dump.to_str().expect("utf-8");
+    let help = stdout(&kscope_ok(&["crash", path, "rd", "--help"]));
+    assert!(
+        help.contains("Usage: rd [OPTIONS] <ADDR|NAME> [COUNT]"),
+        "{help}"
+    );
+    let output = kscope(&["crash", path, "kmem"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("Usage: kmem -i"),
+        "{}",
+        stderr(&output)
+    );
+}
