@@ -15,11 +15,16 @@ use crate::{Error, create_exclusive, open_dir, split, with_random_name};
 /// The start of a temporary file's name; 16 random hex digits follow.
 const TEMPORARY_PREFIX: &str = ".kscope-partial-";
 
-/// A file written to a temporary name in its directory and renamed over
-/// its target by [`commit`](AtomicFile::commit); dropped uncommitted, the
-/// temporary file is removed and the target left as it was.
+/// A file written to a temporary name and renamed over its target by
+/// [`commit`](AtomicFile::commit); dropped uncommitted, the temporary file
+/// is removed and the target left as it was. The temporary file is in the
+/// target's directory, or in a [`PrivateDir`](crate::PrivateDir) on the
+/// same filesystem ([`PrivateDir::stage`](crate::PrivateDir::stage)).
 #[derive(Debug)]
 pub struct AtomicFile {
+    /// The directory holding the temporary file.
+    staging: OwnedFd,
+    /// The target's directory.
     dir: OwnedFd,
     temporary: OsString,
     name: OsString,
@@ -33,21 +38,27 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, Error> {
         let (dir_path, name) = split(path)?;
         let dir = open_dir(&dir_path, path)?;
-        AtomicFile::create_in(dir, &dir_path, name, path.to_path_buf())
+        let staging = dir
+            .try_clone()
+            .map_err(|e| Error::io("open directory", &dir_path, e))?;
+        AtomicFile::create_in(staging, &dir_path, dir, name, path.to_path_buf())
     }
 
-    /// Starts writing `name` in the open directory `dir` (`dir_path` for
-    /// errors), known to the user as `path`.
+    /// Starts writing `name` in the open directory `dir`, known to the
+    /// user as `path`, through a temporary file in the open directory
+    /// `staging` (`staging_path` for errors), on the same filesystem.
     pub(crate) fn create_in(
+        staging: OwnedFd,
+        staging_path: &Path,
         dir: OwnedFd,
-        dir_path: &Path,
         name: OsString,
         path: PathBuf,
     ) -> Result<AtomicFile, Error> {
-        let (temporary, fd) = with_random_name(TEMPORARY_PREFIX, dir_path, |temporary| {
-            create_exclusive(&dir, temporary, 0o666)
+        let (temporary, fd) = with_random_name(TEMPORARY_PREFIX, staging_path, |temporary| {
+            create_exclusive(&staging, temporary, 0o666)
         })?;
         Ok(AtomicFile {
+            staging,
             dir,
             temporary,
             name,
@@ -70,7 +81,7 @@ impl AtomicFile {
     /// Puts the file in place: renamed over the target, whatever is there
     /// (a symbolic link there is replaced, never followed).
     pub fn commit(mut self) -> Result<(), Error> {
-        rustix::fs::renameat(&self.dir, &self.temporary, &self.dir, &self.name)
+        rustix::fs::renameat(&self.staging, &self.temporary, &self.dir, &self.name)
             .map_err(|e| Error::io("rename a temporary file to", &self.path, e))?;
         self.committed = true;
         Ok(())
@@ -80,7 +91,7 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = rustix::fs::unlinkat(&self.dir, &self.temporary, AtFlags::empty());
+            let _ = rustix::fs::unlinkat(&self.staging, &self.temporary, AtFlags::empty());
         }
     }
 }
