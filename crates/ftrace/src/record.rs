@@ -5,6 +5,7 @@
 //! recording stops, what the kernel still holds (partly filled
 //! sub-buffers, which splice does not hand out) is read with read(2).
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
@@ -14,16 +15,24 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
-use rustix::pipe::{SpliceFlags, pipe, splice};
-
 use kscope_outfile::PrivateDir;
+use kscope_tracedat::{CpuData, TraceData, TraceFile};
 
+use crate::capture::Metadata;
 use crate::session::{Session, SessionError};
+use crate::sys::{self, SplicePipe};
 
 /// How many sub-buffers one splice asks for: a default pipe holds 16
 /// pages.
 const PAGES_PER_SPLICE: usize = 16;
+
+/// How long a recording thread waits in poll(2) before it looks whether
+/// it was told to stop.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// How long a recording thread sleeps when poll said readable but no
+/// whole sub-buffer was there to move.
+const PARTIAL_PAGE_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why recording failed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +64,17 @@ pub enum RecordError {
     /// A recording thread panicked.
     #[error("the recording thread of CPU {0} failed")]
     Thread(u32),
+    /// A per-CPU file could not be mapped to be written out.
+    #[error("cannot map CPU {cpu}'s file {path}: {source}")]
+    Map {
+        /// The CPU.
+        cpu: u32,
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: kscope_tracedat::Error,
+    },
 }
 
 /// One CPU's recording: its file and how much it holds so far.
@@ -68,7 +88,10 @@ pub struct CpuRecording {
     pub bytes: Arc<AtomicU64>,
 }
 
-/// The per-CPU recording threads of a [`Session`].
+/// The per-CPU recording threads of a [`Session`]. Dropped before
+/// [`Recorder::finish`] (an error on the way), it stops its threads and
+/// waits for them, so that they hold no file of the instance open when the
+/// guard removes it.
 pub struct Recorder {
     cpus: Vec<CpuRecording>,
     /// Each CPU's file, sharing its offset with the thread's.
@@ -135,15 +158,13 @@ impl Recorder {
 
     /// Stops the threads, then reads what the kernel still holds into the
     /// files, each sub-buffer padded to `page_size`. Call it after
-    /// [`Session::stop`], so that nothing more arrives. Returns the files.
-    pub fn finish(self, session: &mut Session) -> Result<Vec<(u32, File)>, RecordError> {
-        self.stop.store(true, Ordering::Relaxed);
-        for (cpu, handle) in self.threads {
-            handle.join().map_err(|_| RecordError::Thread(cpu))??;
-        }
+    /// [`Session::stop`], so that nothing more arrives. Returns the files,
+    /// mapped.
+    pub fn finish(mut self, session: &mut Session) -> Result<Recorded, RecordError> {
+        self.stop_threads()?;
         let pages = session.drain_all()?;
-        let mut files = Vec::new();
-        for (rec, mut file) in self.cpus.iter().zip(self.files) {
+        let mut cpus = Vec::new();
+        for (rec, mut file) in self.cpus.iter().zip(std::mem::take(&mut self.files)) {
             for page in pages.iter().filter(|p| p.cpu == rec.cpu) {
                 let mut bytes = page.bytes.clone();
                 bytes.resize(self.page_size.max(bytes.len()), 0);
@@ -153,9 +174,73 @@ impl Recorder {
                 })?;
                 rec.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            files.push((rec.cpu, file));
+            let map = TraceFile::from_file(&file).map_err(|source| RecordError::Map {
+                cpu: rec.cpu,
+                path: rec.path.clone(),
+                source,
+            })?;
+            cpus.push((rec.cpu, map));
         }
-        Ok(files)
+        Ok(Recorded {
+            cpus,
+            page_size: self.page_size,
+        })
+    }
+
+    /// Tells the threads to stop and waits for each; the first failure
+    /// is returned, after every thread has ended.
+    fn stop_threads(&mut self) -> Result<(), RecordError> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut first = Ok(());
+        for (cpu, handle) in self.threads.drain(..) {
+            let ended = handle.join().map_err(|_| RecordError::Thread(cpu));
+            if first.is_ok() {
+                first = ended.and_then(|result| result);
+            }
+        }
+        first
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // After finish, there is nothing left to stop; on an error path,
+        // the error being returned already says what went wrong.
+        let _ = self.stop_threads();
+    }
+}
+
+/// What a [`Recorder`] recorded: each CPU's file, mapped, whole
+/// sub-buffers of `page_size` bytes one after another.
+pub struct Recorded {
+    cpus: Vec<(u32, TraceFile)>,
+    page_size: usize,
+}
+
+impl Recorded {
+    /// Each CPU with its recorded bytes, in CPU order.
+    pub fn cpus(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        self.cpus.iter().map(|(cpu, map)| (*cpu, map.bytes()))
+    }
+
+    /// The bytes recorded, all CPUs together.
+    pub fn bytes(&self) -> u64 {
+        self.cpus().map(|(_, bytes)| bytes.len() as u64).sum()
+    }
+
+    /// The trace.dat contents: `metadata` (captured once the recording
+    /// stopped) and the recorded CPUs as the top-level buffer, borrowed
+    /// from their mapped files.
+    pub fn trace_data<'a>(&'a self, metadata: &'a Metadata) -> TraceData<'a> {
+        let page_size = self.page_size as u32;
+        let cpus = self
+            .cpus()
+            .map(|(cpu, data)| CpuData {
+                cpu,
+                data: Cow::Borrowed(data),
+            })
+            .collect();
+        metadata.trace_data(page_size, vec![metadata.buffer("", page_size, cpus)])
     }
 }
 
@@ -170,54 +255,28 @@ struct Worker {
 
 impl Worker {
     fn run(self) -> Result<(), RecordError> {
-        let failed = |source: rustix::io::Errno| RecordError::Splice {
+        let failed = |source: io::Error| RecordError::Splice {
             cpu: self.cpu,
-            source: source.into(),
+            source,
         };
-        let (pipe_read, pipe_write) = pipe().map_err(failed)?;
+        let pipe = SplicePipe::new().map_err(failed)?;
         let chunk = self.page_size * PAGES_PER_SPLICE;
-        let timeout = Timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
         while !self.stop.load(Ordering::Relaxed) {
-            let mut fds = [PollFd::new(&self.source, PollFlags::IN)];
-            match poll(&mut fds, Some(&timeout)) {
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(failed(e)),
-            }
+            sys::wait_readable(&[self.source.as_fd()], POLL_TIMEOUT).map_err(failed)?;
             let mut moved_any = false;
             loop {
-                let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
-                let n = match splice(&self.source, None, &pipe_write, None, chunk, flags) {
-                    Ok(0) | Err(rustix::io::Errno::AGAIN) => break,
-                    Err(rustix::io::Errno::INTR) => continue,
-                    Ok(n) => n,
-                    Err(e) => return Err(failed(e)),
-                };
-                moved_any = true;
-                let mut left = n;
-                while left > 0 {
-                    match splice(
-                        &pipe_read,
-                        None,
-                        self.file.as_fd(),
-                        None,
-                        left,
-                        SpliceFlags::MOVE,
-                    ) {
-                        Ok(0) => break,
-                        Ok(m) => left -= m,
-                        Err(rustix::io::Errno::INTR) => {}
-                        Err(e) => return Err(failed(e)),
-                    }
+                let n = pipe.fill(self.source.as_fd(), chunk).map_err(failed)?;
+                if n == 0 {
+                    break;
                 }
+                moved_any = true;
+                pipe.drain_into(self.file.as_fd(), n).map_err(failed)?;
                 self.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             if !moved_any {
                 // Data but no whole sub-buffer yet: splice hands out whole
                 // ones only, and poll says readable for any data.
-                std::thread::sleep(Duration::from_millis(50));
+                std::thread::sleep(PARTIAL_PAGE_PAUSE);
             }
         }
         Ok(())
