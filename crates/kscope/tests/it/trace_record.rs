@@ -60,6 +60,15 @@ fn account(path: &Path) -> Vec<(u32, u64, u64, u64, u64, u64)> {
     out
 }
 
+/// A directory for a test's output, removed when dropped (a failing
+/// assertion included).
+fn output_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("kscope-record-")
+        .tempdir()
+        .expect("a temp dir")
+}
+
 /// Records `events` while `command` runs, into a temp file; returns it.
 fn record(dir: &Path, args: &[&str], command: &[&str]) -> std::path::PathBuf {
     let path = dir.join("trace.dat");
@@ -79,11 +88,7 @@ fn record(dir: &Path, args: &[&str], command: &[&str]) -> std::path::PathBuf {
 #[test]
 fn a_recording_holds_every_event_the_kernel_handed_out() {
     with_unchanged_tracefs("kscope trace record", |_| {
-        // Removed when dropped, a failing assertion included.
-        let dir_holder = tempfile::Builder::new()
-            .prefix("kscope-record-")
-            .tempdir()
-            .expect("a temp dir");
+        let dir_holder = output_dir();
         let dir = dir_holder.path().to_path_buf();
         // The busiest events this machine has: every syscall and
         // scheduler event of two dd doing one-byte reads and writes, one
@@ -128,11 +133,7 @@ fn record_stopped_by(signal: &str, number: i32, command: &[&str]) {
     with_unchanged_tracefs(
         &format!("kscope trace record stopped by SIG{signal}"),
         |_| {
-            // Removed when dropped, a failing assertion included.
-            let dir_holder = tempfile::Builder::new()
-                .prefix("kscope-record-")
-                .tempdir()
-                .expect("a temp dir");
+            let dir_holder = output_dir();
             let dir = dir_holder.path().to_path_buf();
             let path = dir.join("trace.dat");
             let child = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
@@ -211,11 +212,7 @@ fn names_made_in(dir: &Path, body: impl FnOnce()) -> Vec<String> {
 #[test]
 fn the_trace_dat_is_written_in_the_journaled_directory_and_only_renamed_beside_it() {
     with_unchanged_tracefs("kscope trace record's partial file", |_| {
-        // Removed when dropped, a failing assertion included.
-        let dir_holder = tempfile::Builder::new()
-            .prefix("kscope-record-")
-            .tempdir()
-            .expect("a temp dir");
+        let dir_holder = output_dir();
         let dir = dir_holder.path().to_path_buf();
         let names = names_made_in(&dir, || {
             record(&dir, &["-e", "sched"], &["sleep", "0.2"]);
