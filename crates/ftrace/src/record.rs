@@ -89,9 +89,9 @@ pub struct CpuRecording {
 }
 
 /// The per-CPU recording threads of a [`Session`]. Dropped before
-/// [`Recorder::finish`] (an error on the way), it stops its threads and
-/// waits for them, so that they hold no file of the instance open when the
-/// guard removes it.
+/// [`Recorder::finish`] (an error on the way, in [`Recorder::start`]
+/// too), it stops its threads and waits for them, so that they hold no
+/// file of the instance open when the guard removes it.
 pub struct Recorder {
     cpus: Vec<CpuRecording>,
     /// Each CPU's file, sharing its offset with the thread's.
@@ -111,18 +111,25 @@ impl Recorder {
         dir: &PrivateDir,
         page_size: usize,
     ) -> Result<Recorder, RecordError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut cpus = Vec::new();
-        let mut files = Vec::new();
-        let mut threads = Vec::new();
+        // Built as the threads start: an error on the way drops it, which
+        // stops those already started.
+        let mut recorder = Recorder {
+            cpus: Vec::new(),
+            files: Vec::new(),
+            threads: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+            page_size,
+        };
         for (cpu, fd) in session.cpu_fds() {
             let name = format!("cpu{cpu}");
             let path = dir.path().join(&name);
             let file = dir.create_file(&name)?;
-            files.push(file.try_clone().map_err(|source| RecordError::File {
-                path: path.clone(),
-                source,
-            })?);
+            recorder
+                .files
+                .push(file.try_clone().map_err(|source| RecordError::File {
+                    path: path.clone(),
+                    source,
+                })?);
             let source = fd
                 .try_clone_to_owned()
                 .map_err(|source| RecordError::Splice { cpu, source })?;
@@ -132,23 +139,17 @@ impl Recorder {
                 source,
                 file,
                 bytes: bytes.clone(),
-                stop: stop.clone(),
+                stop: recorder.stop.clone(),
                 page_size,
             };
             let handle = std::thread::Builder::new()
                 .name(format!("kscope-cpu{cpu}"))
                 .spawn(move || worker.run())
                 .map_err(|source| RecordError::Splice { cpu, source })?;
-            threads.push((cpu, handle));
-            cpus.push(CpuRecording { cpu, path, bytes });
+            recorder.threads.push((cpu, handle));
+            recorder.cpus.push(CpuRecording { cpu, path, bytes });
         }
-        Ok(Recorder {
-            cpus,
-            files,
-            threads,
-            stop,
-            page_size,
-        })
+        Ok(recorder)
     }
 
     /// The CPUs being recorded, with their byte counters.

@@ -1,7 +1,8 @@
 //! A [`Recorder`] dropped before [`Recorder::finish`] (what every error
-//! between the start of a recording and its end does) stops its threads:
-//! none is left running, and none holds a file of the instance open, so
-//! the guard removes the instance and tracefs is as it was.
+//! between the start of a recording and its end does), or one that fails
+//! to start half way, stops its threads: none is left running, and none
+//! holds a file of the instance open, so the guard removes the instance
+//! and tracefs is as it was.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,17 @@ fn recording_threads() -> usize {
         .count()
 }
 
+/// A session of `sched:sched_switch` under `guard`, woken as a recording
+/// wants.
+fn start_session(guard: &StateGuard, fs: &kscope_tracefs::Tracefs) -> Session {
+    let config = SessionConfig {
+        events: vec![EventSelection::new("sched", "sched_switch")],
+        wake_percent: 10,
+        ..SessionConfig::default()
+    };
+    Session::start(guard, fs, &config).expect("start a session")
+}
+
 #[test]
 fn a_recorder_dropped_before_it_finishes_stops_its_threads_and_the_instance_goes() {
     with_unchanged_tracefs("a recorder dropped before it finishes", |fs| {
@@ -26,12 +38,7 @@ fn a_recorder_dropped_before_it_finishes_stops_its_threads_and_the_instance_goes
         let dir = PrivateDir::create_temporary(parent.path(), ".kscope-record-")
             .expect("a private directory");
         let guard = StateGuard::new();
-        let config = SessionConfig {
-            events: vec![EventSelection::new("sched", "sched_switch")],
-            wake_percent: 10,
-            ..SessionConfig::default()
-        };
-        let session = Session::start(&guard, fs, &config).expect("start a session");
+        let session = start_session(&guard, fs);
         let recorder =
             Recorder::start(&session, &dir, session.subbuf_size()).expect("start recording");
         let cpus = recorder.cpus().len();
@@ -43,6 +50,34 @@ fn a_recorder_dropped_before_it_finishes_stops_its_threads_and_the_instance_goes
         }
         assert_eq!(recording_threads(), cpus);
         drop(recorder);
+        assert_eq!(recording_threads(), 0, "recording threads still run");
+        drop(session);
+        guard
+            .restore()
+            .expect("the instance is removed: no thread holds its files open");
+    });
+}
+
+#[test]
+fn a_recorder_that_fails_to_start_half_way_stops_the_threads_it_started() {
+    with_unchanged_tracefs("a recorder that fails to start", |fs| {
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let dir = PrivateDir::create_temporary(parent.path(), ".kscope-record-")
+            .expect("a private directory");
+        let guard = StateGuard::new();
+        let session = start_session(&guard, fs);
+        // The last CPU's file is taken: its thread never starts, and
+        // every CPU's before it has one running by then.
+        let last = session.cpu_fds().map(|(cpu, _)| cpu).max().expect("a CPU");
+        dir.create_file(&format!("cpu{last}"))
+            .expect("take the last CPU's name");
+        let error = Recorder::start(&session, &dir, session.subbuf_size())
+            .err()
+            .expect("the taken name is refused");
+        assert!(error.to_string().contains(&format!("cpu{last}")), "{error}");
+        // A thread takes its name once it runs: one left running has had
+        // time to by then.
+        std::thread::sleep(Duration::from_millis(200));
         assert_eq!(recording_threads(), 0, "recording threads still run");
         drop(session);
         guard
