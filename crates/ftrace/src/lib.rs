@@ -46,5 +46,5 @@ pub use capture::{Metadata, Snapshot};
 pub use gate::{Child, CommandEnd, CommandError, GatedCommand, command_words};
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
-pub use record::{CpuRecording, RecordError, Recorded, Recorder};
+pub use record::{CpuRecording, CpuStats, RecordError, Recorded, Recorder};
 pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use kscope_outfile::PrivateDir;
 use kscope_tracedat::{CpuData, TraceData, TraceFile};
+use kscope_tracefs::Instance;
 
 use crate::capture::Metadata;
 use crate::session::{Session, SessionError};
@@ -86,6 +87,58 @@ pub struct CpuRecording {
     pub path: PathBuf,
     /// Bytes written so far (whole sub-buffers).
     pub bytes: Arc<AtomicU64>,
+}
+
+/// A CPU's counters, from its `per_cpu/cpuN/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuStats {
+    /// `entries:` events in the buffer, not read yet.
+    pub entries: u64,
+    /// `overrun:` events the buffer overwrote before they were read.
+    pub overrun: u64,
+    /// `dropped events:` events the kernel could not store.
+    pub dropped_events: u64,
+    /// `read events:` events read out of the buffer.
+    pub read_events: u64,
+}
+
+impl CpuStats {
+    /// Reads CPU `cpu`'s stats of `instance`; all zeros when they cannot
+    /// be read.
+    pub fn read(instance: &Instance, cpu: u32) -> CpuStats {
+        CpuStats::parse(
+            &instance
+                .read(&format!("per_cpu/cpu{cpu}/stats"))
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The counters of a stats text; a line that is missing or not a
+    /// number counts 0.
+    pub fn parse(text: &str) -> CpuStats {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        CpuStats {
+            entries: field("entries:"),
+            overrun: field("overrun:"),
+            dropped_events: field("dropped events:"),
+            read_events: field("read events:"),
+        }
+    }
+
+    /// Events traced so far and kept: read, or waiting to be.
+    pub fn events(&self) -> u64 {
+        self.read_events + self.entries
+    }
+
+    /// Events lost: overwritten or dropped.
+    pub fn lost(&self) -> u64 {
+        self.overrun + self.dropped_events
+    }
 }
 
 /// The per-CPU recording threads of a [`Session`]. Dropped before
@@ -281,5 +334,32 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_s_stats_are_read_from_the_kernel_s_text() {
+        // per_cpu/cpu0/stats as 6.18 writes it.
+        let text = "entries: 12\noverrun: 3\ncommit overrun: 0\nbytes: 1460\n\
+oldest event ts: 12345.678901\nnow ts: 12346.000000\ndropped events: 4\n\
+read events: 100\n";
+        let stats = CpuStats::parse(text);
+        assert_eq!(
+            stats,
+            CpuStats {
+                entries: 12,
+                overrun: 3,
+                dropped_events: 4,
+                read_events: 100,
+            }
+        );
+        assert_eq!(stats.events(), 112);
+        assert_eq!(stats.lost(), 7);
+        assert_eq!(CpuStats::parse(""), CpuStats::default());
+        assert_eq!(CpuStats::parse("entries: many\n").entries, 0);
     }
 }

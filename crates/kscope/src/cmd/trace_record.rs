@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kscope_ftrace::{GatedCommand, Metadata, Recorder, Session, SessionConfig, Snapshot};
+use kscope_ftrace::{CpuStats, GatedCommand, Metadata, Recorder, Session, SessionConfig, Snapshot};
 use kscope_outfile::{AtomicFile, PrivateDir};
 use kscope_tracedat::{Compression, TraceData, WriteOptions};
 use kscope_tracefs::{Instance, StateGuard};
@@ -285,22 +285,13 @@ impl Progress {
         let mut line = format!("\rrecording {:.0} s:", started.elapsed().as_secs_f64());
         let mut lost = 0u64;
         for cpu in recorder.cpus() {
-            let stats = instance
-                .read(&format!("per_cpu/cpu{}/stats", cpu.cpu))
-                .unwrap_or_default();
-            let field = |name: &str| {
-                stats
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            lost += field("overrun:") + field("dropped events:");
+            let stats = CpuStats::read(instance, cpu.cpu);
+            lost += stats.lost();
             line.push_str(&format!(
                 "  cpu{} {} {} events",
                 cpu.cpu,
                 human_bytes(cpu.bytes.load(Ordering::Relaxed)),
-                field("read events:") + field("entries:")
+                stats.events()
             ));
         }
         line.push_str(&format!("  lost {lost}   "));
