@@ -15,7 +15,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, WaitOptions, kill_process, waitpid};
+use rustix::process::{Pid, Signal};
 
 use crate::sys::{self, ExecImage, Stage};
 
@@ -262,7 +262,7 @@ impl GatedCommand {
             return Ok(Some(end));
         }
         if terminate {
-            let _ = kill_process(child.pid, Signal::TERM);
+            let _ = sys::send_signal(child.pid, Signal::TERM);
         }
         let deadline = Instant::now() + FINISH_GRACE;
         while Instant::now() < deadline {
@@ -306,30 +306,24 @@ impl Child {
     /// How it ended, reaping it, or None while it runs.
     pub fn try_wait(&mut self) -> io::Result<Option<CommandEnd>> {
         if self.end.is_none() {
-            self.end = waitpid(Some(self.pid), WaitOptions::NOHANG)?
-                .map(|(_, status)| CommandEnd::from_wait(status));
+            self.end = sys::try_reap(self.pid)?.map(CommandEnd::from_wait);
         }
         Ok(self.end)
     }
 
     /// Waits for it to end and reaps it.
     pub fn wait(&mut self) -> io::Result<CommandEnd> {
-        loop {
-            if let Some(end) = self.end {
-                return Ok(end);
-            }
-            match waitpid(Some(self.pid), WaitOptions::empty()) {
-                Ok(Some((_, status))) => self.end = Some(CommandEnd::from_wait(status)),
-                Ok(None) => {}
-                Err(rustix::io::Errno::INTR) => {}
-                Err(err) => return Err(err.into()),
-            }
+        if let Some(end) = self.end {
+            return Ok(end);
         }
+        let end = CommandEnd::from_wait(sys::reap(self.pid)?);
+        self.end = Some(end);
+        Ok(end)
     }
 
     fn kill_and_reap(&mut self) -> io::Result<CommandEnd> {
         if self.end.is_none() {
-            let _ = kill_process(self.pid, Signal::KILL);
+            let _ = sys::send_signal(self.pid, Signal::KILL);
         }
         self.wait()
     }

@@ -14,6 +14,8 @@ use kscope_traceevent::printfmt::Env;
 use kscope_traceevent::{Kallsyms, PrintkFormats};
 use kscope_tracefs::{StateGuard, Tracefs, control};
 
+use crate::sys;
+
 /// The running kernel's symbols, types and variables.
 #[derive(Debug, Default)]
 pub struct KernelContext {
@@ -32,9 +34,9 @@ impl KernelContext {
     /// types with [`read_btf`].
     pub fn load(hz: u64) -> KernelContext {
         KernelContext {
-            kallsyms: Kallsyms::parse(
-                &std::fs::read_to_string("/proc/kallsyms").unwrap_or_default(),
-            ),
+            kallsyms: Kallsyms::parse(&String::from_utf8_lossy(
+                &sys::kallsyms().unwrap_or_default(),
+            )),
             hz,
             variables: Vec::new(),
             strings: PrintkFormats::default(),
@@ -97,28 +99,36 @@ impl KernelContext {
 /// The running kernel's BTF blob (empty when it has none); parse it once
 /// with `kscope_btf::Btf::parse` and keep it beside the context.
 pub fn read_btf() -> Vec<u8> {
-    std::fs::read("/sys/kernel/btf/vmlinux").unwrap_or_default()
+    sys::vmlinux_btf().unwrap_or_default()
 }
 
-/// `jiffies: N` from /proc/timer_list.
+/// `jiffies` now, from /proc/timer_list.
 fn current_jiffies() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/timer_list").ok()?;
-    text.lines()
+    jiffies_in(&sys::timer_list().ok()?)
+}
+
+/// The `jiffies: N` line of a /proc/timer_list text.
+fn jiffies_in(timer_list: &str) -> Option<u64> {
+    timer_list
+        .lines()
         .find_map(|l| l.strip_prefix("jiffies: "))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// The address kallsyms gives `name`; None when it lists no such symbol
+/// or hides addresses (zeros, for a caller without CAP_SYSLOG).
+fn address_in(kallsyms: &[u8], name: &[u8]) -> Option<u64> {
+    let line = kallsyms.split(|&b| b == b'\n').find(|l| {
+        l.len() > name.len() && l.ends_with(name) && l[l.len() - name.len() - 1] == b' '
+    })?;
+    let address = std::str::from_utf8(line.split(|&b| b == b' ').next()?).ok()?;
+    u64::from_str_radix(address, 16).ok().filter(|&a| a != 0)
 }
 
 /// A variable whose address kallsyms lists (CONFIG_KALLSYMS_ALL), read
 /// with BPF while this process calls getpid.
 fn read_by_address(fs: &Tracefs, name: &str) -> Option<u64> {
-    let kallsyms = std::fs::read_to_string("/proc/kallsyms").ok()?;
-    let line = kallsyms
-        .lines()
-        .find(|l| l.ends_with(&format!(" {name}")))?;
-    let address = u64::from_str_radix(line.split_whitespace().next()?, 16).ok()?;
-    if address == 0 {
-        return None;
-    }
+    let address = address_in(&sys::kallsyms().ok()?, name.as_bytes())?;
     let id = control::read(&fs.root().join("events/syscalls/sys_enter_getpid/id"))
         .ok()?
         .trim()
@@ -170,4 +180,34 @@ fn vmemmap_base_from_the_kernel(fs: &Tracefs) -> Option<u64> {
         eprintln!("kscope: {err}");
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jiffies_are_read_from_the_timer_list() {
+        let text =
+            "Timer List Version: v0.9\nnow at 123 nsecs\n\njiffies: 4295067296\njiffies: 1\n";
+        assert_eq!(jiffies_in(text), Some(4_295_067_296));
+        assert_eq!(jiffies_in("now at 123 nsecs\n"), None);
+        assert_eq!(jiffies_in("jiffies: many\n"), None);
+    }
+
+    #[test]
+    fn a_variable_s_address_is_its_own_line_s_and_hidden_ones_are_none() {
+        let kallsyms = b"ffffffff81000000 T _stext\n\
+ffffffff82a0b000 D vmemmap_base_extra\n\
+ffffffff82a0a000 D vmemmap_base\n\
+0000000000000000 D jiffies\n";
+        assert_eq!(
+            address_in(kallsyms, b"vmemmap_base"),
+            Some(0xffff_ffff_82a0_a000)
+        );
+        assert_eq!(address_in(kallsyms, b"_stext"), Some(0xffff_ffff_8100_0000));
+        assert_eq!(address_in(kallsyms, b"jiffies"), None);
+        assert_eq!(address_in(kallsyms, b"base"), None);
+        assert_eq!(address_in(b"", b"jiffies"), None);
+    }
 }

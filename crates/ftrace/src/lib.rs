@@ -8,6 +8,15 @@
 //! sub-buffers and puts their records and lost-event marks in time order
 //! across CPUs. Rendering is left to the caller.
 //!
+//! A recording goes to a trace.dat instead: a [`Recorder`] moves every
+//! CPU's whole sub-buffers to files with splice(2), and what it
+//! [`Recorded`], with the [`Metadata`] captured when tracing stopped, is
+//! the `kscope_tracedat::TraceData` to write ([`Recorded::trace_data`]);
+//! a [`Snapshot`] is the same for what a buffer holds now (`trace
+//! extract`). [`GatedCommand`] holds a command before its exec until
+//! tracing is on. The crate's syscalls and its reads of /proc are in its
+//! `sys` module.
+//!
 //! ```no_run
 //! use kscope_ftrace::{EventSelection, Session, SessionConfig, merge};
 //! use kscope_tracefs::StateGuard;
@@ -33,9 +42,9 @@ mod record;
 mod session;
 mod sys;
 
-pub use capture::{Metadata, read_buffer};
+pub use capture::{Metadata, Snapshot};
 pub use gate::{Child, CommandEnd, CommandError, GatedCommand, command_words};
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
-pub use record::{CpuRecording, RecordError, Recorder};
+pub use record::{CpuRecording, CpuStats, RecordError, Recorded, Recorder};
 pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -78,6 +78,17 @@ pub struct RawPage {
     pub cpu: u32,
     /// The sub-buffer's bytes.
     pub bytes: Vec<u8>,
+}
+
+/// The size of one sub-buffer of `instance`'s ring buffer: its
+/// `buffer_subbuf_size_kb`, or 4096 bytes on kernels without that file
+/// (before 6.8, a sub-buffer is a page).
+pub(crate) fn subbuf_size(instance: &Instance) -> usize {
+    instance
+        .read("buffer_subbuf_size_kb")
+        .ok()
+        .and_then(|t| t.trim().parse::<usize>().ok())
+        .map_or(4096, |kb| kb * 1024)
 }
 
 /// Sub-buffers read from one CPU per [`Session::drain`].
@@ -219,11 +230,7 @@ impl Session {
                     .map(|p| PageLayout::from_header(&p))
             })
             .unwrap_or(PageLayout::X86_64);
-        let subbuf_size = instance
-            .read("buffer_subbuf_size_kb")
-            .ok()
-            .and_then(|t| t.trim().parse::<usize>().ok())
-            .map_or(4096, |kb| kb * 1024);
+        let subbuf_size = subbuf_size(&instance);
         let cpus = open_cpu_buffers(&instance)?;
         guard.set_tracing_on(&instance, true)?;
         Ok(Session {
@@ -247,23 +254,11 @@ impl Session {
     /// Waits until some CPU has data, or `timeout` passes, or a signal
     /// interrupts the wait.
     pub fn wait(&self, timeout: Duration) -> Result<(), SessionError> {
-        use rustix::event::{PollFd, PollFlags, Timespec, poll};
-        let mut fds: Vec<PollFd<'_>> = self
-            .cpus
-            .iter()
-            .map(|c| PollFd::new(&c.file, PollFlags::IN))
-            .collect();
-        let timeout = Timespec {
-            tv_sec: timeout.as_secs() as i64,
-            tv_nsec: i64::from(timeout.subsec_nanos()),
-        };
-        match poll(&mut fds, Some(&timeout)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => Ok(()),
-            Err(err) => Err(SessionError::Read {
-                path: self.instance.file("per_cpu"),
-                source: err.into(),
-            }),
-        }
+        let fds: Vec<BorrowedFd<'_>> = self.fds().collect();
+        crate::sys::wait_readable(&fds, timeout).map_err(|source| SessionError::Read {
+            path: self.instance.file("per_cpu"),
+            source,
+        })
     }
 
     /// Reads the sub-buffers that are ready, up to [`PAGES_PER_CPU`] per
@@ -296,12 +291,12 @@ impl Session {
     }
 
     /// The per-CPU fds, for a caller that polls them with other fds.
-    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+    pub fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
         self.cpus.iter().map(|c| c.file.as_fd())
     }
 
     /// Each CPU with its `trace_pipe_raw` fd (non-blocking).
-    pub fn cpu_fds(&self) -> impl Iterator<Item = (u32, std::os::fd::BorrowedFd<'_>)> {
+    pub fn cpu_fds(&self) -> impl Iterator<Item = (u32, BorrowedFd<'_>)> {
         self.cpus.iter().map(|c| (c.cpu, c.file.as_fd()))
     }
 

@@ -1,5 +1,11 @@
-//! The only unsafe code of this crate: fork(2) of a command held at a
-//! gate, and what its child does before execve(2). Everything the child
+//! The crate's contact with the system, so that the modules that decide
+//! (when to wait, how much to move, what a command's end means, what a
+//! trace file holds) do not make calls themselves: poll(2) on per-CPU
+//! buffers, splice(2) through a pipe, waitpid(2) and kill(2) of a
+//! command, uname(2), the reads of /proc and /sys that describe the
+//! running kernel, and fork(2) of a command held at a gate.
+//!
+//! The fork is the only unsafe code of this crate: everything its child
 //! needs is prepared by the parent before the fork, so that the child only
 //! makes async-signal-safe calls (close, poll, signal, sigprocmask, setns,
 //! chdir, execve, write, _exit): the parent may have other threads, whose
@@ -10,9 +16,123 @@
 use std::ffi::{CString, c_char};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Duration;
 
-use rustix::pipe::{PipeFlags, pipe_with};
-use rustix::process::Pid;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::io::Errno;
+use rustix::pipe::{PipeFlags, SpliceFlags, pipe, pipe_with, splice};
+use rustix::process::{Pid, Signal, WaitOptions, WaitStatus, kill_process, waitpid};
+
+/// Waits until one of `fds` is readable or `timeout` passes. A signal
+/// that ends the wait early is no error: the caller looks again.
+pub(crate) fn wait_readable(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Result<()> {
+    let mut polled: Vec<PollFd<'_>> = fds
+        .iter()
+        .map(|fd| PollFd::new(fd, PollFlags::IN))
+        .collect();
+    let timeout = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    match poll(&mut polled, Some(&timeout)) {
+        Ok(_) | Err(Errno::INTR) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// A pipe through which splice(2) moves pages from a file to another
+/// without their bytes passing through user space.
+pub(crate) struct SplicePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl SplicePipe {
+    pub(crate) fn new() -> io::Result<SplicePipe> {
+        let (read, write) = pipe()?;
+        Ok(SplicePipe { read, write })
+    }
+
+    /// Moves up to `max` bytes from `source` into the pipe without
+    /// waiting; 0 when `source` has nothing to hand out now (from
+    /// `trace_pipe_raw`: no whole sub-buffer yet).
+    pub(crate) fn fill(&self, source: BorrowedFd<'_>, max: usize) -> io::Result<usize> {
+        let flags = SpliceFlags::MOVE | SpliceFlags::NONBLOCK;
+        loop {
+            match splice(source, None, &self.write, None, max, flags) {
+                Ok(n) => return Ok(n),
+                Err(Errno::AGAIN) => return Ok(0),
+                Err(Errno::INTR) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// Moves `len` bytes, put in the pipe by [`SplicePipe::fill`], to
+    /// `file` at its offset.
+    pub(crate) fn drain_into(&self, file: BorrowedFd<'_>, len: usize) -> io::Result<()> {
+        let mut left = len;
+        while left > 0 {
+            match splice(&self.read, None, file, None, left, SpliceFlags::MOVE) {
+                Ok(0) => break,
+                Ok(moved) => left -= moved,
+                Err(Errno::INTR) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How child `pid` ended, reaping it; None while it runs.
+pub(crate) fn try_reap(pid: Pid) -> io::Result<Option<WaitStatus>> {
+    Ok(waitpid(Some(pid), WaitOptions::NOHANG)?.map(|(_, status)| status))
+}
+
+/// Waits for child `pid` to end and reaps it.
+pub(crate) fn reap(pid: Pid) -> io::Result<WaitStatus> {
+    loop {
+        match waitpid(Some(pid), WaitOptions::empty()) {
+            Ok(Some((_, status))) => return Ok(status),
+            Ok(None) | Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Sends `signal` to `pid`.
+pub(crate) fn send_signal(pid: Pid, signal: Signal) -> io::Result<()> {
+    Ok(kill_process(pid, signal)?)
+}
+
+/// The machine as `uname -snrv` prints it: system, node, release and
+/// version.
+pub(crate) fn uname() -> String {
+    let uname = rustix::system::uname();
+    format!(
+        "{} {} {} {}",
+        uname.sysname().to_string_lossy(),
+        uname.nodename().to_string_lossy(),
+        uname.release().to_string_lossy(),
+        uname.version().to_string_lossy()
+    )
+}
+
+/// /proc/kallsyms (addresses are zeros for a caller without
+/// CAP_SYSLOG).
+pub(crate) fn kallsyms() -> io::Result<Vec<u8>> {
+    std::fs::read("/proc/kallsyms")
+}
+
+/// /proc/timer_list, which says `jiffies` now.
+pub(crate) fn timer_list() -> io::Result<String> {
+    std::fs::read_to_string("/proc/timer_list")
+}
+
+/// The running kernel's BTF, /sys/kernel/btf/vmlinux.
+pub(crate) fn vmlinux_btf() -> io::Result<Vec<u8>> {
+    std::fs::read("/sys/kernel/btf/vmlinux")
+}
 
 /// Where a held child failed before its command ran: the first byte of
 /// its report on the error pipe.

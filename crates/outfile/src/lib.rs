@@ -11,7 +11,12 @@
 //!   name in the target's directory, created `O_CREAT|O_EXCL|O_NOFOLLOW`,
 //!   and renamed over the target when complete. rename(2) never follows a
 //!   link: a symbolic link at the target's name is replaced, its target
-//!   left untouched. The target's directory must exist: it is named in the
+//!   left untouched. [`PrivateDir::stage`] makes the temporary file in a
+//!   private directory beside the target instead, so that one left by a
+//!   writer killed half way goes with that directory. A target that
+//!   exists as anything but a regular file or a link (a device such as
+//!   `/dev/null`, a FIFO, a directory) is refused before anything is
+//!   written: a rename would take its name away. The target's directory must exist: it is named in the
 //!   error, never created. The file gets the mode any new file gets
 //!   (`0666` less the umask).
 //! - [`create_streamed`]: a file written as data comes (`-o FILE` of

@@ -15,11 +15,16 @@ use crate::{Error, create_exclusive, open_dir, split, with_random_name};
 /// The start of a temporary file's name; 16 random hex digits follow.
 const TEMPORARY_PREFIX: &str = ".kscope-partial-";
 
-/// A file written to a temporary name in its directory and renamed over
-/// its target by [`commit`](AtomicFile::commit); dropped uncommitted, the
-/// temporary file is removed and the target left as it was.
+/// A file written to a temporary name and renamed over its target by
+/// [`commit`](AtomicFile::commit); dropped uncommitted, the temporary file
+/// is removed and the target left as it was. The temporary file is in the
+/// target's directory, or in a [`PrivateDir`](crate::PrivateDir) on the
+/// same filesystem ([`PrivateDir::stage`](crate::PrivateDir::stage)).
 #[derive(Debug)]
 pub struct AtomicFile {
+    /// The directory holding the temporary file.
+    staging: OwnedFd,
+    /// The target's directory.
     dir: OwnedFd,
     temporary: OsString,
     name: OsString,
@@ -33,21 +38,28 @@ impl AtomicFile {
     pub fn create(path: &Path) -> Result<AtomicFile, Error> {
         let (dir_path, name) = split(path)?;
         let dir = open_dir(&dir_path, path)?;
-        AtomicFile::create_in(dir, &dir_path, name, path.to_path_buf())
+        let staging = dir
+            .try_clone()
+            .map_err(|e| Error::io("open directory", &dir_path, e))?;
+        AtomicFile::create_in(staging, &dir_path, dir, name, path.to_path_buf())
     }
 
-    /// Starts writing `name` in the open directory `dir` (`dir_path` for
-    /// errors), known to the user as `path`.
+    /// Starts writing `name` in the open directory `dir`, known to the
+    /// user as `path`, through a temporary file in the open directory
+    /// `staging` (`staging_path` for errors), on the same filesystem.
     pub(crate) fn create_in(
+        staging: OwnedFd,
+        staging_path: &Path,
         dir: OwnedFd,
-        dir_path: &Path,
         name: OsString,
         path: PathBuf,
     ) -> Result<AtomicFile, Error> {
-        let (temporary, fd) = with_random_name(TEMPORARY_PREFIX, dir_path, |temporary| {
-            create_exclusive(&dir, temporary, 0o666)
+        refuse_special(&dir, &name, &path)?;
+        let (temporary, fd) = with_random_name(TEMPORARY_PREFIX, staging_path, |temporary| {
+            create_exclusive(&staging, temporary, 0o666)
         })?;
         Ok(AtomicFile {
+            staging,
             dir,
             temporary,
             name,
@@ -70,7 +82,7 @@ impl AtomicFile {
     /// Puts the file in place: renamed over the target, whatever is there
     /// (a symbolic link there is replaced, never followed).
     pub fn commit(mut self) -> Result<(), Error> {
-        rustix::fs::renameat(&self.dir, &self.temporary, &self.dir, &self.name)
+        rustix::fs::renameat(&self.staging, &self.temporary, &self.dir, &self.name)
             .map_err(|e| Error::io("rename a temporary file to", &self.path, e))?;
         self.committed = true;
         Ok(())
@@ -80,8 +92,39 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.committed {
-            let _ = rustix::fs::unlinkat(&self.dir, &self.temporary, AtFlags::empty());
+            let _ = rustix::fs::unlinkat(&self.staging, &self.temporary, AtFlags::empty());
         }
+    }
+}
+
+/// Refuses a target that exists and is neither a regular file nor a
+/// symbolic link (both are replaced): renaming over a device, a FIFO or a
+/// socket would take its name away (`-o /dev/null` would leave a regular
+/// file at /dev/null), and over a directory fails only once the file is
+/// written.
+fn refuse_special(dir: &OwnedFd, name: &OsString, path: &Path) -> Result<(), Error> {
+    match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(stat) => match FileType::from_raw_mode(stat.st_mode) {
+            FileType::RegularFile | FileType::Symlink => Ok(()),
+            other => Err(Error::NotAFile {
+                path: path.to_path_buf(),
+                kind: kind_of(other),
+            }),
+        },
+        Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(Error::io("stat", path, e)),
+    }
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind_of(file_type: FileType) -> &'static str {
+    match file_type {
+        FileType::Directory => "a directory",
+        FileType::CharacterDevice => "a character device",
+        FileType::BlockDevice => "a block device",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        _ => "an unknown kind of file",
     }
 }
 
@@ -134,11 +177,7 @@ pub fn create_streamed(path: &Path) -> Result<File, Error> {
         other => {
             return Err(Error::NotAFile {
                 path: path.to_path_buf(),
-                kind: match other {
-                    FileType::Socket => "a socket",
-                    FileType::BlockDevice => "a block device",
-                    _ => "an unknown kind of file",
-                },
+                kind: kind_of(other),
             });
         }
     }
@@ -218,6 +257,49 @@ mod tests {
         drop(out);
         assert_eq!(std::fs::read(&target).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn an_atomic_file_refuses_to_replace_a_device_a_fifo_or_a_directory() {
+        let (dir, _victim) = setup();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for (path, kind) in [
+            (Path::new("/dev/null"), "a character device"),
+            (fifo.as_path(), "a FIFO"),
+            (sub.as_path(), "a directory"),
+        ] {
+            let error = AtomicFile::create(path).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "{} is {kind}, not a file to write output to",
+                    path.display()
+                )
+            );
+        }
+        let staging = crate::PrivateDir::create_temporary(dir.path(), ".kscope-record-").unwrap();
+        assert!(matches!(
+            staging.stage(&fifo),
+            Err(Error::NotAFile { kind: "a FIFO", .. })
+        ));
+        assert!(staging.names().unwrap().is_empty());
+        let null = std::fs::symlink_metadata("/dev/null").unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+            &null.file_type()
+        ));
+        // Nothing was made beside them: the victim, the FIFO, the
+        // directory and the private one.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 4);
     }
 
     #[test]

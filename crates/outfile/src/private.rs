@@ -147,11 +147,39 @@ impl PrivateDir {
     /// Starts writing the file `name` in this directory through a
     /// temporary file (see [`AtomicFile`]).
     pub fn atomic_file(&self, name: &str) -> Result<AtomicFile, Error> {
-        let dir = self
-            .fd
+        AtomicFile::create_in(
+            self.clone_fd()?,
+            &self.path,
+            self.clone_fd()?,
+            name.into(),
+            self.path.join(name),
+        )
+    }
+
+    /// Starts writing `target`, a file of another directory on the same
+    /// filesystem (that directory must exist), through a temporary file in
+    /// this one, renamed over `target` by [`AtomicFile::commit`]. Until
+    /// then the partial file is one of this directory's: when the writer
+    /// dies before it commits (SIGKILL), it goes wherever the directory
+    /// goes (a temporary directory journaled for removal, as `trace
+    /// record`'s is), and nothing is left beside `target`.
+    pub fn stage(&self, target: &Path) -> Result<AtomicFile, Error> {
+        let (dir_path, name) = split(target)?;
+        let dir = open_dir(&dir_path, target)?;
+        AtomicFile::create_in(
+            self.clone_fd()?,
+            &self.path,
+            dir,
+            name,
+            target.to_path_buf(),
+        )
+    }
+
+    /// A second descriptor of the directory.
+    fn clone_fd(&self) -> Result<OwnedFd, Error> {
+        self.fd
             .try_clone()
-            .map_err(|e| Error::io("open directory", &self.path, e))?;
-        AtomicFile::create_in(dir, &self.path, name.into(), self.path.join(name))
+            .map_err(|e| Error::io("open directory", &self.path, e))
     }
 }
 
@@ -263,6 +291,70 @@ mod tests {
             .unwrap();
         assert!(!dir.still_holds("a.journal", &other).unwrap());
         assert!(dir.still_holds("b.journal", &other).unwrap());
+    }
+
+    /// The names in `dir`, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_staged_file_stays_in_the_private_directory_until_committed_and_goes_with_it() {
+        let parent = tempfile::tempdir().unwrap();
+        let victim = parent.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        let target = parent.path().join("trace.dat");
+        std::os::unix::fs::symlink(&victim, &target).unwrap();
+        let dir = PrivateDir::create_beside(&target, ".kscope-record-").unwrap();
+        let dir_name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let out = dir.stage(&target).unwrap();
+        out.file().write_all(b"trace").unwrap();
+        // While it is written, the partial file is in the private
+        // directory, and nothing new is beside the target.
+        assert_eq!(
+            listing(parent.path()),
+            [dir_name.as_str(), "trace.dat", "victim"]
+        );
+        let staged = dir.names().unwrap();
+        assert_eq!(staged.len(), 1);
+        assert!(
+            staged[0].to_string_lossy().starts_with(".kscope-partial-"),
+            "{staged:?}"
+        );
+        out.commit().unwrap();
+        // Renamed over the link, never through it.
+        assert_eq!(std::fs::read(&target).unwrap(), b"trace");
+        assert!(std::fs::symlink_metadata(&target).unwrap().is_file());
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(dir.names().unwrap().is_empty());
+
+        // A writer killed before it commits runs no destructor: its
+        // partial file goes with the directory.
+        let out = dir.stage(&parent.path().join("other.dat")).unwrap();
+        out.file().write_all(b"partial").unwrap();
+        std::mem::forget(out);
+        drop(dir);
+        assert_eq!(listing(parent.path()), ["trace.dat", "victim"]);
+    }
+
+    #[test]
+    fn a_staged_file_needs_its_target_s_directory() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = PrivateDir::create_temporary(parent.path(), ".kscope-record-").unwrap();
+        let target = parent.path().join("typo/x.dat");
+        let error = dir.stage(&target).unwrap_err();
+        assert!(matches!(error, Error::MissingDirectory { .. }), "{error}");
+        assert!(dir.names().unwrap().is_empty());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The kernel is the oracle: records traced in a private instance are
 //! read twice, as the kernel's own `trace` text and as raw sub-buffers
 //! that kscope decodes and formats, and the two renderings are compared
-//! record by record.
+//! record by record. Module `record`: the per-CPU recorder stops its
+//! threads on every path.
+
+mod record;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

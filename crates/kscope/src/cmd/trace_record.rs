@@ -3,7 +3,6 @@
 //! a private instance with one splice(2) reader per CPU; `extract` takes
 //! what a buffer holds now.
 
-use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,13 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use kscope_ftrace::{
-    GatedCommand, Metadata, RawPage, Recorder, Session, SessionConfig, read_buffer,
-};
+use kscope_ftrace::{CpuStats, GatedCommand, Metadata, Recorder, Session, SessionConfig, Snapshot};
 use kscope_outfile::{AtomicFile, PrivateDir};
-use kscope_tracedat::{
-    Buffer, Compression, CpuData, EventSystem, RawOption, TraceData, WriteOptions, option_id,
-};
+use kscope_tracedat::{Compression, TraceData, WriteOptions};
 use kscope_tracefs::{Instance, StateGuard};
 
 /// The trace.dat that `record` and `extract` write.
@@ -149,7 +144,7 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     })?;
     // The input stays mapped: replacing its name (an in-place
     // conversion) leaves the mapped file whole until it is unmapped.
-    write_file(&data, &options, &output)?;
+    write_file(&data, &options, AtomicFile::create(&output)?)?;
     eprintln!("kscope: wrote {}", output.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -186,18 +181,11 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
         wake_percent: 10,
     };
     let mut session = Session::start(&guard, &fs, &config)?;
-    let page_size = session.subbuf_size();
-    let recorder = Recorder::start(&session, &temp, page_size)?;
-    let mut child = match gated.map(GatedCommand::open).transpose() {
-        Ok(child) => child,
-        Err(e) => {
-            // The recording threads hold the instance's files open: they
-            // end before the guard can remove it.
-            session.stop(&guard)?;
-            recorder.finish(&mut session)?;
-            return Err(e.into());
-        }
-    };
+    // Every error from here on drops the recorder first (its threads
+    // stop and close the instance's files), then the session, then the
+    // guard, which removes the instance.
+    let recorder = Recorder::start(&session, &temp, session.subbuf_size())?;
+    let mut child = gated.map(GatedCommand::open).transpose()?;
     let progress = Progress::new(std::io::stderr().is_terminal());
     let started = Instant::now();
     loop {
@@ -212,45 +200,18 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
         }
     }
     session.stop(&guard)?;
-    let files = recorder.finish(&mut session)?;
+    let recorded = recorder.finish(&mut session)?;
     progress.finish();
     let metadata = Metadata::capture(&fs, session.instance())?;
     drop(session);
-    let maps: Vec<(u32, kscope_tracedat::TraceFile)> = files
-        .iter()
-        .map(|(cpu, file)| {
-            let map = kscope_tracedat::TraceFile::from_file(file).with_context(|| {
-                format!("cannot map CPU {cpu}'s file in {}", temp.path().display())
-            })?;
-            Ok((*cpu, map))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let cpus: Vec<CpuData<'_>> = maps
-        .iter()
-        .map(|(cpu, m)| CpuData {
-            cpu: *cpu,
-            data: Cow::Borrowed(m.bytes()),
-        })
-        .collect();
-    let data = trace_data(
-        &metadata,
-        page_size as u32,
-        vec![Buffer {
-            name: String::new(),
-            clock: Some(current_clock(&metadata.trace_clock)),
-            page_size: page_size as u32,
-            cpus,
-        }],
-    );
-    write_file(&data, &options, &args.output.path)?;
-    let bytes: u64 = data.buffers[0]
-        .cpus
-        .iter()
-        .map(|c| c.data.len() as u64)
-        .sum();
-    let cpu_count = data.buffers[0].cpus.len();
+    let data = recorded.trace_data(&metadata);
+    // Written in the journaled directory, then renamed into place: a
+    // kscope killed while writing leaves its partial file to the next
+    // one to delete, with the per-CPU files.
+    write_file(&data, &options, temp.stage(&args.output.path)?)?;
     drop(data);
-    drop(maps);
+    let (bytes, cpu_count) = (recorded.bytes(), recorded.cpus().count());
+    drop(recorded);
     drop(temp);
     if let Some(c) = child {
         super::report_command_end(GatedCommand::finish(c, kscope_tracefs::interrupted())?);
@@ -275,157 +236,33 @@ pub fn extract(args: &ExtractArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("no instance {name:?} (see /sys/kernel/tracing/instances)"))?,
         None => fs.top(),
     };
-    let page_size = instance
-        .read("buffer_subbuf_size_kb")
-        .ok()
-        .and_then(|t| t.trim().parse::<usize>().ok())
-        .map_or(4096, |kb| kb * 1024);
-    let pages = read_buffer(&instance, page_size)?;
-    let metadata = Metadata::capture(&fs, &instance)?;
-    let data = trace_data(
-        &metadata,
-        page_size as u32,
-        vec![buffer_of(
-            &pages,
-            page_size,
-            &metadata,
-            args.instance.as_deref(),
-        )],
-    );
-    write_file(&data, &options, &args.output.path)?;
+    let snapshot = Snapshot::take(&fs, &instance, args.instance.as_deref())?;
+    write_file(
+        &snapshot.trace_data(),
+        &options,
+        AtomicFile::create(&args.output.path)?,
+    )?;
     guard.restore()?;
     eprintln!(
         "kscope: wrote {} ({} sub-buffers)",
         args.output.path.display(),
-        pages.len()
+        snapshot.pages()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-/// A buffer of pages read with read(2), each padded to the page size.
-fn buffer_of<'a>(
-    pages: &[RawPage],
-    page_size: usize,
-    metadata: &Metadata,
-    name: Option<&str>,
-) -> Buffer<'a> {
-    let mut by_cpu: std::collections::BTreeMap<u32, Vec<u8>> = Default::default();
-    for cpu in metadata.cpu_stats.iter().map(|(cpu, _)| *cpu) {
-        by_cpu.entry(cpu).or_default();
-    }
-    for page in pages {
-        let data = by_cpu.entry(page.cpu).or_default();
-        data.extend_from_slice(&page.bytes);
-        data.resize(data.len().next_multiple_of(page_size), 0);
-    }
-    Buffer {
-        name: name.unwrap_or_default().to_string(),
-        clock: Some(current_clock(&metadata.trace_clock)),
-        page_size: page_size as u32,
-        cpus: by_cpu
-            .into_iter()
-            .map(|(cpu, data)| CpuData {
-                cpu,
-                data: Cow::Owned(data),
-            })
-            .collect(),
-    }
-}
-
-/// The clock in brackets of a trace_clock text (`[local] global ...`).
-fn current_clock(trace_clock: &str) -> String {
-    trace_clock
-        .split_whitespace()
-        .find_map(|c| c.strip_prefix('[').and_then(|c| c.strip_suffix(']')))
-        .unwrap_or("local")
-        .to_string()
-}
-
-/// The trace.dat contents: metadata, options, and `buffers`.
-fn trace_data<'a>(
-    metadata: &'a Metadata,
-    page_size: u32,
-    buffers: Vec<Buffer<'a>>,
-) -> TraceData<'a> {
-    let text = |id: u16, s: String| {
-        let mut data = s.into_bytes();
-        data.push(0);
-        RawOption {
-            id,
-            data: Cow::Owned(data),
-        }
-    };
-    let cpus = metadata.cpu_stats.len() as u32;
-    let mut options = Vec::new();
-    for (cpu, stats) in &metadata.cpu_stats {
-        // As trace-cmd writes them: the CPU, then the stats file.
-        options.push(text(option_id::CPUSTAT, format!("CPU: {cpu}\n{stats}")));
-    }
-    options.push(text(
-        option_id::TRACECLOCK,
-        metadata.trace_clock.clone() + "\n",
-    ));
-    let uname = rustix::system::uname();
-    options.push(text(
-        option_id::UNAME,
-        format!(
-            "{} {} {} {}",
-            uname.sysname().to_string_lossy(),
-            uname.nodename().to_string_lossy(),
-            uname.release().to_string_lossy(),
-            uname.version().to_string_lossy()
-        ),
-    ));
-    options.push(text(
-        option_id::VERSION,
-        format!("kscope {}", env!("CARGO_PKG_VERSION")),
-    ));
-    options.push(RawOption {
-        id: option_id::CPUCOUNT,
-        data: Cow::Owned(cpus.to_le_bytes().to_vec()),
-    });
-    TraceData {
-        version: 6,
-        big_endian: cfg!(target_endian = "big"),
-        long_size: std::mem::size_of::<usize>() as u8,
-        page_size,
-        compression: Compression::None,
-        header_page: Cow::Borrowed(&metadata.header_page),
-        header_event: Cow::Borrowed(&metadata.header_event),
-        ftrace_formats: metadata
-            .ftrace_formats
-            .iter()
-            .map(|f| Cow::Borrowed(f.as_slice()))
-            .collect(),
-        event_formats: metadata
-            .event_formats
-            .iter()
-            .map(|(name, formats)| EventSystem {
-                name: name.clone(),
-                formats: formats
-                    .iter()
-                    .map(|f| Cow::Borrowed(f.as_slice()))
-                    .collect(),
-            })
-            .collect(),
-        kallsyms: Cow::Borrowed(&metadata.kallsyms),
-        printk_formats: Cow::Borrowed(&metadata.printk_formats),
-        cmdlines: Cow::Borrowed(&metadata.cmdlines),
-        cpus,
-        options,
-        buffers,
-    }
-}
-
-/// Writes `data` to `path` through a temporary file of random name in
-/// the same directory, renamed over `path` when complete (see
-/// kscope-outfile: no link planted at either name is followed).
-fn write_file(data: &TraceData<'_>, options: &WriteOptions, path: &Path) -> anyhow::Result<()> {
-    let file = AtomicFile::create(path)?;
+/// Writes `data` to `file`, a temporary file of random name renamed over
+/// its target when complete (see kscope-outfile: no link planted at
+/// either name is followed).
+fn write_file(
+    data: &TraceData<'_>,
+    options: &WriteOptions,
+    file: AtomicFile,
+) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file.file());
     kscope_tracedat::write(data, options, &mut out)
         .and_then(|()| out.flush().map_err(Into::into))
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .with_context(|| format!("cannot write {}", file.path().display()))?;
     drop(out);
     file.commit()?;
     Ok(())
@@ -448,22 +285,13 @@ impl Progress {
         let mut line = format!("\rrecording {:.0} s:", started.elapsed().as_secs_f64());
         let mut lost = 0u64;
         for cpu in recorder.cpus() {
-            let stats = instance
-                .read(&format!("per_cpu/cpu{}/stats", cpu.cpu))
-                .unwrap_or_default();
-            let field = |name: &str| {
-                stats
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            lost += field("overrun:") + field("dropped events:");
+            let stats = CpuStats::read(instance, cpu.cpu);
+            lost += stats.lost();
             line.push_str(&format!(
                 "  cpu{} {} {} events",
                 cpu.cpu,
                 human_bytes(cpu.bytes.load(Ordering::Relaxed)),
-                field("read events:") + field("entries:")
+                stats.events()
             ));
         }
         line.push_str(&format!("  lost {lost}   "));

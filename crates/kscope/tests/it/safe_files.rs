@@ -330,3 +330,42 @@ fn the_scratch_file_for_vmemmap_base_is_not_written_through_a_link() {
         );
     });
 }
+
+#[test]
+fn a_trace_dat_is_not_renamed_over_a_fifo_or_a_device() {
+    // A FIFO, whose replacement would harm no one if this failed; a
+    // device (`-o /dev/null`) is refused the same way.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("fifo");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("make a FIFO");
+    let run = crate::kscope(&[
+        "trace",
+        "convert",
+        "-i",
+        text(&v6_fixture()),
+        "-o",
+        text(&fifo),
+    ]);
+    assert!(!run.status.success());
+    let stderr = crate::stderr(&run);
+    assert!(
+        stderr.contains(&format!(
+            "{} is a FIFO, not a file to write output to",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
+    let kept = std::fs::symlink_metadata(&fifo).expect("stat the FIFO");
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&kept.file_type()),
+        "the FIFO was replaced"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 1);
+}

@@ -5,7 +5,10 @@
 //! file as CPUSTAT options). What the kernel dropped itself (its
 //! `overrun` and `dropped events`) shows as lost-event marks: the counts
 //! the kernel could store in a sub-buffer add up to at most its own, and
-//! a CPU that dropped events has a mark.
+//! a CPU that dropped events has a mark. The file is written inside the
+//! recording's journaled directory and only renamed beside it, so that a
+//! kscope killed while writing leaves nothing there that the next one
+//! would not delete.
 
 use std::path::Path;
 
@@ -57,6 +60,15 @@ fn account(path: &Path) -> Vec<(u32, u64, u64, u64, u64, u64)> {
     out
 }
 
+/// A directory for a test's output, removed when dropped (a failing
+/// assertion included).
+fn output_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("kscope-record-")
+        .tempdir()
+        .expect("a temp dir")
+}
+
 /// Records `events` while `command` runs, into a temp file; returns it.
 fn record(dir: &Path, args: &[&str], command: &[&str]) -> std::path::PathBuf {
     let path = dir.join("trace.dat");
@@ -76,11 +88,7 @@ fn record(dir: &Path, args: &[&str], command: &[&str]) -> std::path::PathBuf {
 #[test]
 fn a_recording_holds_every_event_the_kernel_handed_out() {
     with_unchanged_tracefs("kscope trace record", |_| {
-        // Removed when dropped, a failing assertion included.
-        let dir_holder = tempfile::Builder::new()
-            .prefix("kscope-record-")
-            .tempdir()
-            .expect("a temp dir");
+        let dir_holder = output_dir();
         let dir = dir_holder.path().to_path_buf();
         // The busiest events this machine has: every syscall and
         // scheduler event of two dd doing one-byte reads and writes, one
@@ -125,11 +133,7 @@ fn record_stopped_by(signal: &str, number: i32, command: &[&str]) {
     with_unchanged_tracefs(
         &format!("kscope trace record stopped by SIG{signal}"),
         |_| {
-            // Removed when dropped, a failing assertion included.
-            let dir_holder = tempfile::Builder::new()
-                .prefix("kscope-record-")
-                .tempdir()
-                .expect("a temp dir");
+            let dir_holder = output_dir();
             let dir = dir_holder.path().to_path_buf();
             let path = dir.join("trace.dat");
             let child = kscope_testkit::command_with_signals(env!("CARGO_BIN_EXE_kscope"), &[])
@@ -170,4 +174,53 @@ fn ctrl_c_ends_a_recording_and_still_writes_a_valid_file() {
 #[test]
 fn sigterm_ends_a_recording_and_its_command_and_still_writes_a_valid_file() {
     record_stopped_by("TERM", 15, &["--", "sleep", "30"]);
+}
+
+/// Every name created in or moved into `dir` while `body` runs, as
+/// inotify reports them (a file created and renamed at once included).
+fn names_made_in(dir: &Path, body: impl FnOnce()) -> Vec<String> {
+    use rustix::fs::inotify;
+    let watch = inotify::init(inotify::CreateFlags::CLOEXEC | inotify::CreateFlags::NONBLOCK)
+        .expect("inotify_init");
+    inotify::add_watch(
+        &watch,
+        dir,
+        inotify::WatchFlags::CREATE | inotify::WatchFlags::MOVED_TO,
+    )
+    .expect("watch the directory");
+    body();
+    let mut buffer = [std::mem::MaybeUninit::uninit(); 1 << 16];
+    let mut events = inotify::Reader::new(&watch, &mut buffer);
+    let mut names = Vec::new();
+    loop {
+        match events.next() {
+            Ok(event) => {
+                assert!(
+                    !event.events().contains(inotify::ReadFlags::QUEUE_OVERFLOW),
+                    "inotify lost events"
+                );
+                if let Some(name) = event.file_name() {
+                    names.push(name.to_string_lossy().into_owned());
+                }
+            }
+            Err(rustix::io::Errno::AGAIN) => return names,
+            Err(e) => panic!("read inotify events: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_trace_dat_is_written_in_the_journaled_directory_and_only_renamed_beside_it() {
+    with_unchanged_tracefs("kscope trace record's partial file", |_| {
+        let dir_holder = output_dir();
+        let dir = dir_holder.path().to_path_buf();
+        let names = names_made_in(&dir, || {
+            record(&dir, &["-e", "sched"], &["sleep", "0.2"]);
+        });
+        let (records, others): (Vec<&String>, Vec<&String>) =
+            names.iter().partition(|n| n.starts_with(".kscope-record-"));
+        assert_eq!(records.len(), 1, "{names:?}");
+        // The partial file (.kscope-partial-*) never appeared here.
+        assert_eq!(others, ["trace.dat"], "{names:?}");
+    });
 }
