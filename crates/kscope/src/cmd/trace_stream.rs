@@ -2,6 +2,7 @@
 //! them as they come, in the layout of `trace-cmd report`, until the
 //! command given after `--` exits or Ctrl-C.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +12,9 @@ use kscope_ftrace::{
     EventSelection, GatedCommand, Item, KernelContext, Session, SessionConfig, merge, read_btf,
 };
 use kscope_traceevent::printfmt::{Env, FieldValue, field_values};
-use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
+use kscope_traceevent::{
+    Cmdlines, EventFormat, Renderer, common_flags, common_pid, common_preempt_count, common_type,
+};
 use kscope_tracefs::{StateGuard, Tracefs, control};
 
 use crate::render::trace_cmd;
@@ -315,15 +318,15 @@ impl Printer<'_, '_> {
         let cmdlines = Cmdlines::parse(
             &control::read(&self.fs.root().join("saved_cmdlines")).unwrap_or_default(),
         );
-        let mut line = String::new();
+        // The batch's lines are built in one String and written at once.
+        let (mut lines, mut text) = (String::new(), String::new());
         for item in &merged.items {
-            line.clear();
             match *item {
                 Item::Lost { cpu, count, ts } if self.json => {
                     let lost = serde_json::json!({"cpu": cpu, "ts": ts, "lost": count});
-                    line.push_str(&lost.to_string());
+                    lines.push_str(&lost.to_string());
                 }
-                Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut line, cpu, count),
+                Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut lines, cpu, count),
                 Item::Record {
                     ts,
                     cpu,
@@ -332,33 +335,37 @@ impl Printer<'_, '_> {
                     len,
                 } => {
                     let data = &pages[page].bytes[start..start + len];
-                    self.record(&mut line, data, cpu, ts, &cmdlines);
+                    self.record(&mut lines, &mut text, data, cpu, ts, &cmdlines);
                 }
             }
-            line.push('\n');
-            out.write_all(line.as_bytes())?;
+            lines.push('\n');
         }
+        out.write_all(lines.as_bytes())?;
         for (cpu, err) in &merged.errors {
             eprintln!("kscope: a sub-buffer of CPU {cpu} is damaged: {err}");
         }
         Ok(())
     }
 
-    fn record(&self, line: &mut String, data: &[u8], cpu: u32, ts: u64, cmdlines: &Cmdlines) {
-        let flags = data.get(2).copied().unwrap_or(0);
-        let preempt = data.get(3).copied().unwrap_or(0);
-        let pid = data
-            .get(4..8)
-            .map_or(0, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let latency = trace_cmd::latency_flags(flags, preempt);
-        let mut text = String::new();
-        let name = match self.renderer.render(data, self.env, &mut text) {
+    /// Appends one record's line (without its newline); `text` is
+    /// scratch space for the event's text, reused from record to record.
+    fn record(
+        &self,
+        line: &mut String,
+        text: &mut String,
+        data: &[u8],
+        cpu: u32,
+        ts: u64,
+        cmdlines: &Cmdlines,
+    ) {
+        let pid = common_pid(data);
+        let latency = trace_cmd::latency_flags(common_flags(data), common_preempt_count(data));
+        text.clear();
+        let name = match self.renderer.render(data, self.env, text) {
             Some(format) => format.name,
             None => {
-                let id = data
-                    .get(..2)
-                    .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-                text = format!("[unknown event id {id}]");
+                let id = common_type(data).unwrap_or(0);
+                let _ = write!(text, "[unknown event id {id}]");
                 "UNKNOWN"
             }
         };
@@ -380,22 +387,13 @@ impl Printer<'_, '_> {
                 "pid": pid,
                 "flags": latency,
                 "event": name,
-                "text": text,
+                "text": text.as_str(),
                 "fields": fields,
             });
             line.push_str(&record.to_string());
             return;
         }
-        trace_cmd::record_line(
-            line,
-            cmdlines.comm(pid),
-            pid,
-            cpu,
-            &latency,
-            ts,
-            name,
-            &text,
-        );
+        trace_cmd::record_line(line, cmdlines.comm(pid), pid, cpu, &latency, ts, name, text);
     }
 }
 

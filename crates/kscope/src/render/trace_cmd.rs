@@ -4,7 +4,8 @@
 //! name followed by enough spaces to fill 20 columns, then the event's
 //! text; and `CPU:N [COUNT EVENTS DROPPED]` where the kernel dropped
 //! events. The microseconds are rounded from nanoseconds as the kernel's
-//! own `trace` file rounds them.
+//! own `trace` file rounds them. Also the text of `trace-cmd report
+//! --stat`.
 
 use std::fmt::Write;
 
@@ -111,6 +112,61 @@ fn columns(
         ' ',
         20usize.saturating_sub(event.len()),
     ));
+}
+
+/// The lines of `trace-cmd report`, for the report engine.
+pub struct ReportLayout;
+
+impl kscope_report::LineLayout for ReportLayout {
+    fn columns(&self, out: &mut String, comm: &str, pid: i32, cpu: u32, ts: u64, event: &str) {
+        report_columns(out, comm, pid, cpu, ts, event);
+    }
+
+    fn lost(&self, out: &mut String, cpu: u32, count: Option<u64>) {
+        lost_line(out, cpu, count);
+    }
+}
+
+/// `--stat`: trace-cmd's statistics (the kernel's per CPU, then where
+/// each CPU's data sits in the file), then kscope's counts of events.
+pub fn statistics(
+    out: &mut impl std::io::Write,
+    stat: &kscope_report::Statistics,
+) -> std::io::Result<()> {
+    writeln!(out, "cpus={}", stat.cpus)?;
+    out.write_all(
+        b"\nKernel buffer statistics:\n  Note: \"entries\" are the entries left in the kernel ring buffer and are not\n        recorded in the trace data. They should all be zero.\n\n",
+    )?;
+    if stat.cpu_stats.is_empty() {
+        out.write_all(b" No stats in this file\n")?;
+    } else {
+        for text in &stat.cpu_stats {
+            writeln!(out, "{text}")?;
+        }
+        writeln!(out)?;
+    }
+    for data in &stat.cpu_data {
+        writeln!(
+            out,
+            "CPU{} data recorded at offset=0x{:x}\n    {} bytes in size",
+            data.cpu, data.offset, data.size
+        )?;
+    }
+    writeln!(out, "\nEvents in the file:")?;
+    for (name, n) in &stat.counts {
+        writeln!(out, "  {name:<32} {n:>12}")?;
+    }
+    writeln!(
+        out,
+        "  {:<32} {:>12}",
+        "total",
+        stat.counts.values().sum::<u64>()
+    )?;
+    writeln!(
+        out,
+        "Events the kernel dropped: {} counted, in {} more places uncounted",
+        stat.lost, stat.unknown_lost
+    )
 }
 
 /// Appends the line trace-cmd prints where a CPU dropped events.

@@ -10,11 +10,11 @@ use std::fmt::Write;
 use kscope_traceevent::EventFormat;
 use kscope_traceevent::printfmt::Env;
 
-use crate::cmd::trace_report::Comms;
+use crate::Comms;
 
 /// What trace-cmd's sched plugin learns from a record it prints: the
 /// names of the tasks a sched_switch or sched_wakeup names.
-pub fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
+pub(crate) fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
     let fields = Fields { format, record };
     match format.name {
         "sched_switch" => {
@@ -37,7 +37,12 @@ pub fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
 /// Renders `record` as trace-cmd's plugin for its event would, into
 /// `out`. Returns false when no plugin takes the whole event (`out` may
 /// then hold a prefix the plugin adds before the print fmt's text).
-pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut String) -> bool {
+pub(crate) fn render(
+    format: &EventFormat<'_>,
+    record: &[u8],
+    env: &Env<'_>,
+    out: &mut String,
+) -> bool {
     let fields = Fields { format, record };
     match format.name {
         "sched_switch" => sched_switch(&fields, out),
