@@ -47,6 +47,8 @@ use kscope_traceevent::{
     Cmdlines, EventFormat, HeaderPage, Kallsyms, PageLayout, PrintkFormats, Renderer,
 };
 
+use plugins::{Plugin, Plugins};
+
 pub use comms::Comms;
 pub use events::{Damage, Event, Events};
 pub use select::{SelectError, Selection};
@@ -64,6 +66,7 @@ pub struct Report<'a> {
     cmdlines: Cmdlines,
     printk: PrintkFormats,
     kallsyms: LazyKallsyms<'a>,
+    plugins: Plugins,
 }
 
 impl<'a> Report<'a> {
@@ -91,6 +94,7 @@ impl<'a> Report<'a> {
             data,
             file,
             layout,
+            plugins: Plugins::new(&formats),
             formats,
             systems,
             cmdlines: Cmdlines::parse(&String::from_utf8_lossy(&data.cmdlines)),
@@ -160,6 +164,7 @@ impl<'a> Report<'a> {
 /// fmt's; one trailing newline is dropped, as trace-cmd drops it.
 fn render_text(
     raw: bool,
+    plugin: Option<Plugin>,
     format: &EventFormat<'_>,
     record: &[u8],
     env: &Env<'_>,
@@ -168,7 +173,7 @@ fn render_text(
 ) {
     if raw {
         raw::raw_fields(format, record, out);
-    } else if !plugins::render(format, record, env, out) {
+    } else if !plugins::render(plugin, format, record, env, out) {
         renderer.render(record, env, out);
     }
     if out.ends_with('\n') {

@@ -12,7 +12,8 @@ use kscope_traceevent::printfmt::Env;
 use kscope_traceevent::{EventFormat, Renderer, common_pid};
 use serde::Serialize;
 
-use crate::{Damage, Report, plugins, render_text};
+use crate::plugins::{self, Plugin};
+use crate::{Damage, Report, render_text};
 
 /// The layout of a report's lines, up to where an event's text starts.
 pub trait LineLayout: Sync {
@@ -64,6 +65,7 @@ struct Job<'a> {
     pid: i32,
     /// The task's name, copied: task names are at most 16 bytes.
     comm: ([u8; 24], u8),
+    plugin: Option<Plugin>,
     format: &'a EventFormat<'a>,
     data: &'a [u8],
 }
@@ -151,8 +153,10 @@ impl<'a> Report<'a> {
                         let name = name.as_bytes();
                         let mut comm = ([0u8; 24], name.len().min(24) as u8);
                         comm.0[..comm.1 as usize].copy_from_slice(&name[..comm.1 as usize]);
-                        plugins::learn(format, event.data, &mut comms);
+                        let plugin = self.plugins.of(format);
+                        plugins::learn(plugin, format, event.data, &mut comms);
                         batch.push(Job {
+                            plugin,
                             buffer: event.buffer,
                             lost: event.lost,
                             cpu: event.cpu,
@@ -214,9 +218,18 @@ impl<'a> Report<'a> {
                 continue;
             }
             let comm = comms.comm(pid).to_string();
-            plugins::learn(format, event.data, &mut comms);
+            let plugin = self.plugins.of(format);
+            plugins::learn(plugin, format, event.data, &mut comms);
             text.clear();
-            render_text(options.raw, format, event.data, &env, &renderer, &mut text);
+            render_text(
+                options.raw,
+                plugin,
+                format,
+                event.data,
+                &env,
+                &renderer,
+                &mut text,
+            );
             each(&RecordText {
                 buffer: names.get(event.buffer).copied().unwrap_or(""),
                 comm: &comm,
@@ -251,6 +264,6 @@ fn format_job(
     }
     let comm = std::str::from_utf8(&job.comm.0[..job.comm.1 as usize]).unwrap_or("<...>");
     layout.columns(out, comm, job.pid, job.cpu, job.ts, job.format.name);
-    render_text(raw, job.format, job.data, env, renderer, out);
+    render_text(raw, job.plugin, job.format, job.data, env, renderer, out);
     out.push('\n');
 }

@@ -86,7 +86,8 @@ pub fn report_columns(out: &mut String, comm: &str, pid: i32, cpu: u32, ts_ns: u
 
 /// The task as `%16s-%-5d`, the CPU as `[%03d]`, the latency flags if
 /// any, the time in seconds and microseconds rounded half up, the event's
-/// name and enough spaces to fill 20 columns.
+/// name and enough spaces to fill 20 columns. Written piece by piece, not
+/// through `format!`: a report writes this for every record.
 fn columns(
     out: &mut String,
     comm: &str,
@@ -98,20 +99,59 @@ fn columns(
 ) {
     let usecs = ts_ns.saturating_add(500) / 1000;
     let (secs, micros) = (usecs / 1_000_000, usecs % 1_000_000);
-    let _ = match latency {
-        Some(flags) => write!(
-            out,
-            "{comm:>16}-{pid:<5} [{cpu:03}] {flags} {secs:>6}.{micros:06}: {event}: "
-        ),
-        None => write!(
-            out,
-            "{comm:>16}-{pid:<5} [{cpu:03}] {secs:>5}.{micros:06}: {event}: "
-        ),
+    pad(out, ' ', 16usize.saturating_sub(comm.chars().count()));
+    out.push_str(comm);
+    out.push('-');
+    if pid < 0 {
+        out.push('-');
+    }
+    let pid_len = decimal(out, u64::from(pid.unsigned_abs()), 0, '0') + usize::from(pid < 0);
+    pad(out, ' ', 5usize.saturating_sub(pid_len));
+    out.push_str(" [");
+    decimal(out, u64::from(cpu), 3, '0');
+    out.push_str("] ");
+    let secs_width = match latency {
+        Some(flags) => {
+            out.push_str(flags);
+            out.push(' ');
+            6
+        }
+        None => 5,
     };
-    out.extend(std::iter::repeat_n(
-        ' ',
-        20usize.saturating_sub(event.len()),
-    ));
+    decimal(out, secs, secs_width, ' ');
+    out.push('.');
+    decimal(out, micros, 6, '0');
+    out.push_str(": ");
+    out.push_str(event);
+    out.push_str(": ");
+    pad(out, ' ', 20usize.saturating_sub(event.len()));
+}
+
+/// Appends `count` copies of `fill`.
+fn pad(out: &mut String, fill: char, count: usize) {
+    for _ in 0..count {
+        out.push(fill);
+    }
+}
+
+/// Appends `value` in decimal, right-aligned in `width` columns filled
+/// with `fill`; returns how many digits it has.
+fn decimal(out: &mut String, mut value: u64, width: usize, fill: char) -> usize {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - start;
+    pad(out, fill, width.saturating_sub(len));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    len
 }
 
 /// The lines of `trace-cmd report`, for the report engine.
@@ -197,6 +237,47 @@ mod tests {
             out,
             "               a-1     [001]     0.000006: sys_exit_rt_sigprocmask: "
         );
+    }
+
+    #[test]
+    fn columns_are_what_format_would_write() {
+        let comms = ["", "a", "kworker/u8:1-events", "ñandú", "sixteen_chars_xx"];
+        let pids = [0, 7, 12345, 123456, -1, i32::MIN, i32::MAX];
+        let cpus = [0, 9, 100, 4096];
+        let times = [0, 499, 500, 999_999_499, 12_345_678_901_234, u64::MAX];
+        let events = [
+            "x",
+            "sched_switch",
+            "a_name_of_twenty_chr",
+            "sys_exit_rt_sigprocmask",
+        ];
+        for ((((comm, pid), cpu), ts), event) in comms
+            .iter()
+            .cycle()
+            .zip(pids.iter().cycle())
+            .zip(cpus.iter().cycle())
+            .zip(times.iter().cycle())
+            .zip(events.iter().cycle())
+            .take(60)
+        {
+            let usecs = ts.saturating_add(500) / 1000;
+            let (secs, micros) = (usecs / 1_000_000, usecs % 1_000_000);
+            let pad = " ".repeat(20usize.saturating_sub(event.len()));
+            let mut out = String::new();
+            report_columns(&mut out, comm, *pid, *cpu, *ts, event);
+            assert_eq!(
+                out,
+                format!("{comm:>16}-{pid:<5} [{cpu:03}] {secs:>5}.{micros:06}: {event}: {pad}")
+            );
+            out.clear();
+            record_line(&mut out, comm, *pid, *cpu, "d..2.", *ts, event, "t");
+            assert_eq!(
+                out,
+                format!(
+                    "{comm:>16}-{pid:<5} [{cpu:03}] d..2. {secs:>6}.{micros:06}: {event}: {pad}t"
+                )
+            );
+        }
     }
 
     #[test]

@@ -223,8 +223,11 @@ impl Spec {
     /// spaces (or zeros, for the `0` flag without a precision).
     fn pad_parts(&self, out: &mut String, prefix: &str, zeros: usize, body: &str) {
         let width = self.width.flatten().unwrap_or(0);
-        let len = body.chars().count() + prefix.len() + zeros;
-        let fill = width.saturating_sub(len);
+        // Without a width (the common case) nothing needs the length.
+        let fill = match width {
+            0 => 0,
+            _ => width.saturating_sub(body.chars().count() + prefix.len() + zeros),
+        };
         let zero = self.zero && !self.left && !matches!(self.precision, Some(Some(_)));
         if self.left {
             out.push_str(prefix);
@@ -254,19 +257,34 @@ impl<'b> Digits<'b> {
     /// Writes `value` in the base of `conversion` (x, X, o or decimal) at
     /// the end of `buffer` (24 bytes hold any u64 in octal).
     fn new(buffer: &'b mut [u8; 24], mut value: u64, conversion: char) -> Digits<'b> {
-        let (base, letters): (u64, &[u8; 16]) = match conversion {
-            'x' => (16, b"0123456789abcdef"),
-            'X' => (16, b"0123456789ABCDEF"),
-            'o' => (8, b"0123456789abcdef"),
-            _ => (10, b"0123456789abcdef"),
+        let (shift, letters): (u32, &[u8; 16]) = match conversion {
+            'x' => (4, b"0123456789abcdef"),
+            'X' => (4, b"0123456789ABCDEF"),
+            'o' => (3, b"0123456789abcdef"),
+            _ => (0, b"0123456789abcdef"),
         };
         let mut start = buffer.len();
-        loop {
-            start -= 1;
-            buffer[start] = letters[(value % base) as usize];
-            value /= base;
-            if value == 0 {
-                break;
+        // Each base is a constant to its loop (a shift, or a division the
+        // compiler turns into a multiplication): this runs for every
+        // number of every record.
+        if shift == 0 {
+            loop {
+                start -= 1;
+                buffer[start] = letters[(value % 10) as usize];
+                value /= 10;
+                if value == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mask = (1u64 << shift) - 1;
+            loop {
+                start -= 1;
+                buffer[start] = letters[(value & mask) as usize];
+                value >>= shift;
+                if value == 0 {
+                    break;
+                }
             }
         }
         Digits { buffer, start }
