@@ -169,7 +169,7 @@ mod tests {
         assert!(!filtered.accepts(&formats[0], &record(1, 5), "x"));
         assert!(!filtered.accepts(&formats[1], &record(2, 6), "x"));
         assert!(filtered.accepts(&formats[2], &record(3, 6), "x"));
-        let message = |specs: &[&str]| select(specs).err().expect("an error").to_string();
+        let message = |specs: &[&str]| select(specs).expect_err("an error").to_string();
         assert_eq!(
             message(&["nothing"]),
             "-F \"nothing\": no event of the file matches \"nothing\""

@@ -334,7 +334,7 @@ mod tests {
         let joined = format!("prio == 1{}", " && prio == 1".repeat(deep));
         let either = format!("prio == 1{}", " || prio == 1".repeat(deep));
         for text in [&opened, &negated, &joined, &either] {
-            let err = Filter::parse(text, &format).err().expect("an error");
+            let err = Filter::parse(text, &format).expect_err("an error");
             let message = err.to_string();
             let offset: usize = message
                 .strip_prefix("filter, byte ")
@@ -408,8 +408,7 @@ mod tests {
         let format = EventFormat::parse(&text).unwrap();
         let error = |filter: &str| {
             Filter::parse(filter, &format)
-                .err()
-                .expect(filter)
+                .expect_err(filter)
                 .to_string()
         };
         assert_eq!(

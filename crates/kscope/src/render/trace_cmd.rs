@@ -99,17 +99,26 @@ fn columns(
 ) {
     let usecs = ts_ns.saturating_add(500) / 1000;
     let (secs, micros) = (usecs / 1_000_000, usecs % 1_000_000);
-    pad(out, ' ', 16usize.saturating_sub(comm.chars().count()));
+    // Characters, not bytes, as printf counts them: every byte but
+    // UTF-8's continuation bytes starts one.
+    let chars = comm.bytes().filter(|b| b & 0xc0 != 0x80).count();
+    pad(out, ' ', 16usize.saturating_sub(chars));
     out.push_str(comm);
-    out.push('-');
+    // `-PID   [CPU] ` and `SECS.MICROS: ` are each assembled on the stack
+    // and appended in one piece.
+    let mut ids = Digits::new();
+    ids.push(b'-');
     if pid < 0 {
-        out.push('-');
+        ids.push(b'-');
     }
-    let pid_len = decimal(out, u64::from(pid.unsigned_abs()), 0, '0') + usize::from(pid < 0);
-    pad(out, ' ', 5usize.saturating_sub(pid_len));
-    out.push_str(" [");
-    decimal(out, u64::from(cpu), 3, '0');
-    out.push_str("] ");
+    let pid_len = ids.decimal(u64::from(pid.unsigned_abs()), 0, b'0') + usize::from(pid < 0);
+    ids.fill(b' ', 5usize.saturating_sub(pid_len));
+    ids.push(b' ');
+    ids.push(b'[');
+    ids.decimal(u64::from(cpu), 3, b'0');
+    ids.push(b']');
+    ids.push(b' ');
+    out.push_str(ids.as_str());
     let secs_width = match latency {
         Some(flags) => {
             out.push_str(flags);
@@ -118,10 +127,13 @@ fn columns(
         }
         None => 5,
     };
-    decimal(out, secs, secs_width, ' ');
-    out.push('.');
-    decimal(out, micros, 6, '0');
-    out.push_str(": ");
+    let mut time = Digits::new();
+    time.decimal(secs, secs_width, b' ');
+    time.push(b'.');
+    time.decimal(micros, 6, b'0');
+    time.push(b':');
+    time.push(b' ');
+    out.push_str(time.as_str());
     out.push_str(event);
     out.push_str(": ");
     pad(out, ' ', 20usize.saturating_sub(event.len()));
@@ -134,24 +146,50 @@ fn pad(out: &mut String, fill: char, count: usize) {
     }
 }
 
-/// Appends `value` in decimal, right-aligned in `width` columns filled
-/// with `fill`; returns how many digits it has.
-fn decimal(out: &mut String, mut value: u64, width: usize, fill: char) -> usize {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
+/// A few numbers and ASCII bytes assembled on the stack: 64 bytes hold
+/// any two u64 numbers with their padding to a width of up to 6.
+struct Digits {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl Digits {
+    fn new() -> Digits {
+        Digits {
+            bytes: [0; 64],
+            len: 0,
         }
     }
-    let len = digits.len() - start;
-    pad(out, fill, width.saturating_sub(len));
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
-    len
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+
+    fn fill(&mut self, byte: u8, count: usize) {
+        for _ in 0..count {
+            self.push(byte);
+        }
+    }
+
+    /// `value` in decimal, right-aligned in `width` columns filled with
+    /// `fill`; returns how many digits it has.
+    fn decimal(&mut self, value: u64, width: usize, fill: u8) -> usize {
+        let len = value.checked_ilog10().unwrap_or(0) as usize + 1;
+        self.fill(fill, width.saturating_sub(len));
+        let mut rest = value;
+        for at in (self.len..self.len + len).rev() {
+            self.bytes[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        self.len += len;
+        len
+    }
+
+    fn as_str(&self) -> &str {
+        // Only ASCII bytes were written.
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 /// The lines of `trace-cmd report`, for the report engine.
@@ -241,7 +279,15 @@ mod tests {
 
     #[test]
     fn columns_are_what_format_would_write() {
-        let comms = ["", "a", "kworker/u8:1-events", "ñandú", "sixteen_chars_xx"];
+        let long = "x".repeat(300);
+        let comms = [
+            "",
+            "a",
+            "kworker/u8:1-events",
+            "ñandú",
+            "sixteen_chars_xx",
+            &long,
+        ];
         let pids = [0, 7, 12345, 123456, -1, i32::MIN, i32::MAX];
         let cpus = [0, 9, 100, 4096];
         let times = [0, 499, 500, 999_999_499, 12_345_678_901_234, u64::MAX];
