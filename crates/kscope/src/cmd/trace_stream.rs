@@ -7,9 +7,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kscope_ftrace::{
     EventSelection, GatedCommand, Item, KernelContext, Session, SessionConfig, merge, read_btf,
+    select_events,
 };
 use kscope_traceevent::printfmt::{Env, FieldValue, field_values};
 use kscope_traceevent::{
@@ -49,24 +50,12 @@ impl EventArgs {
         available: &[(String, String)],
         positions: (&[usize], &[usize]),
     ) -> anyhow::Result<Vec<EventSelection>> {
-        let mut selections: Vec<EventSelection> = Vec::new();
-        for (pattern, filter) in
-            pair_filters(&self.events, positions.0, &self.filters, positions.1)?
-        {
-            for (system, event) in resolve(&pattern, available)? {
-                if !selections
-                    .iter()
-                    .any(|s| s.system == system && s.event == event)
-                {
-                    selections.push(EventSelection {
-                        system,
-                        event,
-                        filter: filter.clone(),
-                    });
-                }
-            }
-        }
-        Ok(selections)
+        Ok(select_events(
+            available,
+            &self.events,
+            &self.filters,
+            positions,
+        )?)
     }
 }
 
@@ -97,80 +86,6 @@ pub struct StreamArgs {
     /// and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-/// Pairs each -f with the -e just before it, by their positions on the
-/// command line.
-fn pair_filters(
-    events: &[String],
-    event_positions: &[usize],
-    filters: &[String],
-    filter_positions: &[usize],
-) -> anyhow::Result<Vec<(String, Option<String>)>> {
-    let mut paired: Vec<(String, Option<String>)> =
-        events.iter().map(|e| (e.clone(), None)).collect();
-    for (filter, position) in filters.iter().zip(filter_positions) {
-        let Some(index) = event_positions.iter().rposition(|p| p < position) else {
-            bail!("-f {filter:?} comes before any -e: put it after the event it filters");
-        };
-        paired[index].1 = Some(filter.clone());
-    }
-    Ok(paired)
-}
-
-/// The events `pattern` names among `available`.
-pub(crate) fn resolve(
-    pattern: &str,
-    available: &[(String, String)],
-) -> anyhow::Result<Vec<(String, String)>> {
-    let (system, event) = match pattern.split_once(':') {
-        Some((s, e)) => (s, e),
-        None => ("", pattern),
-    };
-    let glob = |text: &str| glob::Pattern::new(text).with_context(|| format!("bad glob {text:?}"));
-    let matched: Vec<(String, String)> = if system.is_empty() {
-        let whole_system = available.iter().any(|(s, _)| s == event);
-        let pattern = glob(event)?;
-        available
-            .iter()
-            .filter(|(s, e)| {
-                if whole_system {
-                    s == event
-                } else {
-                    pattern.matches(e)
-                }
-            })
-            .cloned()
-            .collect()
-    } else {
-        let (system, event) = (glob(system)?, glob(event)?);
-        available
-            .iter()
-            .filter(|(s, e)| system.matches(s) && event.matches(e))
-            .cloned()
-            .collect()
-    };
-    if matched.is_empty() {
-        bail!(
-            "no event matches {pattern:?}{}",
-            no_event_hint(pattern, available)
-        );
-    }
-    Ok(matched)
-}
-
-/// What follows "no event ..." for `wanted`: the nearest event when it
-/// looks misspelt, and a listing that shows some.
-pub(crate) fn no_event_hint(wanted: &str, available: &[(String, String)]) -> String {
-    let suggestion = kscope_tracefs::names::suggest_event(wanted, available);
-    let nearest = suggestion
-        .nearest
-        .map(|name| format!("; did you mean \"{name}\"?"))
-        .unwrap_or_default();
-    format!(
-        "{nearest} (`kscope trace list -e '{}'` lists the events there are)",
-        suggestion.glob
-    )
 }
 
 /// Where `-o FILE` sends output (stdout without it), opened as
@@ -405,49 +320,5 @@ fn field_json(value: FieldValue) -> serde_json::Value {
         FieldValue::Bytes(bytes) => bytes.into(),
         FieldValue::Numbers(numbers) => numbers.into(),
         FieldValue::Unreadable => serde_json::Value::Null,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn events() -> Vec<(String, String)> {
-        [
-            ("sched", "sched_switch"),
-            ("sched", "sched_wakeup"),
-            ("syscalls", "sys_enter_openat"),
-            ("syscalls", "sys_enter_open"),
-        ]
-        .iter()
-        .map(|(s, e)| (s.to_string(), e.to_string()))
-        .collect()
-    }
-
-    #[test]
-    fn event_patterns_name_systems_events_and_globs() {
-        assert_eq!(resolve("sched", &events()).unwrap().len(), 2);
-        assert_eq!(resolve("sched:sched_switch", &events()).unwrap().len(), 1);
-        assert_eq!(
-            resolve("syscalls:sys_enter_open*", &events())
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(
-            resolve("sched_wakeup", &events()).unwrap(),
-            [("sched".to_string(), "sched_wakeup".to_string())]
-        );
-        assert!(resolve("nothing:here", &events()).is_err());
-    }
-
-    #[test]
-    fn each_filter_goes_to_the_event_before_it() {
-        let events = ["a".to_string(), "b".to_string()];
-        let filters = ["x == 1".to_string()];
-        let paired = pair_filters(&events, &[2, 6], &filters, &[4]).unwrap();
-        assert_eq!(paired[0].1.as_deref(), Some("x == 1"));
-        assert_eq!(paired[1].1, None);
-        assert!(pair_filters(&events, &[2, 6], &filters, &[1]).is_err());
     }
 }
