@@ -24,9 +24,18 @@ impl<'c> Comms<'c> {
 
     /// The name of `pid`, `<idle>` for 0, `<...>` when unknown.
     pub fn comm(&self, pid: i32) -> &str {
+        match self.saved(pid) {
+            Some(known) => known,
+            None => self.learned.get(&pid).map_or("<...>", String::as_str),
+        }
+    }
+
+    /// The name the file saved for `pid` (`<idle>` for 0): borrowed from
+    /// the cmdlines, not from what is learned, so it outlives this borrow.
+    pub fn saved(&self, pid: i32) -> Option<&'c str> {
         match self.cmdlines.comm(pid) {
-            "<...>" => self.learned.get(&pid).map_or("<...>", String::as_str),
-            known => known,
+            "<...>" => None,
+            known => Some(known),
         }
     }
 
@@ -54,5 +63,7 @@ mod tests {
         assert_eq!(comms.comm(7), "first");
         assert_eq!(comms.comm(0), "<idle>");
         assert_eq!(comms.comm(8), "<...>");
+        assert_eq!(comms.saved(42), Some("bash"));
+        assert_eq!(comms.saved(7), None);
     }
 }

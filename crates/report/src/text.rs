@@ -63,11 +63,30 @@ struct Job<'a> {
     cpu: u32,
     ts: u64,
     pid: i32,
-    /// The task's name, copied: task names are at most 16 bytes.
-    comm: ([u8; 24], u8),
+    comm: JobComm<'a>,
     plugin: Option<Plugin>,
     format: &'a EventFormat<'a>,
     data: &'a [u8],
+}
+
+/// A task's name as known when its record came.
+enum JobComm<'a> {
+    /// From the file's saved cmdlines, which do not change.
+    Saved(&'a str),
+    /// Learned from an earlier record, copied (task names have at most
+    /// 16 bytes): the names learned change as the report goes on.
+    Learned([u8; 24], u8),
+}
+
+impl JobComm<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            JobComm::Saved(name) => name,
+            JobComm::Learned(bytes, len) => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("<...>")
+            }
+        }
+    }
 }
 
 /// How many records go to a formatting thread at a time.
@@ -150,9 +169,16 @@ impl<'a> Report<'a> {
                         // trace-cmd prints the task before the event's
                         // text: a name learned from this record counts
                         // from the next.
-                        let name = name.as_bytes();
-                        let mut comm = ([0u8; 24], name.len().min(24) as u8);
-                        comm.0[..comm.1 as usize].copy_from_slice(&name[..comm.1 as usize]);
+                        let comm = match comms.saved(pid) {
+                            Some(saved) => JobComm::Saved(saved),
+                            None => {
+                                let name = name.as_bytes();
+                                let len = name.len().min(24);
+                                let mut bytes = [0u8; 24];
+                                bytes[..len].copy_from_slice(&name[..len]);
+                                JobComm::Learned(bytes, len as u8)
+                            }
+                        };
                         let plugin = self.plugins.of(format);
                         plugins::learn(plugin, format, event.data, &mut comms);
                         batch.push(Job {
@@ -262,8 +288,14 @@ fn format_job(
         layout.lost(out, job.cpu, count);
         out.push('\n');
     }
-    let comm = std::str::from_utf8(&job.comm.0[..job.comm.1 as usize]).unwrap_or("<...>");
-    layout.columns(out, comm, job.pid, job.cpu, job.ts, job.format.name);
+    layout.columns(
+        out,
+        job.comm.as_str(),
+        job.pid,
+        job.cpu,
+        job.ts,
+        job.format.name,
+    );
     render_text(raw, job.plugin, job.format, job.data, env, renderer, out);
     out.push('\n');
 }

@@ -198,7 +198,13 @@ impl Spec {
         } else {
             ""
         };
-        self.pad_parts(out, prefix, zeros, digits.as_str());
+        self.pad_parts(
+            out,
+            prefix,
+            zeros,
+            || digits.len(),
+            |out| digits.append(out),
+        );
     }
 
     /// Prints text under the width, precision and `-` of this conversion.
@@ -216,33 +222,47 @@ impl Spec {
 
     /// Writes `prefix` and `body` padded to the width.
     fn pad(&self, out: &mut String, body: &str, prefix: &str) {
-        self.pad_parts(out, prefix, 0, body);
+        self.pad_parts(
+            out,
+            prefix,
+            0,
+            || body.chars().count(),
+            |out| out.push_str(body),
+        );
     }
 
-    /// Writes `prefix`, `zeros` zeros and `body`, padded to the width with
-    /// spaces (or zeros, for the `0` flag without a precision).
-    fn pad_parts(&self, out: &mut String, prefix: &str, zeros: usize, body: &str) {
+    /// Writes `prefix`, `zeros` zeros and the body (`body_len`
+    /// characters, written by `body`), padded to the width with spaces (or
+    /// zeros, for the `0` flag without a precision).
+    fn pad_parts(
+        &self,
+        out: &mut String,
+        prefix: &str,
+        zeros: usize,
+        body_len: impl FnOnce() -> usize,
+        body: impl FnOnce(&mut String),
+    ) {
         let width = self.width.flatten().unwrap_or(0);
         // Without a width (the common case) nothing needs the length.
         let fill = match width {
             0 => 0,
-            _ => width.saturating_sub(body.chars().count() + prefix.len() + zeros),
+            _ => width.saturating_sub(body_len() + prefix.len() + zeros),
         };
         let zero = self.zero && !self.left && !matches!(self.precision, Some(Some(_)));
         if self.left {
             out.push_str(prefix);
             out.extend(std::iter::repeat_n('0', zeros));
-            out.push_str(body);
+            body(out);
             out.extend(std::iter::repeat_n(' ', fill));
         } else if zero {
             out.push_str(prefix);
             out.extend(std::iter::repeat_n('0', fill + zeros));
-            out.push_str(body);
+            body(out);
         } else {
             out.extend(std::iter::repeat_n(' ', fill));
             out.push_str(prefix);
             out.extend(std::iter::repeat_n('0', zeros));
-            out.push_str(body);
+            body(out);
         }
     }
 }
@@ -302,9 +322,10 @@ impl<'b> Digits<'b> {
         self.buffer.get(self.start) == Some(&b'0')
     }
 
-    fn as_str(&self) -> &str {
-        // Only ASCII digits and letters were written.
-        std::str::from_utf8(&self.buffer[self.start..]).unwrap_or("")
+    /// Appends the digits: ASCII bytes, each one char (no UTF-8
+    /// validation of the buffer, which every number would pay).
+    fn append(&self, out: &mut String) {
+        out.extend(self.buffer[self.start..].iter().map(|&b| char::from(b)));
     }
 }
 
