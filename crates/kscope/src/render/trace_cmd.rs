@@ -146,6 +146,18 @@ fn pad(out: &mut String, fill: char, count: usize) {
     }
 }
 
+/// "00", "01", ... "99": the digits of every number below 100.
+const PAIRS: [u8; 200] = {
+    let mut pairs = [0u8; 200];
+    let mut n = 0;
+    while n < 100 {
+        pairs[2 * n] = b'0' + (n / 10) as u8;
+        pairs[2 * n + 1] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    pairs
+};
+
 /// A few numbers and ASCII bytes assembled on the stack: 64 bytes hold
 /// any two u64 numbers with their padding to a width of up to 6.
 struct Digits {
@@ -173,15 +185,27 @@ impl Digits {
     }
 
     /// `value` in decimal, right-aligned in `width` columns filled with
-    /// `fill`; returns how many digits it has.
-    fn decimal(&mut self, value: u64, width: usize, fill: u8) -> usize {
-        let len = value.checked_ilog10().unwrap_or(0) as usize + 1;
-        self.fill(fill, width.saturating_sub(len));
-        let mut rest = value;
-        for at in (self.len..self.len + len).rev() {
-            self.bytes[at] = b'0' + (rest % 10) as u8;
-            rest /= 10;
+    /// `fill`; returns how many digits it has. Two digits per division.
+    fn decimal(&mut self, mut value: u64, width: usize, fill: u8) -> usize {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        while value >= 100 {
+            let pair = 2 * (value % 100) as usize;
+            value /= 100;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
+        if value >= 10 {
+            let pair = 2 * value as usize;
+            start -= 2;
+            digits[start..start + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            start -= 1;
+            digits[start] = b'0' + value as u8;
+        }
+        let len = digits.len() - start;
+        self.fill(fill, width.saturating_sub(len));
+        self.bytes[self.len..self.len + len].copy_from_slice(&digits[start..]);
         self.len += len;
         len
     }
