@@ -102,7 +102,7 @@ fn columns(
     // Characters, not bytes, as printf counts them: every byte but
     // UTF-8's continuation bytes starts one.
     let chars = comm.bytes().filter(|b| b & 0xc0 != 0x80).count();
-    pad(out, ' ', 16usize.saturating_sub(chars));
+    spaces(out, 16usize.saturating_sub(chars));
     out.push_str(comm);
     // `-PID   [CPU] ` and `SECS.MICROS: ` are each assembled on the stack
     // and appended in one piece.
@@ -136,13 +136,17 @@ fn columns(
     out.push_str(time.as_str());
     out.push_str(event);
     out.push_str(": ");
-    pad(out, ' ', 20usize.saturating_sub(event.len()));
+    spaces(out, 20usize.saturating_sub(event.len()));
 }
 
-/// Appends `count` copies of `fill`.
-fn pad(out: &mut String, fill: char, count: usize) {
-    for _ in 0..count {
-        out.push(fill);
+/// Appends `count` spaces, a slice of them at a time.
+fn spaces(out: &mut String, count: usize) {
+    const SPACES: &str = "                                ";
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
     }
 }
 
