@@ -251,19 +251,33 @@ impl Spec {
         let zero = self.zero && !self.left && !matches!(self.precision, Some(Some(_)));
         if self.left {
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', zeros));
+            repeat(out, ZEROS, zeros);
             body(out);
-            out.extend(std::iter::repeat_n(' ', fill));
+            repeat(out, SPACES, fill);
         } else if zero {
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', fill + zeros));
+            repeat(out, ZEROS, fill + zeros);
             body(out);
         } else {
-            out.extend(std::iter::repeat_n(' ', fill));
+            repeat(out, SPACES, fill);
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', zeros));
+            repeat(out, ZEROS, zeros);
             body(out);
         }
+    }
+}
+
+/// Runs of one ASCII character, appended a slice at a time by [`repeat`].
+const SPACES: &str = "                                ";
+const ZEROS: &str = "00000000000000000000000000000000";
+
+/// Appends `count` characters of `run` (one ASCII character repeated).
+fn repeat(out: &mut String, run: &str, count: usize) {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(run.len());
+        out.push_str(&run[..n]);
+        left -= n;
     }
 }
 
