@@ -3,6 +3,7 @@
 //! trace. A pattern is `SYSTEM:EVENT`, `SYSTEM` (all its events) or
 //! `EVENT`, globs allowed; each `-f` filters the `-e` just before it.
 
+use kscope_traceevent::{GlobError, name_glob};
 use kscope_tracefs::names::suggest_event;
 
 use crate::EventSelection;
@@ -11,14 +12,8 @@ use crate::EventSelection;
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
     /// A part of a pattern is not a glob.
-    #[error("bad glob {text:?}")]
-    Glob {
-        /// The part.
-        text: String,
-        /// What is wrong with it.
-        #[source]
-        source: glob::PatternError,
-    },
+    #[error(transparent)]
+    Glob(#[from] GlobError),
     /// No event has a name the pattern gives; `hint` says what is near.
     #[error("no event matches {pattern:?}{hint}")]
     NoEvent {
@@ -92,12 +87,7 @@ fn resolve(
         Some((s, e)) => (s, e),
         None => ("", pattern),
     };
-    let glob = |text: &str| {
-        glob::Pattern::new(text).map_err(|source| SelectError::Glob {
-            text: text.to_string(),
-            source,
-        })
-    };
+    let glob = |text: &str| name_glob(text).map_err(SelectError::from);
     let matched: Vec<(String, String)> = if system.is_empty() {
         let whole_system = available.iter().any(|(s, _)| s == event);
         let pattern = glob(event)?;

@@ -3,21 +3,15 @@
 //! comma-separated, globs allowed), each with an optional filter on its
 //! fields (`kscope_traceevent::filter`).
 
-use kscope_traceevent::EventFormat;
 use kscope_traceevent::filter::{Filter, FilterError};
+use kscope_traceevent::{EventFormat, GlobError, name_glob};
 
 /// Why a `-F` did not select.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
     /// A name is not a glob.
-    #[error("bad glob {text:?}")]
-    Glob {
-        /// The name.
-        text: String,
-        /// What is wrong with it.
-        #[source]
-        source: glob::PatternError,
-    },
+    #[error(transparent)]
+    Glob(#[from] GlobError),
     /// No event of the file has a name the `-F` gives.
     #[error("-F {spec:?}: no event of the file matches {events:?}")]
     NoEvent {
@@ -60,12 +54,7 @@ impl<'f> Selection<'f> {
                 Some((e, f)) => (e.trim(), Some(f.trim()).filter(|f| !f.is_empty())),
                 None => (spec.trim(), None),
             };
-            let glob = |text: &str| {
-                glob::Pattern::new(text).map_err(|source| SelectError::Glob {
-                    text: text.to_string(),
-                    source,
-                })
-            };
+            let glob = |text: &str| name_glob(text).map_err(SelectError::from);
             let mut matched: Vec<&EventFormat<'_>> = Vec::new();
             for item in events.split(',').map(str::trim) {
                 let (system, event) = match item.split_once('/') {
