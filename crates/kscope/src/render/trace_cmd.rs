@@ -104,36 +104,36 @@ fn columns(
     let chars = comm.bytes().filter(|b| b & 0xc0 != 0x80).count();
     spaces(out, 16usize.saturating_sub(chars));
     out.push_str(comm);
-    // `-PID   [CPU] ` and `SECS.MICROS: ` are each assembled on the stack
-    // and appended in one piece.
-    let mut ids = Digits::new();
-    ids.push(b'-');
+    // `-PID   [CPU] SECS.MICROS: ` is assembled on the stack and appended
+    // in one piece (in two, around the latency flags, when there are any).
+    let mut numbers = Digits::new();
+    numbers.push(b'-');
     if pid < 0 {
-        ids.push(b'-');
+        numbers.push(b'-');
     }
-    let pid_len = ids.decimal(u64::from(pid.unsigned_abs()), 0, b'0') + usize::from(pid < 0);
-    ids.fill(b' ', 5usize.saturating_sub(pid_len));
-    ids.push(b' ');
-    ids.push(b'[');
-    ids.decimal(u64::from(cpu), 3, b'0');
-    ids.push(b']');
-    ids.push(b' ');
-    out.push_str(ids.as_str());
+    let pid_len = numbers.decimal(u64::from(pid.unsigned_abs()), 0, b'0') + usize::from(pid < 0);
+    numbers.fill(b' ', 5usize.saturating_sub(pid_len));
+    numbers.push(b' ');
+    numbers.push(b'[');
+    numbers.decimal(u64::from(cpu), 3, b'0');
+    numbers.push(b']');
+    numbers.push(b' ');
     let secs_width = match latency {
         Some(flags) => {
+            out.push_str(numbers.as_str());
+            numbers = Digits::new();
             out.push_str(flags);
             out.push(' ');
             6
         }
         None => 5,
     };
-    let mut time = Digits::new();
-    time.decimal(secs, secs_width, b' ');
-    time.push(b'.');
-    time.decimal(micros, 6, b'0');
-    time.push(b':');
-    time.push(b' ');
-    out.push_str(time.as_str());
+    numbers.decimal(secs, secs_width, b' ');
+    numbers.push(b'.');
+    numbers.decimal(micros, 6, b'0');
+    numbers.push(b':');
+    numbers.push(b' ');
+    out.push_str(numbers.as_str());
     out.push_str(event);
     out.push_str(": ");
     spaces(out, 20usize.saturating_sub(event.len()));
@@ -163,7 +163,8 @@ const PAIRS: [u8; 200] = {
 };
 
 /// A few numbers and ASCII bytes assembled on the stack: 64 bytes hold
-/// any two u64 numbers with their padding to a width of up to 6.
+/// a line's pid and CPU (at most 26 bytes with their brackets and
+/// padding) and its time (at most 29).
 struct Digits {
     bytes: [u8; 64],
     len: usize,
