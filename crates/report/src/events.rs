@@ -179,3 +179,56 @@ impl<'a> Iterator for Events<'a> {
         self.merge.next()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kscope_traceevent::HeaderPage;
+
+    const V6: &[u8] = include_bytes!("../../tracedat/tests/data/v6.dat");
+
+    fn layout(data: &TraceData<'_>) -> PageLayout {
+        let text = std::str::from_utf8(&data.header_page).unwrap();
+        PageLayout::from_header(&HeaderPage::parse(text).unwrap())
+    }
+
+    #[test]
+    fn every_record_of_every_cpu_comes_once_in_time_order() {
+        let data = kscope_tracedat::parse(V6).unwrap();
+        let layout = layout(&data);
+        let mut events = Events::new(&data, &layout, &[], None);
+        let all: Vec<(u64, u32)> = events.by_ref().map(|e| (e.ts, e.cpu)).collect();
+        assert!(events.damage().is_empty());
+        assert!(all.windows(2).all(|w| w[0] <= w[1]), "out of order");
+        let cpus: Vec<u32> = data.buffers[0].cpus.iter().map(|c| c.cpu).collect();
+        assert!(cpus.len() > 1, "the fixture has several CPUs");
+        let mut per_cpu = 0;
+        for cpu in cpus {
+            let only: Vec<Event<'_>> = Events::new(&data, &layout, &[cpu], None).collect();
+            assert!(only.iter().all(|e| e.cpu == cpu));
+            assert_eq!(only.len(), all.iter().filter(|(_, c)| *c == cpu).count());
+            per_cpu += only.len();
+        }
+        assert_eq!(per_cpu, all.len());
+    }
+
+    #[test]
+    fn a_damaged_sub_buffer_is_named_and_the_other_records_kept() {
+        let mut data = kscope_tracedat::parse(V6).unwrap();
+        let layout = layout(&data);
+        let whole = Events::new(&data, &layout, &[], None).count();
+        let name = data.buffers[0].name.clone();
+        let cpu = &mut data.buffers[0].cpus[0];
+        let number = cpu.cpu;
+        let mut bytes = cpu.data.to_vec();
+        // The first sub-buffer's commit, far past its end.
+        bytes[8..16].copy_from_slice(&0x00ff_ffffu64.to_le_bytes());
+        cpu.data = std::borrow::Cow::Owned(bytes);
+        let mut events = Events::new(&data, &layout, &[], None);
+        let left = events.by_ref().count();
+        let damage = events.damage();
+        assert_eq!(damage.len(), 1, "{damage:?}");
+        assert_eq!((&damage[0].buffer, damage[0].cpu), (&name, number));
+        assert!(left < whole && left > 0, "{left} of {whole}");
+    }
+}
