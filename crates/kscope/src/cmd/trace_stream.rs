@@ -201,7 +201,6 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
 
 /// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the
 /// config cannot be read.
-/// CONFIG_HZ of the running kernel (250 when the config is unreadable).
 pub(crate) fn config_hz() -> u64 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     kscope_doctor::parse::config::KernelConfig::find(release.trim())
