@@ -6,7 +6,8 @@
 //! poll(2) on the per-CPU `trace_pipe_raw` files and reads each with
 //! non-blocking reads of one sub-buffer. [`merge`] decodes a batch of
 //! sub-buffers and puts their records and lost-event marks in time order
-//! across CPUs. Rendering is left to the caller.
+//! across CPUs. [`select_events`] finds the events that `-e` patterns
+//! name. Rendering is left to the caller.
 //!
 //! A recording goes to a trace.dat instead: a [`Recorder`] moves every
 //! CPU's whole sub-buffers to files with splice(2), and what it
@@ -39,6 +40,7 @@ mod gate;
 mod kernel;
 mod merge;
 mod record;
+mod select;
 mod session;
 mod sys;
 
@@ -47,4 +49,5 @@ pub use gate::{Child, CommandEnd, CommandError, GatedCommand, command_words};
 pub use kernel::{KernelContext, read_btf};
 pub use merge::{Item, Merged, merge};
 pub use record::{CpuRecording, CpuStats, RecordError, Recorded, Recorder};
+pub use select::{SelectError, no_event_hint, select_events};
 pub use session::{EventSelection, PAGES_PER_CPU, RawPage, Session, SessionConfig, SessionError};

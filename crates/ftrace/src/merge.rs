@@ -1,7 +1,9 @@
 //! Decoding a batch of sub-buffers and ordering their records by time
-//! across CPUs. Records are not copied: an [`Item`] points into the page
-//! it came from.
+//! across CPUs, through the k-way merge of `kscope_traceevent::merge`
+//! that `trace report` uses too. Records are not copied: an [`Item`]
+//! points into the page it came from.
 
+use kscope_traceevent::merge::Merge;
 use kscope_traceevent::{Missed, PageError, PageLayout, SubBuffer};
 
 use crate::session::RawPage;
@@ -34,9 +36,15 @@ pub enum Item {
 }
 
 impl Item {
-    fn key(&self) -> (u64, u32) {
+    fn ts(&self) -> u64 {
         match *self {
-            Item::Record { ts, cpu, .. } | Item::Lost { ts, cpu, .. } => (ts, cpu),
+            Item::Record { ts, .. } | Item::Lost { ts, .. } => ts,
+        }
+    }
+
+    fn cpu(&self) -> u32 {
+        match *self {
+            Item::Record { cpu, .. } | Item::Lost { cpu, .. } => cpu,
         }
     }
 }
@@ -52,7 +60,8 @@ pub struct Merged {
 }
 
 /// Decodes `pages` and orders everything by (timestamp, CPU). Pages of
-/// one CPU must come in the order they were read.
+/// one CPU must come in the order they were read; the items of one CPU
+/// keep that order. Errors are listed in the order of the pages.
 pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
     let mut merged = Merged::default();
     for (index, page) in pages.iter().enumerate() {
@@ -92,8 +101,17 @@ pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
             }
         }
     }
-    // Stable: records of one CPU with equal timestamps keep their order.
-    merged.items.sort_by_key(Item::key);
+    // Each CPU's items, in the order read, are one source of the merge.
+    let mut cpus: Vec<u32> = merged.items.iter().map(Item::cpu).collect();
+    cpus.sort_unstable();
+    cpus.dedup();
+    let mut sources: Vec<Vec<(u64, Item)>> = vec![Vec::new(); cpus.len()];
+    for item in merged.items.drain(..) {
+        if let Ok(source) = cpus.binary_search(&item.cpu()) {
+            sources[source].push((item.ts(), item));
+        }
+    }
+    merged.items = Merge::new(sources.into_iter().map(Vec::into_iter).collect()).collect();
     merged
 }
 

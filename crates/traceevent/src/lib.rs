@@ -16,7 +16,8 @@
 //! where (a line, or a sub-buffer offset) and what was expected, never a
 //! panic. It sits at the start of kscope's trace data flow: `kscope trace
 //! list` shows what it parsed; reading records and evaluating `print fmt`
-//! build on it.
+//! build on it. [`merge`] puts the records of several CPUs in one time
+//! order, and [`filter`] is the `-F` language of reports.
 //!
 //! ```
 //! use kscope_traceevent::EventFormat;
@@ -46,17 +47,23 @@
 //! # Ok::<(), kscope_traceevent::PageError>(())
 //! ```
 
+mod common;
 mod field;
+pub mod filter;
 mod format;
 mod header;
+pub mod merge;
 mod page;
+mod pattern;
 pub mod printfmt;
 mod render;
 mod resolve;
 
+pub use common::{common_flags, common_pid, common_preempt_count, common_type};
 pub use field::{ArrayLen, Field, Location};
 pub use format::{EventFormat, FormatError};
 pub use header::{HeaderEvent, HeaderPage};
 pub use page::{Missed, PageError, PageLayout, Record, Records, SubBuffer};
+pub use pattern::{GlobError, name_glob};
 pub use render::Renderer;
 pub use resolve::{Cmdlines, Kallsyms, PrintkFormats};

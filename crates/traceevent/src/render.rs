@@ -6,6 +6,7 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::fmt::Write;
 
+use crate::common::common_type;
 use crate::format::EventFormat;
 use crate::printfmt::{Env, Formatter, render_raw};
 
@@ -15,18 +16,58 @@ pub struct Renderer<'c> {
     /// Each event with its print fmt, parsed the first time a record of
     /// the event is formatted: a trace file holds the formats of every
     /// event of the kernel (thousands), a trace a few of them.
-    events: HashMap<u32, (&'c EventFormat<'c>, OnceCell<Option<Formatter<'c>>>)>,
+    events: Vec<(&'c EventFormat<'c>, OnceCell<Option<Formatter<'c>>>)>,
+    /// By id (a record's `common_type`, 16 bits): 1 + the index of its
+    /// event in `events`, 0 for none. An array, not a hash: the lookup
+    /// is made for every record.
+    by_id: Vec<u32>,
 }
 
 impl<'c> Renderer<'c> {
     /// A renderer for `formats`; each print fmt is parsed once, when it is
-    /// first needed.
+    /// first needed. Of two formats with one id, the last counts.
     pub fn new(formats: &'c [EventFormat<'c>]) -> Renderer<'c> {
-        let events = formats
-            .iter()
-            .map(|f| (f.id, (f, OnceCell::new())))
-            .collect();
-        Renderer { events }
+        let mut events: Vec<(&'c EventFormat<'c>, OnceCell<Option<Formatter<'c>>>)> = Vec::new();
+        let mut by_id: Vec<u32> = Vec::new();
+        let mut wide: HashMap<u32, usize> = HashMap::new();
+        for format in formats {
+            let slot = match u16::try_from(format.id) {
+                Ok(id) => {
+                    let id = usize::from(id);
+                    if by_id.len() <= id {
+                        by_id.resize(id + 1, 0);
+                    }
+                    &mut by_id[id]
+                }
+                // No record can name it; it is kept for `unresolved`.
+                Err(_) => {
+                    let index = *wide.entry(format.id).or_insert(events.len());
+                    if index == events.len() {
+                        events.push((format, OnceCell::new()));
+                    } else {
+                        events[index] = (format, OnceCell::new());
+                    }
+                    continue;
+                }
+            };
+            if *slot == 0 {
+                events.push((format, OnceCell::new()));
+                *slot = events.len() as u32;
+            } else {
+                events[*slot as usize - 1] = (format, OnceCell::new());
+            }
+        }
+        Renderer { events, by_id }
+    }
+
+    /// The entry of a record's event, by its `common_type`.
+    fn entry(
+        &self,
+        data: &[u8],
+    ) -> Option<&(&'c EventFormat<'c>, OnceCell<Option<Formatter<'c>>>)> {
+        let id = common_type(data)?;
+        let slot = *self.by_id.get(usize::from(id))?;
+        self.events.get((slot as usize).checked_sub(1)?)
     }
 
     fn formatter<'r>(
@@ -41,7 +82,7 @@ impl<'c> Renderer<'c> {
     pub fn unresolved(&self, env: &Env<'_>) -> Vec<(&'c str, Vec<&'c str>)> {
         let mut out: Vec<(&'c str, Vec<&'c str>)> = self
             .events
-            .values()
+            .iter()
             .filter_map(|(format, cell)| {
                 let names = Self::formatter(format, cell)?.unresolved_names(env);
                 (!names.is_empty()).then_some((format.name, names))
@@ -53,9 +94,7 @@ impl<'c> Renderer<'c> {
 
     /// The event a record belongs to, by its `common_type`.
     pub fn event_of(&self, data: &[u8]) -> Option<&'c EventFormat<'c>> {
-        self.events
-            .get(&record_id(data)?)
-            .map(|(format, _)| *format)
+        self.entry(data).map(|(format, _)| *format)
     }
 
     /// Appends the record's text to `out` and returns its event, or
@@ -68,7 +107,7 @@ impl<'c> Renderer<'c> {
         env: &Env<'_>,
         out: &mut String,
     ) -> Option<&'c EventFormat<'c>> {
-        let (format, cell) = self.events.get(&record_id(data)?)?;
+        let (format, cell) = self.entry(data)?;
         if format.name == "bprint" && render_bprint(format, data, env, out).is_some() {
             return Some(format);
         }
@@ -154,12 +193,6 @@ fn render_bprint(
     crate::printfmt::format_packed(text, buf, env, &mut line).ok()?;
     out.push_str(&line);
     Some(())
-}
-
-/// A record's event id: its `common_type`, the first u16.
-fn record_id(data: &[u8]) -> Option<u32> {
-    data.get(..2)
-        .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
 }
 
 /// An unsigned little-endian integer of 1 to 8 bytes; 0 past the end.

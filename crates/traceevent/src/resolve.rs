@@ -3,6 +3,7 @@
 //! tracefs's `saved_cmdlines`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::printfmt::{Symbol, SymbolResolver};
 
@@ -107,27 +108,67 @@ impl PrintkFormats {
 }
 
 /// pid → command name, from `saved_cmdlines` (`PID COMM` lines).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Cmdlines {
-    names: HashMap<i32, String>,
+    /// Sorted, one entry per pid, apart from the names: a binary search
+    /// of a few KiB of pids is cheaper than a hash for every record of a
+    /// report, and no input can make it slow.
+    pids: Vec<i32>,
+    /// The name of each pid, at its index.
+    names: Vec<String>,
+    /// The index of the pid found last: records come in runs of one task.
+    last: AtomicUsize,
+}
+
+impl Clone for Cmdlines {
+    fn clone(&self) -> Cmdlines {
+        Cmdlines {
+            pids: self.pids.clone(),
+            names: self.names.clone(),
+            last: AtomicUsize::new(self.last.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Cmdlines {
-    /// Parses `saved_cmdlines` text.
+    /// Parses `saved_cmdlines` text; of two lines of one pid, the last
+    /// counts.
     pub fn parse(text: &str) -> Cmdlines {
-        let names = text
+        let mut lines: Vec<(i32, String)> = text
             .lines()
             .filter_map(|line| {
                 let (pid, comm) = line.split_once(' ')?;
                 Some((pid.trim().parse().ok()?, comm.trim().to_string()))
             })
             .collect();
-        Cmdlines { names }
+        // Stable: lines of one pid stay in file order; the last is kept.
+        lines.sort_by_key(|(pid, _)| *pid);
+        let mut cmdlines = Cmdlines::default();
+        for (pid, comm) in lines {
+            match cmdlines.pids.last() {
+                Some(last) if *last == pid => {
+                    if let Some(name) = cmdlines.names.last_mut() {
+                        *name = comm;
+                    }
+                }
+                _ => {
+                    cmdlines.pids.push(pid);
+                    cmdlines.names.push(comm);
+                }
+            }
+        }
+        cmdlines
     }
 
     /// Adds or replaces one pid's name (learned from a sched_switch, say).
     pub fn insert(&mut self, pid: i32, comm: &str) {
-        self.names.insert(pid, comm.to_string());
+        match self.pids.binary_search(&pid) {
+            Ok(at) => self.names[at] = comm.to_string(),
+            Err(at) => {
+                self.pids.insert(at, pid);
+                self.names.insert(at, comm.to_string());
+            }
+        }
     }
 
     /// The name as the kernel's `trace` file shows it: `<idle>` for pid
@@ -136,7 +177,17 @@ impl Cmdlines {
         if pid == 0 {
             return "<idle>";
         }
-        self.names.get(&pid).map_or("<...>", String::as_str)
+        let last = self.last.load(Ordering::Relaxed);
+        if self.pids.get(last) == Some(&pid) {
+            return &self.names[last];
+        }
+        match self.pids.binary_search(&pid) {
+            Ok(at) => {
+                self.last.store(at, Ordering::Relaxed);
+                &self.names[at]
+            }
+            Err(_) => "<...>",
+        }
     }
 }
 
@@ -174,11 +225,14 @@ mod tests {
 
     #[test]
     fn comms_come_from_saved_cmdlines() {
-        let mut cmdlines = Cmdlines::parse("1 systemd\n42 bash\nbad line\n");
+        let mut cmdlines = Cmdlines::parse("42 old\n1 systemd\n42 bash\nbad line\n");
         assert_eq!(cmdlines.comm(42), "bash");
         assert_eq!(cmdlines.comm(0), "<idle>");
         assert_eq!(cmdlines.comm(7), "<...>");
         cmdlines.insert(7, "kworker/0:1");
         assert_eq!(cmdlines.comm(7), "kworker/0:1");
+        cmdlines.insert(1, "init");
+        assert_eq!(cmdlines.comm(1), "init");
+        assert_eq!(cmdlines.comm(42), "bash");
     }
 }

@@ -147,7 +147,7 @@ fn run_list(args: &ListArgs) -> anyhow::Result<ExitCode> {
         if events.is_empty() {
             bail!(
                 "no event matches {glob:?}{}",
-                super::trace_stream::no_event_hint(glob, &available)
+                kscope_ftrace::no_event_hint(glob, &available)
             );
         }
         listing.events = Some(events);
@@ -193,7 +193,7 @@ fn find_format(fs: &Tracefs, name: &str) -> anyhow::Result<(String, String)> {
         [(system, event)] => Ok((system.clone(), fs.event_format(system, event)?)),
         [] => bail!(
             "no event {name:?}{}",
-            super::trace_stream::no_event_hint(name, &events)
+            kscope_ftrace::no_event_hint(name, &events)
         ),
         many => bail!(
             "{name:?} names {} events: {}; say which with SYSTEM:EVENT",

@@ -2,16 +2,20 @@
 //! them as they come, in the layout of `trace-cmd report`, until the
 //! command given after `--` exits or Ctrl-C.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kscope_ftrace::{
     EventSelection, GatedCommand, Item, KernelContext, Session, SessionConfig, merge, read_btf,
+    select_events,
 };
 use kscope_traceevent::printfmt::{Env, FieldValue, field_values};
-use kscope_traceevent::{Cmdlines, EventFormat, Renderer};
+use kscope_traceevent::{
+    Cmdlines, EventFormat, Renderer, common_flags, common_pid, common_preempt_count, common_type,
+};
 use kscope_tracefs::{StateGuard, Tracefs, control};
 
 use crate::render::trace_cmd;
@@ -46,24 +50,12 @@ impl EventArgs {
         available: &[(String, String)],
         positions: (&[usize], &[usize]),
     ) -> anyhow::Result<Vec<EventSelection>> {
-        let mut selections: Vec<EventSelection> = Vec::new();
-        for (pattern, filter) in
-            pair_filters(&self.events, positions.0, &self.filters, positions.1)?
-        {
-            for (system, event) in resolve(&pattern, available)? {
-                if !selections
-                    .iter()
-                    .any(|s| s.system == system && s.event == event)
-                {
-                    selections.push(EventSelection {
-                        system,
-                        event,
-                        filter: filter.clone(),
-                    });
-                }
-            }
-        }
-        Ok(selections)
+        Ok(select_events(
+            available,
+            &self.events,
+            &self.filters,
+            positions,
+        )?)
     }
 }
 
@@ -94,80 +86,6 @@ pub struct StreamArgs {
     /// and stop when it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
-}
-
-/// Pairs each -f with the -e just before it, by their positions on the
-/// command line.
-fn pair_filters(
-    events: &[String],
-    event_positions: &[usize],
-    filters: &[String],
-    filter_positions: &[usize],
-) -> anyhow::Result<Vec<(String, Option<String>)>> {
-    let mut paired: Vec<(String, Option<String>)> =
-        events.iter().map(|e| (e.clone(), None)).collect();
-    for (filter, position) in filters.iter().zip(filter_positions) {
-        let Some(index) = event_positions.iter().rposition(|p| p < position) else {
-            bail!("-f {filter:?} comes before any -e: put it after the event it filters");
-        };
-        paired[index].1 = Some(filter.clone());
-    }
-    Ok(paired)
-}
-
-/// The events `pattern` names among `available`.
-pub(crate) fn resolve(
-    pattern: &str,
-    available: &[(String, String)],
-) -> anyhow::Result<Vec<(String, String)>> {
-    let (system, event) = match pattern.split_once(':') {
-        Some((s, e)) => (s, e),
-        None => ("", pattern),
-    };
-    let glob = |text: &str| glob::Pattern::new(text).with_context(|| format!("bad glob {text:?}"));
-    let matched: Vec<(String, String)> = if system.is_empty() {
-        let whole_system = available.iter().any(|(s, _)| s == event);
-        let pattern = glob(event)?;
-        available
-            .iter()
-            .filter(|(s, e)| {
-                if whole_system {
-                    s == event
-                } else {
-                    pattern.matches(e)
-                }
-            })
-            .cloned()
-            .collect()
-    } else {
-        let (system, event) = (glob(system)?, glob(event)?);
-        available
-            .iter()
-            .filter(|(s, e)| system.matches(s) && event.matches(e))
-            .cloned()
-            .collect()
-    };
-    if matched.is_empty() {
-        bail!(
-            "no event matches {pattern:?}{}",
-            no_event_hint(pattern, available)
-        );
-    }
-    Ok(matched)
-}
-
-/// What follows "no event ..." for `wanted`: the nearest event when it
-/// looks misspelt, and a listing that shows some.
-pub(crate) fn no_event_hint(wanted: &str, available: &[(String, String)]) -> String {
-    let suggestion = kscope_tracefs::names::suggest_event(wanted, available);
-    let nearest = suggestion
-        .nearest
-        .map(|name| format!("; did you mean \"{name}\"?"))
-        .unwrap_or_default();
-    format!(
-        "{nearest} (`kscope trace list -e '{}'` lists the events there are)",
-        suggestion.glob
-    )
 }
 
 /// Where `-o FILE` sends output (stdout without it), opened as
@@ -283,7 +201,6 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
 
 /// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the
 /// config cannot be read.
-/// CONFIG_HZ of the running kernel (250 when the config is unreadable).
 pub(crate) fn config_hz() -> u64 {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     kscope_doctor::parse::config::KernelConfig::find(release.trim())
@@ -315,15 +232,15 @@ impl Printer<'_, '_> {
         let cmdlines = Cmdlines::parse(
             &control::read(&self.fs.root().join("saved_cmdlines")).unwrap_or_default(),
         );
-        let mut line = String::new();
+        // The batch's lines are built in one String and written at once.
+        let (mut lines, mut text) = (String::new(), String::new());
         for item in &merged.items {
-            line.clear();
             match *item {
                 Item::Lost { cpu, count, ts } if self.json => {
                     let lost = serde_json::json!({"cpu": cpu, "ts": ts, "lost": count});
-                    line.push_str(&lost.to_string());
+                    lines.push_str(&lost.to_string());
                 }
-                Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut line, cpu, count),
+                Item::Lost { cpu, count, .. } => trace_cmd::lost_line(&mut lines, cpu, count),
                 Item::Record {
                     ts,
                     cpu,
@@ -332,33 +249,37 @@ impl Printer<'_, '_> {
                     len,
                 } => {
                     let data = &pages[page].bytes[start..start + len];
-                    self.record(&mut line, data, cpu, ts, &cmdlines);
+                    self.record(&mut lines, &mut text, data, cpu, ts, &cmdlines);
                 }
             }
-            line.push('\n');
-            out.write_all(line.as_bytes())?;
+            lines.push('\n');
         }
+        out.write_all(lines.as_bytes())?;
         for (cpu, err) in &merged.errors {
             eprintln!("kscope: a sub-buffer of CPU {cpu} is damaged: {err}");
         }
         Ok(())
     }
 
-    fn record(&self, line: &mut String, data: &[u8], cpu: u32, ts: u64, cmdlines: &Cmdlines) {
-        let flags = data.get(2).copied().unwrap_or(0);
-        let preempt = data.get(3).copied().unwrap_or(0);
-        let pid = data
-            .get(4..8)
-            .map_or(0, |b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        let latency = trace_cmd::latency_flags(flags, preempt);
-        let mut text = String::new();
-        let name = match self.renderer.render(data, self.env, &mut text) {
+    /// Appends one record's line (without its newline); `text` is
+    /// scratch space for the event's text, reused from record to record.
+    fn record(
+        &self,
+        line: &mut String,
+        text: &mut String,
+        data: &[u8],
+        cpu: u32,
+        ts: u64,
+        cmdlines: &Cmdlines,
+    ) {
+        let pid = common_pid(data);
+        let latency = trace_cmd::latency_flags(common_flags(data), common_preempt_count(data));
+        text.clear();
+        let name = match self.renderer.render(data, self.env, text) {
             Some(format) => format.name,
             None => {
-                let id = data
-                    .get(..2)
-                    .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-                text = format!("[unknown event id {id}]");
+                let id = common_type(data).unwrap_or(0);
+                let _ = write!(text, "[unknown event id {id}]");
                 "UNKNOWN"
             }
         };
@@ -380,22 +301,13 @@ impl Printer<'_, '_> {
                 "pid": pid,
                 "flags": latency,
                 "event": name,
-                "text": text,
+                "text": text.as_str(),
                 "fields": fields,
             });
             line.push_str(&record.to_string());
             return;
         }
-        trace_cmd::record_line(
-            line,
-            cmdlines.comm(pid),
-            pid,
-            cpu,
-            &latency,
-            ts,
-            name,
-            &text,
-        );
+        trace_cmd::record_line(line, cmdlines.comm(pid), pid, cpu, &latency, ts, name, text);
     }
 }
 
@@ -407,49 +319,5 @@ fn field_json(value: FieldValue) -> serde_json::Value {
         FieldValue::Bytes(bytes) => bytes.into(),
         FieldValue::Numbers(numbers) => numbers.into(),
         FieldValue::Unreadable => serde_json::Value::Null,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn events() -> Vec<(String, String)> {
-        [
-            ("sched", "sched_switch"),
-            ("sched", "sched_wakeup"),
-            ("syscalls", "sys_enter_openat"),
-            ("syscalls", "sys_enter_open"),
-        ]
-        .iter()
-        .map(|(s, e)| (s.to_string(), e.to_string()))
-        .collect()
-    }
-
-    #[test]
-    fn event_patterns_name_systems_events_and_globs() {
-        assert_eq!(resolve("sched", &events()).unwrap().len(), 2);
-        assert_eq!(resolve("sched:sched_switch", &events()).unwrap().len(), 1);
-        assert_eq!(
-            resolve("syscalls:sys_enter_open*", &events())
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(
-            resolve("sched_wakeup", &events()).unwrap(),
-            [("sched".to_string(), "sched_wakeup".to_string())]
-        );
-        assert!(resolve("nothing:here", &events()).is_err());
-    }
-
-    #[test]
-    fn each_filter_goes_to_the_event_before_it() {
-        let events = ["a".to_string(), "b".to_string()];
-        let filters = ["x == 1".to_string()];
-        let paired = pair_filters(&events, &[2, 6], &filters, &[4]).unwrap();
-        assert_eq!(paired[0].1.as_deref(), Some("x == 1"));
-        assert_eq!(paired[1].1, None);
-        assert!(pair_filters(&events, &[2, 6], &filters, &[1]).is_err());
     }
 }

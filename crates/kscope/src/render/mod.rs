@@ -8,4 +8,3 @@ pub mod json;
 pub mod text;
 pub mod trace_cmd;
 pub mod trace_list;
-pub mod trace_plugins;

@@ -198,7 +198,13 @@ impl Spec {
         } else {
             ""
         };
-        self.pad_parts(out, prefix, zeros, digits.as_str());
+        self.pad_parts(
+            out,
+            prefix,
+            zeros,
+            || digits.len(),
+            |out| digits.append(out),
+        );
     }
 
     /// Prints text under the width, precision and `-` of this conversion.
@@ -216,31 +222,62 @@ impl Spec {
 
     /// Writes `prefix` and `body` padded to the width.
     fn pad(&self, out: &mut String, body: &str, prefix: &str) {
-        self.pad_parts(out, prefix, 0, body);
+        self.pad_parts(
+            out,
+            prefix,
+            0,
+            || body.chars().count(),
+            |out| out.push_str(body),
+        );
     }
 
-    /// Writes `prefix`, `zeros` zeros and `body`, padded to the width with
-    /// spaces (or zeros, for the `0` flag without a precision).
-    fn pad_parts(&self, out: &mut String, prefix: &str, zeros: usize, body: &str) {
+    /// Writes `prefix`, `zeros` zeros and the body (`body_len`
+    /// characters, written by `body`), padded to the width with spaces (or
+    /// zeros, for the `0` flag without a precision).
+    fn pad_parts(
+        &self,
+        out: &mut String,
+        prefix: &str,
+        zeros: usize,
+        body_len: impl FnOnce() -> usize,
+        body: impl FnOnce(&mut String),
+    ) {
         let width = self.width.flatten().unwrap_or(0);
-        let len = body.chars().count() + prefix.len() + zeros;
-        let fill = width.saturating_sub(len);
+        // Without a width (the common case) nothing needs the length.
+        let fill = match width {
+            0 => 0,
+            _ => width.saturating_sub(body_len() + prefix.len() + zeros),
+        };
         let zero = self.zero && !self.left && !matches!(self.precision, Some(Some(_)));
         if self.left {
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', zeros));
-            out.push_str(body);
-            out.extend(std::iter::repeat_n(' ', fill));
+            repeat(out, ZEROS, zeros);
+            body(out);
+            repeat(out, SPACES, fill);
         } else if zero {
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', fill + zeros));
-            out.push_str(body);
+            repeat(out, ZEROS, fill + zeros);
+            body(out);
         } else {
-            out.extend(std::iter::repeat_n(' ', fill));
+            repeat(out, SPACES, fill);
             out.push_str(prefix);
-            out.extend(std::iter::repeat_n('0', zeros));
-            out.push_str(body);
+            repeat(out, ZEROS, zeros);
+            body(out);
         }
+    }
+}
+
+/// Runs of one ASCII character, appended a slice at a time by [`repeat`].
+const SPACES: &str = "                                ";
+const ZEROS: &str = "00000000000000000000000000000000";
+
+/// Appends `count` characters of `run` (one ASCII character repeated).
+fn repeat(out: &mut String, run: &str, count: usize) {
+    let mut left = count;
+    while left > 0 {
+        let n = left.min(run.len());
+        out.push_str(&run[..n]);
+        left -= n;
     }
 }
 
@@ -254,19 +291,34 @@ impl<'b> Digits<'b> {
     /// Writes `value` in the base of `conversion` (x, X, o or decimal) at
     /// the end of `buffer` (24 bytes hold any u64 in octal).
     fn new(buffer: &'b mut [u8; 24], mut value: u64, conversion: char) -> Digits<'b> {
-        let (base, letters): (u64, &[u8; 16]) = match conversion {
-            'x' => (16, b"0123456789abcdef"),
-            'X' => (16, b"0123456789ABCDEF"),
-            'o' => (8, b"0123456789abcdef"),
-            _ => (10, b"0123456789abcdef"),
+        let (shift, letters): (u32, &[u8; 16]) = match conversion {
+            'x' => (4, b"0123456789abcdef"),
+            'X' => (4, b"0123456789ABCDEF"),
+            'o' => (3, b"0123456789abcdef"),
+            _ => (0, b"0123456789abcdef"),
         };
         let mut start = buffer.len();
-        loop {
-            start -= 1;
-            buffer[start] = letters[(value % base) as usize];
-            value /= base;
-            if value == 0 {
-                break;
+        // Each base is a constant to its loop (a shift, or a division the
+        // compiler turns into a multiplication): this runs for every
+        // number of every record.
+        if shift == 0 {
+            loop {
+                start -= 1;
+                buffer[start] = letters[(value % 10) as usize];
+                value /= 10;
+                if value == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mask = (1u64 << shift) - 1;
+            loop {
+                start -= 1;
+                buffer[start] = letters[(value & mask) as usize];
+                value >>= shift;
+                if value == 0 {
+                    break;
+                }
             }
         }
         Digits { buffer, start }
@@ -284,9 +336,10 @@ impl<'b> Digits<'b> {
         self.buffer.get(self.start) == Some(&b'0')
     }
 
-    fn as_str(&self) -> &str {
-        // Only ASCII digits and letters were written.
-        std::str::from_utf8(&self.buffer[self.start..]).unwrap_or("")
+    /// Appends the digits: ASCII bytes, each one char (no UTF-8
+    /// validation of the buffer, which every number would pay).
+    fn append(&self, out: &mut String) {
+        out.extend(self.buffer[self.start..].iter().map(|&b| char::from(b)));
     }
 }
 

@@ -10,14 +10,84 @@ use std::fmt::Write;
 use kscope_traceevent::EventFormat;
 use kscope_traceevent::printfmt::Env;
 
-use crate::cmd::trace_report::Comms;
+use crate::Comms;
+
+/// The events a plugin prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plugin {
+    SchedSwitch,
+    SchedWakeup,
+    /// kmalloc, kfree and the other kmem allocation events: a prefix.
+    Kmem,
+    HrtimerExpireEntry,
+    HrtimerStart,
+    Futex,
+    TlbFlush,
+}
+
+impl Plugin {
+    /// The plugin of the event named `name`, if one prints it.
+    fn of(name: &str) -> Option<Plugin> {
+        Some(match name {
+            "sched_switch" => Plugin::SchedSwitch,
+            "sched_wakeup" | "sched_wakeup_new" => Plugin::SchedWakeup,
+            "kfree"
+            | "kmalloc"
+            | "kmalloc_node"
+            | "kmem_cache_alloc"
+            | "kmem_cache_alloc_node"
+            | "kmem_cache_free" => Plugin::Kmem,
+            "hrtimer_expire_entry" => Plugin::HrtimerExpireEntry,
+            "hrtimer_start" => Plugin::HrtimerStart,
+            "sys_enter_futex" => Plugin::Futex,
+            "tlb_flush" => Plugin::TlbFlush,
+            _ => return None,
+        })
+    }
+}
+
+/// The plugin of each event of a file, found once by name, looked up by
+/// id for each record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plugins {
+    by_id: Vec<Option<Plugin>>,
+}
+
+impl Plugins {
+    /// The plugins of `formats`; of two formats with one id, the last
+    /// counts (as in `Renderer`).
+    pub(crate) fn new(formats: &[EventFormat<'_>]) -> Plugins {
+        let mut by_id = Vec::new();
+        for format in formats {
+            let Ok(id) = u16::try_from(format.id) else {
+                continue;
+            };
+            let id = usize::from(id);
+            if by_id.len() <= id {
+                by_id.resize(id + 1, None);
+            }
+            by_id[id] = Plugin::of(format.name);
+        }
+        Plugins { by_id }
+    }
+
+    /// The plugin that prints records of `format`.
+    pub(crate) fn of(&self, format: &EventFormat<'_>) -> Option<Plugin> {
+        self.by_id.get(format.id as usize).copied().flatten()
+    }
+}
 
 /// What trace-cmd's sched plugin learns from a record it prints: the
 /// names of the tasks a sched_switch or sched_wakeup names.
-pub fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
+pub(crate) fn learn(
+    plugin: Option<Plugin>,
+    format: &EventFormat<'_>,
+    record: &[u8],
+    comms: &mut Comms<'_>,
+) {
     let fields = Fields { format, record };
-    match format.name {
-        "sched_switch" => {
+    match plugin {
+        Some(Plugin::SchedSwitch) => {
             comms.learn(
                 fields.int("prev_pid").unwrap_or(0) as i32,
                 fields.text("prev_comm"),
@@ -27,27 +97,31 @@ pub fn learn(format: &EventFormat<'_>, record: &[u8], comms: &mut Comms<'_>) {
                 fields.text("next_comm"),
             );
         }
-        "sched_wakeup" | "sched_wakeup_new" => {
+        Some(Plugin::SchedWakeup) => {
             comms.learn(fields.int("pid").unwrap_or(0) as i32, fields.text("comm"));
         }
         _ => {}
     }
 }
 
-/// Renders `record` as trace-cmd's plugin for its event would, into
+/// Renders `record` as trace-cmd's `plugin` for its event would, into
 /// `out`. Returns false when no plugin takes the whole event (`out` may
 /// then hold a prefix the plugin adds before the print fmt's text).
-pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut String) -> bool {
+pub(crate) fn render(
+    plugin: Option<Plugin>,
+    format: &EventFormat<'_>,
+    record: &[u8],
+    env: &Env<'_>,
+    out: &mut String,
+) -> bool {
+    let Some(plugin) = plugin else {
+        return false;
+    };
     let fields = Fields { format, record };
-    match format.name {
-        "sched_switch" => sched_switch(&fields, out),
-        "sched_wakeup" | "sched_wakeup_new" => sched_wakeup(&fields, out),
-        "kfree"
-        | "kmalloc"
-        | "kmalloc_node"
-        | "kmem_cache_alloc"
-        | "kmem_cache_alloc_node"
-        | "kmem_cache_free" => {
+    match plugin {
+        Plugin::SchedSwitch => sched_switch(&fields, out),
+        Plugin::SchedWakeup => sched_wakeup(&fields, out),
+        Plugin::Kmem => {
             // A prefix naming the call site, then the print fmt's text.
             if let Some(site) = fields.int("call_site")
                 && let Some(sym) = env.symbols.symbol(site as u64)
@@ -56,10 +130,10 @@ pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut 
             }
             false
         }
-        "hrtimer_expire_entry" => hrtimer(&fields, env, out, false),
-        "hrtimer_start" => hrtimer(&fields, env, out, true),
-        "sys_enter_futex" => futex(&fields, out),
-        "tlb_flush" => {
+        Plugin::HrtimerExpireEntry => hrtimer(&fields, env, out, false),
+        Plugin::HrtimerStart => hrtimer(&fields, env, out, true),
+        Plugin::Futex => futex(&fields, out),
+        Plugin::TlbFlush => {
             let reason = fields.int("reason").unwrap_or(0);
             let text = match reason {
                 0 => "flush on task switch",
@@ -75,7 +149,6 @@ pub fn render(format: &EventFormat<'_>, record: &[u8], env: &Env<'_>, out: &mut 
             );
             true
         }
-        _ => false,
     }
 }
 
