@@ -362,18 +362,3 @@ pub struct LeftoverJournal {
     /// Why the journal could not be read, when it could not.
     pub corrupt: Option<String>,
 }
-
-impl Facts {
-    /// Gathers the facts of the running kernel. When tracefs or
-    /// securityfs is not mounted, mounts it in the process's private
-    /// mount namespace first (see the crate doc); loads and unloads one
-    /// BPF program and opens and closes one perf counter.
-    pub fn gather() -> Facts {
-        crate::sys::gather()
-    }
-
-    /// The verdicts on these facts.
-    pub fn judge(&self) -> crate::Report {
-        crate::verdicts::judge(self)
-    }
-}

@@ -56,6 +56,23 @@ pub use facts::{
 /// changes only when a field is removed or changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
+// The two halves meet here, at the root, so that facts, sys and verdicts
+// need not know each other beyond the facts.
+impl Facts {
+    /// Gathers the facts of the running kernel. When tracefs or
+    /// securityfs is not mounted, mounts it in the process's private
+    /// mount namespace first (see the crate doc); loads and unloads one
+    /// BPF program and opens and closes one perf counter.
+    pub fn gather() -> Facts {
+        sys::gather()
+    }
+
+    /// The verdicts on these facts.
+    pub fn judge(&self) -> Report {
+        verdicts::judge(self)
+    }
+}
+
 /// Whether a capability can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -23,11 +23,7 @@ use object::{CompressionFormat, Object, ObjectSection, SectionKind};
 
 use crate::names::Scopes;
 use crate::sys::SharedBytes;
-use crate::{DwarfCache, Error, ObjectFile};
-
-/// The `gimli` reader over sections copied out of the file (and
-/// decompressed, for `SHF_COMPRESSED` sections).
-pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, SharedBytes>;
+use crate::{DwarfCache, Error, ObjectFile, Reader};
 
 /// The size of the placeholder unit header: a DWARF 5 type unit.
 const PLACEHOLDER_HEADER: usize = 24;

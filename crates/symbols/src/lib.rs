@@ -43,3 +43,8 @@ pub use demangle::demangle;
 pub use error::Error;
 pub use object_file::ObjectFile;
 pub use symbolizer::{Frame, Symbolizer};
+
+/// The `gimli` reader over DWARF sections copied out of a file (and
+/// decompressed, for `SHF_COMPRESSED` sections): shared by the DWARF
+/// loader and the namespace walk of function names.
+pub(crate) type Reader = gimli::EndianReader<gimli::RunTimeEndian, sys::SharedBytes>;

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use gimli::{AttributeValue, Reader as _, UnitOffset, UnitRef};
 
-use crate::dwarf::Reader;
+use crate::Reader;
 
 /// How many `DW_AT_abstract_origin`/`DW_AT_specification` links a name
 /// lookup follows (a concrete instance, its abstract instance, the

@@ -6,7 +6,8 @@ use std::sync::Mutex;
 
 use object::{Object, ObjectSection, SectionKind};
 
-use crate::dwarf::{LazyDwarf, Reader};
+use crate::Reader;
+use crate::dwarf::LazyDwarf;
 use crate::names::Scopes;
 use crate::symtab::SymbolTable;
 use crate::{DwarfCache, Error, ObjectFile, demangle};

@@ -1,7 +1,7 @@
 //! One field line of a format file:
 //! `field:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;`
 
-use crate::format::FormatError;
+use crate::error::FormatError;
 
 /// Where a field's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,8 +123,8 @@ impl<'a> Field<'a> {
             signed,
             array,
             location,
-            elem_size: crate::printfmt::type_size(elem_type).map_or(1, |s| s as u32),
-            elem_signed: crate::printfmt::is_signed_type(elem_type),
+            elem_size: crate::ctype::type_size(elem_type).map_or(1, |s| s as u32),
+            elem_signed: crate::ctype::is_signed_type(elem_type),
         })
     }
 

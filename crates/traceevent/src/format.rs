@@ -12,29 +12,8 @@
 //! print fmt: "prev_comm=%s ...", REC->prev_comm, ...
 //! ```
 
+use crate::error::FormatError;
 use crate::field::Field;
-
-/// A format file that does not have the kernel's shape.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: expected {expected}, found {found:?}")]
-pub struct FormatError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What the parser needed there.
-    pub expected: &'static str,
-    /// The start of what it found.
-    pub found: String,
-}
-
-impl FormatError {
-    pub(crate) fn new(line: usize, expected: &'static str, found: &str) -> FormatError {
-        FormatError {
-            line,
-            expected,
-            found: found.chars().take(80).collect(),
-        }
-    }
-}
 
 /// A parsed format file, borrowing its text.
 #[derive(Debug, Clone, PartialEq, Eq)]

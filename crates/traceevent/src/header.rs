@@ -14,8 +14,8 @@
 //!                                               data max type_len  == 28
 //! ```
 
+use crate::error::FormatError;
 use crate::field::Field;
-use crate::format::FormatError;
 
 /// The sub-buffer ("page") header.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -48,6 +48,8 @@
 //! ```
 
 mod common;
+mod ctype;
+mod error;
 mod field;
 pub mod filter;
 mod format;
@@ -60,8 +62,9 @@ mod render;
 mod resolve;
 
 pub use common::{common_flags, common_pid, common_preempt_count, common_type};
+pub use error::FormatError;
 pub use field::{ArrayLen, Field, Location};
-pub use format::{EventFormat, FormatError};
+pub use format::EventFormat;
 pub use header::{HeaderEvent, HeaderPage};
 pub use page::{Missed, PageError, PageLayout, Record, Records, SubBuffer};
 pub use pattern::{GlobError, name_glob};

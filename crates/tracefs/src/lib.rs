@@ -34,6 +34,7 @@ mod guard;
 mod instance;
 mod journal;
 mod mount;
+mod mountinfo;
 pub mod names;
 mod namespace;
 mod sys;
@@ -45,7 +46,8 @@ pub use guard::{
 };
 pub use instance::Instance;
 pub use journal::{Leftover, LeftoverOutcome, RUN_DIR, find_leftovers, run_dir, undo_leftovers};
-pub use mount::{DEFAULT_MOUNT, MountEntry, Tracefs, choose_tracefs, parse_mountinfo};
+pub use mount::{Tracefs, choose_tracefs};
+pub use mountinfo::{DEFAULT_MOUNT, MountEntry, parse_mountinfo};
 pub use namespace::{
     KernelFs, caller_mount_namespace, mount_privately, mounted_privately, securityfs,
 };

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::mount::{DEFAULT_MOUNT, read_mountinfo};
+use crate::mountinfo::{DEFAULT_MOUNT, read_mountinfo};
 use crate::sys;
 
 /// A kernel filesystem kscope may mount in its private namespace.

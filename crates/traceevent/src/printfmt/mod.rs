@@ -4,14 +4,13 @@
 //! kernel's `trace` file shows.
 
 mod binary;
-mod ctype;
 mod eval;
 mod lex;
 mod parse;
 mod printf;
 
+pub use crate::ctype::{CType, is_signed_type, type_size};
 pub use binary::{format_packed, format_packed_pointer};
-pub use ctype::{CType, is_signed_type, type_size};
 pub use eval::{
     Dialect, Env, EvalError, FieldValue, Formatter, NoSymbols, Symbol, SymbolResolver,
     field_values, render_raw,

@@ -1,9 +1,9 @@
 //! The `print fmt` line parsed once into a format string and argument
 //! expressions: `"pid=%d comm=%s", REC->pid, REC->comm`.
 
-use super::ctype::CType;
 use super::lex::{Token, tokenize};
 use super::{PrintFmtError, PrintFmtProblem};
+use crate::ctype::CType;
 
 /// How deeply a print fmt's expressions may nest: each parenthesis, cast,
 /// unary operator, `?:`, call, brace, and each step of a chain of binary

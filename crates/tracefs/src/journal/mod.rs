@@ -41,7 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::control::{self, Restore, WriteMode};
 use crate::error::{Error, Result};
-use crate::mount::{DEFAULT_MOUNT, read_mountinfo};
+use crate::mountinfo::{DEFAULT_MOUNT, read_mountinfo};
 use crate::sys;
 use kscope_outfile::PrivateDir;
 

@@ -6,9 +6,9 @@
 use std::borrow::Cow;
 use std::fmt::Write;
 
-use super::ctype::type_size;
 use super::parse::{Expr, PrintFmt, Statement};
 use super::printf::{self, Piece};
+use crate::ctype::type_size;
 use crate::field::{ArrayLen, Field, Location};
 use crate::format::EventFormat;
 
