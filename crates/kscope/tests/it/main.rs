@@ -6,6 +6,7 @@ mod command;
 mod core;
 mod crash;
 mod doctor;
+mod layout;
 mod mutation;
 mod newcomer;
 mod probe_bpftrace;
