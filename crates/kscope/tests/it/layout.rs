@@ -19,9 +19,19 @@ fn crates_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The paths in a directory.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let read = fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display()));
+    read.map(|e| e.expect("read a directory entry").path())
+        .collect()
+}
+
+fn read(file: &Path) -> String {
+    fs::read_to_string(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in entries(dir) {
         if path.is_dir() {
             rust_files(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
@@ -33,7 +43,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// A file's module path inside its crate: `src/a/b.rs` and `src/a/b/mod.rs`
 /// are `[a, b]`; `lib.rs` and `main.rs` are the root.
 fn module_of(src: &Path, file: &Path) -> Vec<String> {
-    let rel = file.strip_prefix(src).unwrap().with_extension("");
+    let rel = file
+        .strip_prefix(src)
+        .expect("a file of src")
+        .with_extension("");
     let mut parts: Vec<String> = rel
         .components()
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
@@ -105,9 +118,8 @@ fn named_paths(code: &str, module: &[String]) -> Vec<Vec<String>> {
 #[test]
 fn no_module_of_a_crate_uses_a_sibling_that_uses_it_back() {
     let mut cycles = Vec::new();
-    let mut crates: Vec<PathBuf> = fs::read_dir(crates_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut crates: Vec<PathBuf> = entries(&crates_dir())
+        .into_iter()
         .filter(|p| p.join("src").is_dir())
         .collect();
     crates.sort();
@@ -126,7 +138,7 @@ fn no_module_of_a_crate_uses_a_sibling_that_uses_it_back() {
             if module.last().is_some_and(|m| m == "tests") {
                 continue;
             }
-            let code = code_of(&fs::read_to_string(file).unwrap());
+            let code = code_of(&read(file));
             for path in named_paths(&code, module) {
                 let Some(target) = (1..=path.len())
                     .rev()
@@ -157,7 +169,10 @@ fn no_module_of_a_crate_uses_a_sibling_that_uses_it_back() {
                 if next == start {
                     cycles.push(format!(
                         "{}: {}",
-                        krate.file_name().unwrap().to_string_lossy(),
+                        krate
+                            .file_name()
+                            .expect("a crate directory")
+                            .to_string_lossy(),
                         start.join("::")
                     ));
                     break;
@@ -177,18 +192,18 @@ fn no_module_of_a_crate_uses_a_sibling_that_uses_it_back() {
 #[test]
 fn no_source_file_is_over_a_thousand_lines_unless_it_is_one_grammar() {
     let mut files = Vec::new();
-    for entry in fs::read_dir(crates_dir()).unwrap() {
-        let src = entry.unwrap().path().join("src");
+    for krate in entries(&crates_dir()) {
+        let src = krate.join("src");
         if src.is_dir() {
             rust_files(&src, &mut files);
         }
     }
     let long: Vec<String> = files
         .iter()
-        .filter(|f| fs::read_to_string(f).unwrap().lines().count() > MAX_LINES)
+        .filter(|f| read(f).lines().count() > MAX_LINES)
         .map(|f| {
             f.strip_prefix(crates_dir())
-                .unwrap()
+                .expect("a file under crates")
                 .to_string_lossy()
                 .into_owned()
         })
