@@ -7,9 +7,9 @@
 //! command that reads each kind.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 
 /// What a command reads: its name in a sentence, the magic bytes it may
 /// start with, and those magics in words.
@@ -165,5 +165,35 @@ mod tests {
         assert!(check_start(path, b"\x17\x08", &TRACE_DAT).is_ok());
         assert!(check_start(path, b"KDUMP   \x06", &VMCORE).is_ok());
         assert!(check_start(path, b"KDUMP   \x06", &CORE).is_err());
+    }
+}
+
+/// The trace.dat `-i` names (`trace report`, `trace convert`).
+#[derive(Debug, clap::Args)]
+pub struct TraceDatInput {
+    /// The trace.dat to read.
+    #[arg(
+        short = 'i',
+        long = "input",
+        value_name = "FILE",
+        default_value = "trace.dat"
+    )]
+    pub path: PathBuf,
+}
+
+impl TraceDatInput {
+    /// Maps the file.
+    pub(crate) fn open(&self) -> anyhow::Result<kscope_tracedat::TraceFile> {
+        kscope_tracedat::TraceFile::open(&self.path)
+            .with_context(|| format!("cannot open {}", self.path.display()))
+    }
+
+    /// Parses the mapped file, naming it when it is not a trace.dat.
+    pub(crate) fn parse<'f>(
+        &self,
+        file: &'f kscope_tracedat::TraceFile,
+    ) -> anyhow::Result<kscope_tracedat::TraceData<'f>> {
+        kscope_tracedat::parse(file.bytes())
+            .with_context(|| format!("{} is not a trace.dat kscope can read", self.path.display()))
     }
 }

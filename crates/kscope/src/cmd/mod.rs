@@ -34,7 +34,17 @@ pub(crate) fn explain_tracefs_refusal(error: anyhow::Error, needed: &str) -> any
     }
 }
 
-use kscope_ftrace::CommandEnd;
+use kscope_ftrace::{CommandEnd, GatedCommand};
+
+/// The command of `-c`/`--`, when there is one, started and held before
+/// its exec until tracing is on; it runs in the caller's mount namespace.
+pub(crate) fn start_command(command: &[String]) -> anyhow::Result<Option<GatedCommand>> {
+    if command.is_empty() {
+        return Ok(None);
+    }
+    let gated = GatedCommand::start(command, kscope_tracefs::caller_mount_namespace())?;
+    Ok(Some(gated))
+}
 
 /// Says on standard error how the command kscope ran (`-c`, `--`) ended,
 /// when it failed by itself; kscope's own exit status stays its own.

@@ -93,14 +93,8 @@ pub struct ExtractArgs {
 /// Arguments of `kscope trace convert`.
 #[derive(Debug, clap::Args)]
 pub struct ConvertArgs {
-    /// The trace.dat to read.
-    #[arg(
-        short = 'i',
-        long = "input",
-        value_name = "FILE",
-        default_value = "trace.dat"
-    )]
-    pub input: PathBuf,
+    #[command(flatten)]
+    pub input: super::input::TraceDatInput,
     /// The trace.dat to write; by default the input's name with the
     /// version before `.dat` (trace.dat becomes trace.v7.dat with
     /// --file-version 7), so the input is kept. Naming the input itself
@@ -132,16 +126,10 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let options = args.file.write_options()?;
     let output = match args.output.as_ref().or(args.output_last.as_ref()) {
         Some(path) => path.clone(),
-        None => converted_name(&args.input, args.file.file_version),
+        None => converted_name(&args.input.path, args.file.file_version),
     };
-    let file = kscope_tracedat::TraceFile::open(&args.input)
-        .with_context(|| format!("cannot open {}", args.input.display()))?;
-    let data = kscope_tracedat::parse(file.bytes()).with_context(|| {
-        format!(
-            "{} is not a trace.dat kscope can read",
-            args.input.display()
-        )
-    })?;
+    let file = args.input.open()?;
+    let data = args.input.parse(&file)?;
     // The input stays mapped: replacing its name (an in-place
     // conversion) leaves the mapped file whole until it is unmapped.
     write_file(&data, &options, AtomicFile::create(&output)?)?;
@@ -163,13 +151,7 @@ pub fn record(args: &RecordArgs, positions: (&[usize], &[usize])) -> anyhow::Res
     let fs = guard.tracefs().context("cannot reach tracefs")?;
     let available = fs.events()?;
     let selections = args.select.selections(&available, positions)?;
-    let gated = match args.command.is_empty() {
-        true => None,
-        false => Some(GatedCommand::start(
-            &args.command,
-            kscope_tracefs::caller_mount_namespace(),
-        )?),
-    };
+    let gated = super::start_command(&args.command)?;
     let config = SessionConfig {
         events: selections,
         pids: args.select.pids.clone(),

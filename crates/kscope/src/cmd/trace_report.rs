@@ -4,10 +4,8 @@
 //! module opens the file and renders.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use kscope_report::{Damage, Report, TextOptions};
 
 use crate::render::trace_cmd;
@@ -15,14 +13,8 @@ use crate::render::trace_cmd;
 /// Arguments of `kscope trace report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// The trace.dat to read.
-    #[arg(
-        short = 'i',
-        long = "input",
-        value_name = "FILE",
-        default_value = "trace.dat"
-    )]
-    pub input: PathBuf,
+    #[command(flatten)]
+    pub input: super::input::TraceDatInput,
     /// Only these CPUs (repeat for more).
     #[arg(long = "cpu", value_name = "N")]
     pub cpus: Vec<u32>,
@@ -45,15 +37,9 @@ pub struct ReportArgs {
 
 /// Runs `kscope trace report`.
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let file = kscope_tracedat::TraceFile::open(&args.input)
-        .with_context(|| format!("cannot open {}", args.input.display()))?;
-    super::input::check_start(&args.input, file.bytes(), &super::input::TRACE_DAT)?;
-    let data = kscope_tracedat::parse(file.bytes()).with_context(|| {
-        format!(
-            "{} is not a trace.dat kscope can read",
-            args.input.display()
-        )
-    })?;
+    let file = args.input.open()?;
+    super::input::check_start(&args.input.path, file.bytes(), &super::input::TRACE_DAT)?;
+    let data = args.input.parse(&file)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let report = Report::new(&data, Some(&file));

@@ -131,13 +131,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         .collect();
     kernel.resolve(&fs, &unresolved);
     kernel.read_strings(&fs);
-    let gated = match args.command.is_empty() {
-        true => None,
-        false => Some(GatedCommand::start(
-            &args.command,
-            kscope_tracefs::caller_mount_namespace(),
-        )?),
-    };
+    let gated = super::start_command(&args.command)?;
     let mut pids = args.select.pids.clone();
     if args.follow
         && let Some(gated) = &gated
