@@ -73,6 +73,14 @@ impl Facts {
     }
 }
 
+/// CONFIG_HZ of the running kernel (what `jiffies_to_msecs` in event text
+/// divides by); 250, Debian's, when its configuration cannot be read.
+pub fn running_kernel_hz() -> u64 {
+    sys::running_config()
+        .and_then(|config| config.hz())
+        .unwrap_or(250)
+}
+
 /// Whether a capability can be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -94,6 +94,11 @@ pub(crate) fn gather() -> Facts {
     }
 }
 
+/// The running kernel's configuration, when one of the usual places has it.
+pub(crate) fn running_config() -> Option<KernelConfig> {
+    KernelConfig::find(&read_trimmed("/proc/sys/kernel/osrelease").ok()?)
+}
+
 fn read_trimmed(path: impl AsRef<Path>) -> io::Result<String> {
     std::fs::read_to_string(path).map(|s| s.trim_end().to_string())
 }

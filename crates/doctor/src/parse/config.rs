@@ -92,6 +92,14 @@ impl KernelConfig {
         self.options.get(name).map(String::as_str)
     }
 
+    /// CONFIG_HZ, the rate of jiffies, when the file gives it.
+    pub fn hz(&self) -> Option<u64> {
+        match self.get("CONFIG_HZ") {
+            OptionValue::Value(v) => v.parse().ok(),
+            _ => None,
+        }
+    }
+
     /// True when the option is `y` or `m`.
     pub fn enabled(&self, name: &str) -> bool {
         self.get(name) == OptionValue::Enabled
@@ -162,6 +170,7 @@ CONFIG_QFMT_V2=m
         assert_eq!(config.get("CONFIG_QFMT_V2"), OptionValue::Enabled);
         assert_eq!(config.get("CONFIG_KEXEC"), OptionValue::NotSet);
         assert_eq!(config.get("CONFIG_HZ"), OptionValue::Value("250"));
+        assert_eq!(config.hz(), Some(250));
         assert_eq!(config.get("CONFIG_NOPE"), OptionValue::Absent);
         assert_eq!(config.len(), 5);
         assert_eq!(config.describe("CONFIG_KEXEC"), "CONFIG_KEXEC is not set");

@@ -286,7 +286,7 @@ fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {
 /// Runs pass 2 (or `-l`'s part of it) on the running kernel, with the
 /// hint a user without access to tracefs needs.
 fn with_kernel<T>(needs: Needs, f: impl FnOnce(&Kernel<'_>) -> T) -> anyhow::Result<T> {
-    kscope_probe::sys::with_kernel(needs, super::trace_stream::config_hz(), f).map_err(
+    kscope_probe::sys::with_kernel(needs, kscope_doctor::running_kernel_hz(), f).map_err(
         |e: KernelError| {
             super::explain_tracefs_refusal(
                 e.into(),

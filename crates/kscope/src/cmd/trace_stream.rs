@@ -121,7 +121,7 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
         })
         .collect::<anyhow::Result<_>>()?;
     let renderer = Renderer::new(&formats);
-    let mut kernel = KernelContext::load(config_hz());
+    let mut kernel = KernelContext::load(kscope_doctor::running_kernel_hz());
     let btf_blob = read_btf();
     let btf = kscope_btf::Btf::parse(&btf_blob).ok();
     let unresolved: Vec<&str> = renderer
@@ -191,18 +191,6 @@ pub fn run(args: &StreamArgs, positions: (&[usize], &[usize])) -> anyhow::Result
     }
     guard.restore()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// CONFIG_HZ of the running kernel, for jiffies_to_msecs; 250 when the
-/// config cannot be read.
-pub(crate) fn config_hz() -> u64 {
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    kscope_doctor::parse::config::KernelConfig::find(release.trim())
-        .and_then(|c| match c.get("CONFIG_HZ") {
-            kscope_doctor::parse::config::OptionValue::Value(v) => v.parse().ok(),
-            _ => None,
-        })
-        .unwrap_or(250)
 }
 
 struct Printer<'a, 'f> {
