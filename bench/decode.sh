@@ -32,7 +32,7 @@ if [ ! -f "$CORPUS" ]; then
     # the private instance of the recording must not appear in their
     # snapshots.
     if command -v flock >/dev/null; then
-        flock "${TMPDIR:-/tmp}/kscope-tests-tracefs.lock" \
+        flock /sys/kernel \
             "$BENCH" record "$CORPUS" --events "$EVENTS"
     else
         "$BENCH" record "$CORPUS" --events "$EVENTS"

@@ -42,7 +42,9 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 READS=${READS:-1000000}
 TIMEOUT=${TIMEOUT:-60}
-LOCK=${TMPDIR:-/tmp}/kscope-tests-tracefs.lock
+# The tests' tracefs lock (kscope_testkit::TRACEFS_LOCK): an flock on a
+# directory, so that nothing is left behind.
+LOCK=/sys/kernel
 
 die() {
     echo "probe.sh: $*" >&2

@@ -25,8 +25,9 @@ Options of `run`:
                              run (and unmount it after) when it is not
                              mounted: bpftrace needs it; "unmounted" only
                              checks. Mounting is not timed.
-  --lock PATH                hold an flock on PATH during the run (kscope's
-                             tests take it while they change tracefs)
+  --lock PATH                hold an flock on PATH, a file or a directory,
+                             during the run (kscope's tests take one on
+                             /sys/kernel while they change tracefs)
   --timeout SECONDS          stop the tool (SIGINT, then SIGKILL) after this
 
 On SIGINT or SIGTERM, `run` stops the tool's whole process group (SIGINT,
@@ -138,7 +139,8 @@ def run(argv):
 
     lock = None
     if opts["lock"]:
-        lock = open(opts["lock"], "a")
+        # A directory (/sys/kernel) or a file: opened to read, never made.
+        lock = os.open(opts["lock"], os.O_RDONLY)
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         was_mounted = tracefs_mounted()
@@ -161,7 +163,7 @@ def run(argv):
     finally:
         state.unmount()
         if lock is not None:
-            lock.close()
+            os.close(lock)
     result["tracefs_mounted_after"] = tracefs_mounted()
     print(json.dumps(result), flush=True)
 

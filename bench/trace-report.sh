@@ -27,7 +27,7 @@ trap 'rm -rf "$work"' EXIT INT TERM
 file="$work/bench.dat"
 
 # Recording holds the tests' tracefs lock, so that no test runs meanwhile.
-flock /tmp/kscope-tests-tracefs.lock "$KSCOPE" trace record -e sched -e syscalls -o "$file" \
+flock /sys/kernel "$KSCOPE" trace record -e sched -e syscalls -o "$file" \
     -- dd if=/dev/zero of=/dev/null bs=1 count="$COUNT" 2>/dev/null
 events=$("$KSCOPE" trace report -i "$file" | tail -n +2 | wc -l)
 if [ "$events" -lt 1000000 ]; then

@@ -26,7 +26,7 @@ use std::process::Command;
 
 pub mod elf;
 mod vmcores;
-pub use vmcores::{VmcoreVariant, regression, regressions_dir, vmcore_variants, vmcores_dir};
+pub use vmcores::{VmcoreVariant, regressions_dir, regressions_with, vmcore_variants, vmcores_dir};
 
 /// Decides whether a live test runs. `missing` is `None` when the machine
 /// has what the test needs, or the reason it does not. Returns true to
@@ -72,22 +72,28 @@ pub fn missing_root() -> Option<String> {
     (euid != "0").then(|| format!("needs root (effective uid is {euid})"))
 }
 
-/// An exclusive lock held while a test changes tracefs or its mount. It
-/// is an flock on a file in the temp dir, so it also orders separate test
-/// processes (cargo nextest runs each test in its own).
+/// An exclusive lock held while a test changes tracefs or its mount.
 pub struct TracefsLock {
-    _file: File,
+    _dir: File,
 }
+
+/// What the lock is taken on: an flock on the `/sys/kernel` directory,
+/// which every process of the machine sees as the same inode (in a
+/// private mount namespace too, and readable by any user), so the lock
+/// also orders separate test processes and the bench scripts
+/// (`flock /sys/kernel CMD`), and no lock file is left anywhere. Not
+/// `/sys/kernel/tracing`: that is sysfs's directory or tracefs's root
+/// depending on what is mounted there.
+pub const TRACEFS_LOCK: &str = "/sys/kernel";
 
 impl TracefsLock {
     /// Blocks until no other test holds the lock.
     pub fn acquire() -> TracefsLock {
-        let path = std::env::temp_dir().join("kscope-tests-tracefs.lock");
-        let file =
-            File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        file.lock()
-            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
-        TracefsLock { _file: file }
+        let dir =
+            File::open(TRACEFS_LOCK).unwrap_or_else(|e| panic!("cannot open {TRACEFS_LOCK}: {e}"));
+        dir.lock()
+            .unwrap_or_else(|e| panic!("cannot lock {TRACEFS_LOCK}: {e}"));
+        TracefsLock { _dir: dir }
     }
 }
 

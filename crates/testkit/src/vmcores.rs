@@ -28,18 +28,29 @@ pub fn regressions_dir() -> PathBuf {
     )
 }
 
-/// The regression `name` (a directory of [`regressions_dir`]), or `None`
-/// after the live gate said it is missing (a failure under
+/// Every regression (a directory of [`regressions_dir`]) that holds all
+/// of `files`, whatever kernel it came from, sorted by name; empty after
+/// the live gate said there is none (a failure under
 /// `KSCOPE_REQUIRE_LIVE=1`).
-pub fn regression(what: &str, name: &str) -> Option<PathBuf> {
-    let dir = regressions_dir().join(name);
-    let missing = (!dir.is_dir()).then(|| {
+pub fn regressions_with(what: &str, files: &[&str]) -> Vec<PathBuf> {
+    let root = regressions_dir();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&root)
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    found.retain(|dir| files.iter().all(|f| dir.join(f).is_file()));
+    found.sort();
+    let missing = found.is_empty().then(|| {
         format!(
-            "no {} (CI keeps ../shared/regressions beside the clone; KSCOPE_REGRESSIONS names another directory)",
-            dir.display()
+            "no directory of {} holds {} (CI keeps ../shared/regressions beside the clone; KSCOPE_REGRESSIONS names another directory)",
+            root.display(),
+            files.join(", ")
         )
     });
-    live(what, missing).then_some(dir)
+    if live(what, missing) {
+        found
+    } else {
+        Vec::new()
+    }
 }
 
 /// One variant's directory and its `variant.env`; it displays as its

@@ -723,24 +723,25 @@ fn vm_lists_the_panicking_tasks_vmas_as_drgn_does() {
 
 #[test]
 fn vm_reads_the_dump_whose_leaf_keeps_its_metadata_in_its_last_slot() {
-    // A 6.1.0-57 dump where `vm` once read the metadata in the last slot
-    // of a maple leaf (end 13) as a VMA at 0xd: "cannot read
-    // vma->vm_file: virtual address 0x7d is not mapped".
-    let Some(dir) = kscope_testkit::regression(
-        "kscope crash vm on the regression dump",
-        "vmcore-6.1.0-57-4level-kaslr",
-    ) else {
-        return;
-    };
-    let temp = tempfile::tempdir().expect("temp dir");
-    let dump = temp.path().join("vmcore.elf");
-    let compressed = std::fs::File::open(dir.join("vmcore.elf.zst")).expect("vmcore.elf.zst");
-    let mut out = std::fs::File::create(&dump).expect("create vmcore.elf");
-    zstd::stream::copy_decode(compressed, &mut out).expect("decompress vmcore.elf.zst");
-    let drgn = std::fs::read_to_string(dir.join("drgn-vm.txt")).expect("drgn-vm.txt");
-    let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
-    assert_eq!(drgn.len(), 10, "{drgn:?}");
-    assert_eq!(vm_lines(&dump), drgn);
+    // Every regression dump with drgn's `vm` beside it: the first was one
+    // where `vm` read the metadata in the last slot of a maple leaf (end
+    // 13) as a VMA at 0xd: "cannot read vma->vm_file: virtual address 0x7d
+    // is not mapped".
+    let dumps = kscope_testkit::regressions_with(
+        "kscope crash vm on the regression dumps",
+        &["vmcore.elf.zst", "drgn-vm.txt"],
+    );
+    for dir in dumps {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dump = temp.path().join("vmcore.elf");
+        let compressed = std::fs::File::open(dir.join("vmcore.elf.zst")).expect("vmcore.elf.zst");
+        let mut out = std::fs::File::create(&dump).expect("create vmcore.elf");
+        zstd::stream::copy_decode(compressed, &mut out).expect("decompress vmcore.elf.zst");
+        let drgn = std::fs::read_to_string(dir.join("drgn-vm.txt")).expect("drgn-vm.txt");
+        let drgn: Vec<String> = drgn.lines().map(str::to_string).collect();
+        assert!(!drgn.is_empty(), "{}: empty drgn-vm.txt", dir.display());
+        assert_eq!(vm_lines(&dump), drgn, "{}", dir.display());
+    }
 }
 
 #[test]

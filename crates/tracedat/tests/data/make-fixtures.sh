@@ -1,7 +1,7 @@
 #!/bin/sh
 # Makes the trace-cmd fixtures of kscope-tracedat's tests (see README.md).
 # Run as root, from this directory:
-#   flock /tmp/kscope-tests-tracefs.lock unshare --mount --propagation private \
+#   flock /sys/kernel unshare --mount --propagation private \
 #       env TRACE_CMD_ZLIB=/path/to/trace-cmd sh make-fixtures.sh
 # TRACE_CMD_ZLIB names a trace-cmd built with zlib (Debian's has zstd only).
 # Everything mounted here lives in the private mount namespace and goes away
