@@ -4,7 +4,7 @@
 //! points into the page it came from.
 
 use kscope_traceevent::merge::Merge;
-use kscope_traceevent::{Missed, PageError, PageLayout, SubBuffer};
+use kscope_traceevent::{PageError, PageLayout, SubBuffer};
 
 use crate::session::RawPage;
 
@@ -59,9 +59,10 @@ pub struct Merged {
     pub errors: Vec<(u32, PageError)>,
 }
 
-/// Decodes `pages` and orders everything by (timestamp, CPU). Pages of
-/// one CPU must come in the order they were read; the items of one CPU
-/// keep that order. Errors are listed in the order of the pages.
+/// Decodes `pages` and orders everything by (timestamp, CPU), stably:
+/// pages of one CPU must come in the order they were read, and items of
+/// one CPU with the same timestamp keep that order. Errors are listed in
+/// the order of the pages.
 pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
     let mut merged = Merged::default();
     for (index, page) in pages.iter().enumerate() {
@@ -72,12 +73,7 @@ pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
                 continue;
             }
         };
-        let lost = match sub.missed {
-            Missed::None => None,
-            Missed::Count(n) => Some(Some(n)),
-            Missed::Unknown => Some(None),
-        };
-        if let Some(count) = lost {
+        if let Some(count) = sub.missed.lost() {
             merged.items.push(Item::Lost {
                 ts: sub.timestamp,
                 cpu: page.cpu,
@@ -101,16 +97,24 @@ pub fn merge(pages: &[RawPage], layout: &PageLayout) -> Merged {
             }
         }
     }
-    // Each CPU's items, in the order read, are one source of the merge.
-    let mut cpus: Vec<u32> = merged.items.iter().map(Item::cpu).collect();
-    cpus.sort_unstable();
-    cpus.dedup();
-    let mut sources: Vec<Vec<(u64, Item)>> = vec![Vec::new(); cpus.len()];
+    // Each CPU's items are one source of the merge, stably sorted by time
+    // first (a lost-events mark or an absolute timestamp can step back):
+    // with ties going to the lower CPU, the result is the batch stably
+    // sorted by (timestamp, CPU).
+    let mut by_cpu: std::collections::BTreeMap<u32, Vec<(u64, Item)>> = Default::default();
     for item in merged.items.drain(..) {
-        if let Ok(source) = cpus.binary_search(&item.cpu()) {
-            sources[source].push((item.ts(), item));
-        }
+        by_cpu
+            .entry(item.cpu())
+            .or_default()
+            .push((item.ts(), item));
     }
+    let sources: Vec<Vec<(u64, Item)>> = by_cpu
+        .into_values()
+        .map(|mut items| {
+            items.sort_by_key(|(ts, _)| *ts);
+            items
+        })
+        .collect();
     merged.items = Merge::new(sources.into_iter().map(Vec::into_iter).collect()).collect();
     merged
 }

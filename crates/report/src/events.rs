@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use kscope_tracedat::{TraceData, TraceFile};
 use kscope_traceevent::merge::Merge;
-use kscope_traceevent::{Missed, PageError, PageLayout, Records, SubBuffer};
+use kscope_traceevent::{PageError, PageLayout, Records, SubBuffer};
 
 /// One record of the merged trace.
 #[derive(Debug, Clone, Copy)]
@@ -103,11 +103,7 @@ impl<'a> Iterator for Cursor<'a> {
             }
             match SubBuffer::parse(page, self.layout) {
                 Ok(sub) => {
-                    let lost = match sub.missed {
-                        Missed::None => None,
-                        Missed::Count(n) => Some(Some(n)),
-                        Missed::Unknown => Some(None),
-                    };
+                    let lost = sub.missed.lost();
                     self.records = Some(sub.records());
                     if lost.is_some() {
                         self.lost = lost;

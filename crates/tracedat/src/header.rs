@@ -10,7 +10,7 @@ use crate::writer::Put;
 use crate::{Compression, Error, TraceData, WriteOptions, option_id};
 
 /// The first ten bytes of every trace.dat.
-const MAGIC: &[u8] = b"\x17\x08\x44tracing";
+pub const MAGIC: &[u8] = b"\x17\x08\x44tracing";
 
 /// CPU numbers and counts are below this.
 pub(crate) const MAX_CPUS: u32 = 1 << 16;

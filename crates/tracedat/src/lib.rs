@@ -137,6 +137,7 @@ mod writer;
 use std::borrow::Cow;
 
 pub use error::Error;
+pub use header::MAGIC;
 pub use sys::TraceFile;
 
 /// Everything a trace.dat holds. Borrowed from the file where the bytes are

@@ -68,6 +68,9 @@ enum Op {
 enum Value {
     Number(i128),
     Text(String),
+    /// The pattern of a `~`, compiled once; `None` for one that is not a
+    /// glob, which matches nothing.
+    Glob(Option<glob::Pattern>),
 }
 
 impl Filter {
@@ -124,10 +127,13 @@ fn eval(node: &Node, values: &[(&str, FieldValue)]) -> bool {
                     Op::And => n & *v != 0,
                     Op::Glob => false,
                 },
+                (_, FieldValue::Text(t), Value::Glob(pattern)) => {
+                    pattern.as_ref().is_some_and(|p| p.matches(t))
+                }
                 (_, FieldValue::Text(t), Value::Text(v)) => match op {
                     Op::Eq => t == v,
                     Op::Ne => t != v,
-                    Op::Glob => glob::Pattern::new(v).is_ok_and(|p| p.matches(t)),
+                    Op::Glob => false,
                     Op::Lt => t.as_str() < v.as_str(),
                     Op::Le => t.as_str() <= v.as_str(),
                     Op::Gt => t.as_str() > v.as_str(),
@@ -206,20 +212,12 @@ impl Parser<'_, '_> {
         Ok(())
     }
 
-    fn eat(&mut self, op: &str) -> bool {
-        if self.peek()
-            == Some(&Token::Op(match op {
-                "&&" => "&&",
-                "||" => "||",
-                "!" => "!",
-                "(" => "(",
-                _ => ")",
-            }))
-        {
+    fn eat(&mut self, op: &'static str) -> bool {
+        let found = self.peek() == Some(&Token::Op(op));
+        if found {
             self.at += 1;
-            return true;
         }
-        false
+        found
     }
 
     fn or(&mut self) -> Result<Node, FilterError> {
@@ -293,6 +291,10 @@ impl Parser<'_, '_> {
                 None => Value::Text(w),
             },
             _ => bail!("expected a value after the comparison on {field:?}"),
+        };
+        let value = match (op, value) {
+            (Op::Glob, Value::Text(text)) => Value::Glob(glob::Pattern::new(&text).ok()),
+            (_, value) => value,
         };
         self.at += 1;
         Ok(Node::Compare { field, op, value })

@@ -90,6 +90,18 @@ pub enum Missed {
     Unknown,
 }
 
+impl Missed {
+    /// `None` when nothing was lost; else `Some` of the count, when the
+    /// kernel stored one.
+    pub fn lost(self) -> Option<Option<u64>> {
+        match self {
+            Missed::None => None,
+            Missed::Count(n) => Some(Some(n)),
+            Missed::Unknown => Some(None),
+        }
+    }
+}
+
 /// One sub-buffer, borrowed.
 ///
 /// ```

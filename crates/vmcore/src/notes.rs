@@ -2,7 +2,7 @@
 //! note area of a kdump-compressed one): the kernel's VMCOREINFO note
 //! (owner "VMCOREINFO"; QEMU copies the guest's note as it is) and one
 //! `NT_PRSTATUS` note (owner "CORE") per CPU, whose `struct elf_prstatus`
-//! is decoded by `kscope-coredump`, the same as in a user core.
+//! is decoded by `kscope-elf`, the same as in a user core.
 
 use kscope_elf::{
     Arch, NT_AUXV, NT_FILE, NT_PRSTATUS, Note, NoteData, Reader, Registers, X86_64Registers,

@@ -22,7 +22,7 @@ pub(crate) struct Expected {
 /// A trace.dat (trace-cmd's format, versions 6 and 7).
 pub(crate) const TRACE_DAT: Expected = Expected {
     what: "a trace.dat file",
-    magics: &[b"\x17\x08\x44tracing"],
+    magics: &[kscope_tracedat::MAGIC],
     starts: "a trace.dat starts with the bytes 17 08 44 and \"tracing\"",
 };
 
@@ -51,7 +51,7 @@ pub(crate) const VMCORE: Expected = Expected {
 /// out: a process's core and a kernel's dump are both ELF cores.
 const OTHER_KINDS: [(&[u8], &str, &str); 4] = [
     (
-        b"\x17\x08\x44tracing",
+        kscope_tracedat::MAGIC,
         "a trace.dat file",
         "kscope trace report -i FILE",
     ),

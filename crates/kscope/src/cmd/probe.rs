@@ -39,9 +39,9 @@ pub struct Args {
     script: Option<String>,
 
     /// Run COMMAND once the probes are attached; the session ends when it
-    /// exits. Without shell syntax it is exec'd directly and target() is
-    /// its pid; with shell syntax (quotes, $, |, ;, &, <, >, globs,
-    /// parentheses) it runs under `sh -c` and target() is the shell's pid.
+    /// exits. target() is its pid: it is exec'd directly, or, with shell
+    /// syntax (quotes, $, globs), by `sh -c 'exec COMMAND'`; only with
+    /// pipes, lists, redirections or parentheses is target() the shell's.
     #[arg(short = 'c', value_name = "COMMAND", conflicts_with = "pid")]
     command: Option<String>,
 
@@ -127,13 +127,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     // A command to run is started now, held at a gate, for target().
-    let gated = match &args.command {
-        Some(command) => Some(GatedCommand::start(
-            &command_words(command),
-            kscope_tracefs::caller_mount_namespace(),
-        )?),
-        None => None,
-    };
+    let words = args
+        .command
+        .as_deref()
+        .map(command_words)
+        .unwrap_or_default();
+    let gated = super::start_command(&words)?;
     let target = match (&gated, args.pid) {
         (Some(g), _) => i64::from(g.id()),
         (None, Some(pid)) => i64::from(pid),
