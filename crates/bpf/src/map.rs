@@ -18,6 +18,12 @@ pub enum MapType {
     /// BPF_MAP_TYPE_PERCPU_ARRAY: an array with one value per possible
     /// CPU under each key; programs see their CPU's value.
     PerCpuArray,
+    /// BPF_MAP_TYPE_HASH: at most `max_entries` values under keys of any
+    /// size, created and deleted one by one.
+    Hash,
+    /// BPF_MAP_TYPE_PERCPU_HASH: a hash map with one value per possible
+    /// CPU under each key; programs see their CPU's value.
+    PerCpuHash,
     /// BPF_MAP_TYPE_RINGBUF: a ring buffer of records (key and value size
     /// 0, `max_entries` is its size in bytes); read it through
     /// [`RingBuf`](crate::RingBuf).
@@ -27,7 +33,9 @@ pub enum MapType {
 impl MapType {
     fn raw(self) -> u32 {
         match self {
+            MapType::Hash => 1,
             MapType::Array => 2,
+            MapType::PerCpuHash => 5,
             MapType::PerCpuArray => 6,
             MapType::RingBuf => 27,
         }
@@ -95,10 +103,10 @@ impl Map {
         })?;
         let value_len = match kind {
             // Saturating: a size no buffer has, for a map the kernel refuses.
-            MapType::PerCpuArray => (value_size as usize)
+            MapType::PerCpuArray | MapType::PerCpuHash => (value_size as usize)
                 .next_multiple_of(8)
                 .saturating_mul(possible_cpus()? as usize),
-            MapType::Array | MapType::RingBuf => value_size as usize,
+            MapType::Array | MapType::Hash | MapType::RingBuf => value_size as usize,
         };
         let fd = sys::map_create(
             kind.raw(),
@@ -184,7 +192,7 @@ impl Map {
             ));
         }
         if value_len != self.value_len {
-            let per_cpu = if self.kind == MapType::PerCpuArray {
+            let per_cpu = if matches!(self.kind, MapType::PerCpuArray | MapType::PerCpuHash) {
                 " (one 8-byte-aligned slot per possible CPU)"
             } else {
                 ""

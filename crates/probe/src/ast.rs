@@ -54,13 +54,16 @@ pub struct Component {
     pub span: Span,
 }
 
-/// `global NAME [= LITERAL]`.
+/// `global NAME [= LITERAL]` or `global NAME[SIZE]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Global {
     /// The variable's name.
     pub name: String,
     /// Its initial value, if given.
     pub init: Option<Literal>,
+    /// The capacity declared with `global NAME[SIZE]`: the variable is an
+    /// array of at most SIZE entries.
+    pub size: Option<u32>,
     /// The name and the initializer.
     pub span: Span,
 }
@@ -169,10 +172,97 @@ pub enum StmtKind {
     Break,
     /// `continue`.
     Continue,
-    /// `delete NAME`.
-    Delete(String),
+    /// `delete NAME` (a whole array, or a scalar reset) or `delete
+    /// NAME[KEYS]` (one entry).
+    Delete(Expr),
+    /// `foreach (...) BODY`.
+    Foreach(Box<Foreach>),
     /// A lone `;` where a statement is required, as in `while (f()) ;`.
     Empty,
+}
+
+/// `foreach ([VALUE =] KEYS in ARRAY[SORT] [limit N]) BODY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreach {
+    /// The variable that takes each entry's value (`v = [k] in a`).
+    pub value: Option<String>,
+    /// The variables that take each entry's keys, one per key.
+    pub keys: Vec<String>,
+    /// The array walked.
+    pub array: String,
+    /// Where the array's name is.
+    pub array_span: Span,
+    /// The order asked for, if any.
+    pub sort: Option<Sort>,
+    /// At most this many entries.
+    pub limit: Option<Expr>,
+    /// The loop body.
+    pub body: Stmt,
+}
+
+/// The order of a `foreach`: by one key (`[k+]`, `[a, b-]`) or by the
+/// value (`a+`, `a-`, or for statistics `a @sum-`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sort {
+    /// What is compared.
+    pub by: SortBy,
+    /// Largest first.
+    pub descending: bool,
+}
+
+/// What a `foreach` sorts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    /// The key at this position.
+    Key(usize),
+    /// The value (for statistics, `@count`).
+    Value,
+    /// For statistics, this aggregate of each entry.
+    Aggregate(StatOp),
+}
+
+/// What is read from a statistic: `@count(s)`, `@sum(s)`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatOp {
+    /// `@count`: how many values were added.
+    Count,
+    /// `@sum`
+    Sum,
+    /// `@min`
+    Min,
+    /// `@max`
+    Max,
+    /// `@avg`: the sum divided by the count, truncated.
+    Avg,
+    /// `@variance`
+    Variance,
+}
+
+impl StatOp {
+    /// The operator written `@name`, if there is one.
+    pub fn from_name(name: &str) -> Option<StatOp> {
+        Some(match name {
+            "@count" => StatOp::Count,
+            "@sum" => StatOp::Sum,
+            "@min" => StatOp::Min,
+            "@max" => StatOp::Max,
+            "@avg" => StatOp::Avg,
+            "@variance" => StatOp::Variance,
+            _ => return None,
+        })
+    }
+
+    /// The operator as written, with its `@`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StatOp::Count => "@count",
+            StatOp::Sum => "@sum",
+            StatOp::Min => "@min",
+            StatOp::Max => "@max",
+            StatOp::Avg => "@avg",
+            StatOp::Variance => "@variance",
+        }
+    }
 }
 
 /// A `while` or `for` loop seen as one shape: `while (COND) BODY` is a
@@ -238,7 +328,22 @@ pub enum ExprKind {
         /// The `->field` and `[index]` accesses, left to right.
         accesses: Vec<Access>,
     },
-    /// A function call `NAME(ARGS)`.
+    /// An array element `NAME[KEY, ...]`.
+    Index {
+        /// The array.
+        array: String,
+        /// The keys, one or more.
+        keys: Vec<Expr>,
+    },
+    /// `[KEY, ...] in NAME` (or `KEY in NAME`): whether the entry exists.
+    In {
+        /// The keys, one or more.
+        keys: Vec<Expr>,
+        /// The array.
+        array: String,
+    },
+    /// A function call `NAME(ARGS)`; the statistics operators (`@count`,
+    /// `@hist_log`, ...) are calls whose name starts with `@`.
     Call {
         /// The called function.
         name: String,
@@ -446,13 +551,17 @@ pub enum AssignOp {
     Assign,
     /// `OP=` for a binary operator: `+=`, `.=`, `<<=`, ...
     Compound(BinaryOp),
+    /// `<<<`: add a value to a statistic.
+    Aggregate,
 }
 
 impl AssignOp {
     /// The operator written as `symbol`, if it is an assignment.
     pub fn from_symbol(symbol: &str) -> Option<AssignOp> {
-        if symbol == "=" {
-            return Some(AssignOp::Assign);
+        match symbol {
+            "=" => return Some(AssignOp::Assign),
+            "<<<" => return Some(AssignOp::Aggregate),
+            _ => {}
         }
         ASSIGN_SYMBOLS
             .iter()
@@ -464,6 +573,7 @@ impl AssignOp {
     pub fn symbol(self) -> &'static str {
         match self {
             AssignOp::Assign => "=",
+            AssignOp::Aggregate => "<<<",
             AssignOp::Compound(op) => ASSIGN_SYMBOLS
                 .iter()
                 .find(|(o, _)| *o == op)
@@ -528,14 +638,19 @@ impl fmt::Display for Expr {
                 }
                 Ok(())
             }
+            ExprKind::Index { array, keys } => {
+                write!(f, "{array}[")?;
+                write_list(f, keys)?;
+                f.write_str("]")
+            }
+            ExprKind::In { keys, array } => {
+                f.write_str("([")?;
+                write_list(f, keys)?;
+                write!(f, "] in {array})")
+            }
             ExprKind::Call { name, args } => {
                 write!(f, "{name}(")?;
-                for (i, arg) in args.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{arg}")?;
-                }
+                write_list(f, args)?;
                 f.write_str(")")
             }
             ExprKind::Unary { op, operand } => match op {
@@ -553,6 +668,17 @@ impl fmt::Display for Expr {
             }
         }
     }
+}
+
+/// `a, b, c`.
+fn write_list(f: &mut fmt::Formatter<'_>, items: &[Expr]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

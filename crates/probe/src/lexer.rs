@@ -36,9 +36,15 @@ pub enum Keyword {
     Continue,
     /// `delete`
     Delete,
+    /// `foreach`
+    Foreach,
+    /// `in`
+    In,
+    /// `limit`
+    Limit,
 }
 
-const KEYWORDS: [(&str, Keyword); 12] = [
+const KEYWORDS: [(&str, Keyword); 15] = [
     ("probe", Keyword::Probe),
     ("global", Keyword::Global),
     ("function", Keyword::Function),
@@ -51,6 +57,9 @@ const KEYWORDS: [(&str, Keyword); 12] = [
     ("break", Keyword::Break),
     ("continue", Keyword::Continue),
     ("delete", Keyword::Delete),
+    ("foreach", Keyword::Foreach),
+    ("in", Keyword::In),
+    ("limit", Keyword::Limit),
 ];
 
 impl Keyword {
@@ -66,15 +75,16 @@ impl Keyword {
 /// Operators and punctuation, longest first so that the lexer can take the
 /// first one that matches.
 const PUNCTS: &[&str] = &[
-    "<<=", ">>=", "++", "--", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+=", "-=",
-    "*=", "/=", "%=", "&=", "^=", "|=", ".=", "+", "-", "*", "/", "%", "<", ">", "=", "!", "~",
-    "&", "^", "|", ".", "?", ":", ";", ",", "(", ")", "{", "}", "[", "]",
+    "<<<", "<<=", ">>=", "++", "--", "->", "<<", ">>", "<=", ">=", "==", "!=", "&&", "||", "+=",
+    "-=", "*=", "/=", "%=", "&=", "^=", "|=", ".=", "+", "-", "*", "/", "%", "<", ">", "=", "!",
+    "~", "&", "^", "|", ".", "?", ":", ";", ",", "(", ")", "{", "}", "[", "]",
 ];
 
 /// What a token is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenKind {
-    /// An identifier such as `execname` or `count`.
+    /// An identifier such as `execname` or `count`, or an `@` operator
+    /// such as `@count` (kept with its `@`).
     Ident(String),
     /// A reserved word.
     Keyword(Keyword),
@@ -107,6 +117,30 @@ impl fmt::Display for TokenKind {
     }
 }
 
+/// A script argument given as a number: decimal, `0x` hex or `0` octal,
+/// with an optional `-`.
+fn parse_int(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let value = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        u64::from_str_radix(hex, 16).ok()?
+    } else if digits.len() > 1 && digits.starts_with('0') {
+        u64::from_str_radix(&digits[1..], 8).ok()?
+    } else {
+        digits.parse::<u64>().ok()?
+    } as i64;
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
+}
+
 /// One token and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -121,6 +155,9 @@ pub struct Token {
 #[derive(Debug)]
 pub struct Lexer<'a> {
     text: &'a str,
+    /// The script's arguments, which `$N` (as a number) and `@N` (as a
+    /// string) stand for.
+    args: &'a [String],
     pos: usize,
     /// End of the last token handed out: where the end-of-file token sits,
     /// so that "found end of file" points just after the last real token.
@@ -130,8 +167,15 @@ pub struct Lexer<'a> {
 impl<'a> Lexer<'a> {
     /// A lexer at the start of `text`.
     pub fn new(text: &'a str) -> Lexer<'a> {
+        Lexer::with_args(text, &[])
+    }
+
+    /// A lexer at the start of `text`, whose `$1`, `@1`... stand for
+    /// `args`.
+    pub fn with_args(text: &'a str, args: &'a [String]) -> Lexer<'a> {
         Lexer {
             text,
+            args,
             pos: 0,
             last_end: 0,
         }
@@ -158,6 +202,15 @@ impl<'a> Lexer<'a> {
             TokenKind::Int(self.number()?)
         } else if c == '"' {
             TokenKind::Str(self.string()?)
+        } else if (c == '$' || c == '@')
+            && self.text[self.pos + 1..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            self.script_arg(c)?
+        } else if c == '@'
+            && self.text[self.pos + 1..].starts_with(|c: char| c.is_ascii_alphabetic())
+        {
+            self.pos += 1;
+            TokenKind::Ident(format!("@{}", self.take_word()))
         } else if c == '$' {
             self.pos += 1;
             if !self
@@ -188,6 +241,45 @@ impl<'a> Lexer<'a> {
         Ok(Token {
             kind,
             span: Span::new(start, self.pos),
+        })
+    }
+
+    /// `$N` or `@N`: script argument N as a number or as a string, as
+    /// SystemTap substitutes them.
+    fn script_arg(&mut self, sigil: char) -> Result<TokenKind, Diagnostic> {
+        let start = self.pos;
+        self.pos += 1;
+        let digits = self.take_word();
+        let span = Span::new(start, self.pos);
+        let written = &self.text[start..self.pos];
+        let index: usize = digits.parse().map_err(|_| {
+            Diagnostic::new(span, format!("'{written}' is not a script argument"), None)
+        })?;
+        let Some(arg) = index.checked_sub(1).and_then(|i| self.args.get(i)) else {
+            let given = match self.args.len() {
+                0 => "none was given".to_string(),
+                1 => "only 1 was given".to_string(),
+                n => format!("only {n} were given"),
+            };
+            return Err(Diagnostic::new(
+                span,
+                format!(
+                    "'{written}' is script argument {index}, but {given} (arguments follow the script: kscope probe script.stp ARG...)"
+                ),
+                None,
+            ));
+        };
+        if sigil == '@' {
+            return Ok(TokenKind::Str(arg.clone()));
+        }
+        parse_int(arg.trim()).map(TokenKind::Int).ok_or_else(|| {
+            Diagnostic::new(
+                span,
+                format!(
+                    "'{written}' is '{arg}', which is not a number; '@{index}' gives it as a string"
+                ),
+                None,
+            )
         })
     }
 
@@ -386,6 +478,43 @@ mod tests {
         }
     }
 
+    #[test]
+    fn script_arguments_stand_for_numbers_and_strings() {
+        let args = ["42".to_string(), "eth0".to_string(), "-0x10".to_string()];
+        let mut lexer = Lexer::with_args("$1 @2 $3 @1 @count <<< s", &args);
+        let mut seen = Vec::new();
+        loop {
+            let token = lexer.next_token().unwrap();
+            if token.kind == TokenKind::Eof {
+                break;
+            }
+            seen.push(token.kind);
+        }
+        assert_eq!(
+            seen,
+            [
+                TokenKind::Int(42),
+                TokenKind::Str("eth0".into()),
+                TokenKind::Int(-16),
+                TokenKind::Str("42".into()),
+                TokenKind::Ident("@count".into()),
+                TokenKind::Punct("<<<"),
+                TokenKind::Ident("s".into()),
+            ]
+        );
+        let err = Lexer::with_args("$2", &args[1..2])
+            .next_token()
+            .unwrap_err();
+        assert!(err.message.contains("only 1 was given"), "{}", err.message);
+        let err = Lexer::with_args("$1", &args[1..2])
+            .next_token()
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "'$1' is 'eth0', which is not a number; '@1' gives it as a string"
+        );
+    }
+
     fn error(text: &str) -> Diagnostic {
         let mut lexer = Lexer::new(text);
         loop {
@@ -512,7 +641,7 @@ mod tests {
                 Span::new(2, 4),
                 "unterminated comment: expected '*/' before the end of the file",
             ),
-            ("a @b", Span::new(2, 3), "unexpected character '@'"),
+            ("a @ b", Span::new(2, 3), "unexpected character '@'"),
             ("a \u{e9}", Span::new(2, 4), "unexpected character '\u{e9}'"),
             (
                 "0x",
@@ -546,8 +675,8 @@ mod tests {
             ),
             (
                 "$1",
-                Span::new(0, 1),
-                "expected a target variable name after '$', found '1'",
+                Span::new(0, 2),
+                "'$1' is script argument 1, but none was given (arguments follow the script: kscope probe script.stp ARG...)",
             ),
             (
                 "\"\\q\"",

@@ -61,6 +61,6 @@ pub mod visit;
 
 pub use ast::Script;
 pub use diagnostic::Diagnostic;
-pub use parser::parse;
+pub use parser::{parse, parse_with_args};
 pub use pipeline::{Needs, Resolved, compile, resolve};
 pub use source::{SourceFile, Span};

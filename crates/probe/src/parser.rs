@@ -6,8 +6,9 @@
 //! separates components, which the parser knows from where it is.
 
 use crate::ast::{
-    Access, AccessKind, AssignOp, BinaryOp, Block, Component, Expr, ExprKind, Function, Global,
-    Literal, Param, Probe, ProbePoint, Script, Stmt, StmtKind, Type, UnaryOp,
+    Access, AccessKind, AssignOp, BinaryOp, Block, Component, Expr, ExprKind, Foreach, Function,
+    Global, Literal, Param, Probe, ProbePoint, Script, Sort, SortBy, StatOp, Stmt, StmtKind, Type,
+    UnaryOp,
 };
 use crate::diagnostic::Diagnostic;
 use crate::lexer::{Keyword, Lexer, Token, TokenKind};
@@ -26,7 +27,12 @@ const MAX_DEPTH: usize = 64;
 
 /// Parses a whole script.
 pub fn parse(file: &SourceFile) -> Result<Script, Diagnostic> {
-    let mut parser = Parser::new(&file.text)?;
+    parse_with_args(file, &[])
+}
+
+/// Parses a whole script whose `$1`, `@1`... stand for `args`.
+pub fn parse_with_args(file: &SourceFile, args: &[String]) -> Result<Script, Diagnostic> {
+    let mut parser = Parser::new(&file.text, args)?;
     parser.script()
 }
 
@@ -39,8 +45,8 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str) -> Result<Parser<'a>, Diagnostic> {
-        let mut lexer = Lexer::new(text);
+    fn new(text: &'a str, args: &'a [String]) -> Result<Parser<'a>, Diagnostic> {
+        let mut lexer = Lexer::with_args(text, args);
         let token = lexer.next_token()?;
         Ok(Parser {
             lexer,
@@ -201,14 +207,35 @@ impl<'a> Parser<'a> {
         self.advance()?;
         loop {
             let (name, mut span) = self.ident("a global variable name")?;
-            let init = if self.eat("=")? {
+            let mut size = None;
+            if self.eat("[")? {
+                let TokenKind::Int(n) = self.token.kind else {
+                    return Err(self.error("the array's size (a number) after '['"));
+                };
+                let n = u32::try_from(n).ok().filter(|&n| n > 0).ok_or_else(|| {
+                    Diagnostic::new(
+                        self.token.span,
+                        format!("an array's size must be between 1 and {}", u32::MAX),
+                        None,
+                    )
+                })?;
+                self.advance()?;
+                span = span.to(self.expect("]", "']' after the array's size")?);
+                size = Some(n);
+            }
+            let init = if size.is_none() && self.eat("=")? {
                 let (lit, lit_span) = self.literal("a number or string as the initial value")?;
                 span = span.to(lit_span);
                 Some(lit)
             } else {
                 None
             };
-            globals.push(Global { name, init, span });
+            globals.push(Global {
+                name,
+                init,
+                size,
+                span,
+            });
             if !self.eat(",")? {
                 return Ok(());
             }
@@ -332,15 +359,23 @@ impl<'a> Parser<'a> {
             Keyword::Return => return self.return_stmt(),
             Keyword::Delete => {
                 self.advance()?;
-                return Ok(StmtKind::Delete(
-                    self.ident("a variable name after 'delete'")?.0,
-                ));
+                let (name, start) = self.ident("a variable name after 'delete'")?;
+                let what = if self.at("[") {
+                    self.index(name, start)?
+                } else {
+                    Expr {
+                        kind: ExprKind::Var(name),
+                        span: start,
+                    }
+                };
+                return Ok(StmtKind::Delete(what));
             }
+            Keyword::Foreach => return self.foreach_stmt(),
             Keyword::Next => StmtKind::Next,
             Keyword::Break => StmtKind::Break,
             Keyword::Continue => StmtKind::Continue,
             Keyword::Else => return Err(self.error("a statement ('else' without 'if')")),
-            Keyword::Probe | Keyword::Global | Keyword::Function => {
+            Keyword::Probe | Keyword::Global | Keyword::Function | Keyword::In | Keyword::Limit => {
                 return Err(self.error("a statement or '}'"));
             }
         };
@@ -389,6 +424,102 @@ impl<'a> Parser<'a> {
             step,
             body: Box::new(self.stmt()?),
         })
+    }
+
+    /// `foreach ([VALUE =] KEYS in ARRAY[SORT] [limit N]) BODY`, where
+    /// KEYS is `k` or `[k1, k2...]` and any one key, or the array, may be
+    /// followed by `+` or `-` to sort on it.
+    fn foreach_stmt(&mut self) -> Result<StmtKind, Diagnostic> {
+        self.advance()?;
+        self.expect("(", "'(' after 'foreach'")?;
+        let mut value = None;
+        let mut keys = Vec::new();
+        let mut sort = None;
+        let bracketed = self.eat("[")?;
+        if !bracketed {
+            let (name, _) = self.ident("a key variable or '[' after 'foreach ('")?;
+            if self.eat("=")? {
+                value = Some(name);
+                self.expect("[", "'[' before the keys after 'VALUE ='")?;
+            } else {
+                self.sort_mark(&mut sort, SortBy::Key(0))?;
+                keys.push(name);
+            }
+        }
+        if bracketed || value.is_some() {
+            loop {
+                let (name, _) = self.ident("a key variable")?;
+                self.sort_mark(&mut sort, SortBy::Key(keys.len()))?;
+                keys.push(name);
+                if !self.eat(",")? {
+                    break;
+                }
+            }
+            self.expect("]", "',' or ']' after the key variables")?;
+        }
+        if !self.at_keyword(Keyword::In) {
+            return Err(self.error("'in' after the key variables"));
+        }
+        self.advance()?;
+        let (array, array_span) = self.ident("the array's name after 'in'")?;
+        let mut by = SortBy::Value;
+        if let TokenKind::Ident(word) = &self.token.kind
+            && let Some(op) = StatOp::from_name(word)
+        {
+            by = SortBy::Aggregate(op);
+            self.advance()?;
+        }
+        self.sort_mark(&mut sort, by)?;
+        if matches!(by, SortBy::Aggregate(_))
+            && !matches!(
+                sort,
+                Some(Sort {
+                    by: SortBy::Aggregate(_),
+                    ..
+                })
+            )
+        {
+            return Err(self.error("'+' or '-' after the aggregate to sort on"));
+        }
+        let limit = if self.at_keyword(Keyword::Limit) {
+            self.advance()?;
+            Some(self.expr()?)
+        } else {
+            None
+        };
+        self.expect(")", "')' to close the foreach")?;
+        let body = self.stmt()?;
+        Ok(StmtKind::Foreach(Box::new(Foreach {
+            value,
+            keys,
+            array,
+            array_span,
+            sort,
+            limit,
+            body,
+        })))
+    }
+
+    /// A `+` or `-` after a foreach key or array: sort on `by`. Only one
+    /// may be given.
+    fn sort_mark(&mut self, sort: &mut Option<Sort>, by: SortBy) -> Result<(), Diagnostic> {
+        let descending = if self.at("-") {
+            true
+        } else if self.at("+") {
+            false
+        } else {
+            return Ok(());
+        };
+        if sort.is_some() {
+            return Err(Diagnostic::new(
+                self.token.span,
+                "a foreach sorts on one thing: a second '+' or '-' is not allowed",
+                None,
+            ));
+        }
+        self.advance()?;
+        *sort = Some(Sort { by, descending });
+        Ok(())
     }
 
     fn return_stmt(&mut self) -> Result<StmtKind, Diagnostic> {
@@ -513,6 +644,17 @@ impl<'a> Parser<'a> {
 
     fn postfix(&mut self) -> Result<Expr, Diagnostic> {
         let mut expr = self.primary()?;
+        if self.at_keyword(Keyword::In) {
+            self.advance()?;
+            let (array, end) = self.ident("an array's name after 'in'")?;
+            return Ok(Expr {
+                span: expr.span.to(end),
+                kind: ExprKind::In {
+                    keys: vec![expr],
+                    array,
+                },
+            });
+        }
         loop {
             let op = if self.at("++") {
                 UnaryOp::PostInc
@@ -544,6 +686,9 @@ impl<'a> Parser<'a> {
                 if self.at("(") {
                     return self.call(name, start);
                 }
+                if self.at("[") {
+                    return self.index(name, start);
+                }
                 return Ok(Expr {
                     kind: ExprKind::Var(name),
                     span: start,
@@ -553,6 +698,19 @@ impl<'a> Parser<'a> {
                 let name = name.clone();
                 self.advance()?;
                 return self.target(name, start);
+            }
+            TokenKind::Punct("[") => {
+                self.advance()?;
+                let keys = self.expr_list("]", "',' or ']' after the keys")?;
+                if !self.at_keyword(Keyword::In) {
+                    return Err(self.error("'in' after '[KEYS]'"));
+                }
+                self.advance()?;
+                let (array, end) = self.ident("an array's name after 'in'")?;
+                return Ok(Expr {
+                    kind: ExprKind::In { keys, array },
+                    span: start.to(end),
+                });
             }
             TokenKind::Punct("(") => {
                 self.advance()?;
@@ -567,6 +725,26 @@ impl<'a> Parser<'a> {
         };
         self.advance()?;
         Ok(Expr { kind, span: start })
+    }
+
+    /// `NAME[KEYS]`; the current token is `[`.
+    fn index(&mut self, array: String, start: Span) -> Result<Expr, Diagnostic> {
+        self.advance()?;
+        let keys = self.expr_list("]", "',' or ']' after the array's keys")?;
+        Ok(Expr {
+            kind: ExprKind::Index { array, keys },
+            span: start.to(Span::new(start.start, self.prev_end)),
+        })
+    }
+
+    /// One or more expressions separated by `,`, then `close`.
+    fn expr_list(&mut self, close: &str, expected: &str) -> Result<Vec<Expr>, Diagnostic> {
+        let mut items = vec![self.expr()?];
+        while self.eat(",")? {
+            items.push(self.expr()?);
+        }
+        self.expect(close, expected)?;
+        Ok(items)
     }
 
     /// `NAME(ARGS)`; the current token is `(`.
@@ -625,7 +803,7 @@ impl<'a> Parser<'a> {
 /// The error says `expected a variable PLACE 'SYMBOL'`.
 fn require_lvalue(expr: &Expr, place: &str, symbol: &str) -> Result<(), Diagnostic> {
     match expr.kind {
-        ExprKind::Var(_) | ExprKind::Target { .. } => Ok(()),
+        ExprKind::Var(_) | ExprKind::Target { .. } | ExprKind::Index { .. } => Ok(()),
         _ => {
             let expected = format!("a variable {place} '{symbol}'");
             Err(Diagnostic::new(
@@ -988,7 +1166,8 @@ mod tests {
                 StmtKind::Return(e) => format!("return {}", e.is_some()),
                 StmtKind::Break => "break".into(),
                 StmtKind::Continue => "continue".into(),
-                StmtKind::Delete(name) => format!("delete {name}"),
+                StmtKind::Delete(what) => format!("delete {what}"),
+                StmtKind::Foreach(each) => format!("foreach {:?}", each.keys),
                 StmtKind::Empty => "empty".into(),
             })
             .collect();
@@ -1006,6 +1185,65 @@ mod tests {
                 "delete x",
                 "while f() Empty",
             ]
+        );
+    }
+
+    #[test]
+    fn arrays_statistics_and_foreach_in_every_form() {
+        assert_eq!(expr("a[1]"), "a[1]");
+        assert_eq!(expr("a[k, \"x\"] += 2"), "(a[k, \"x\"] += 2)");
+        assert_eq!(expr("a[execname()]++"), "(a[execname()]++)");
+        assert_eq!(expr("[k, 2] in a"), "([k, 2] in a)");
+        assert_eq!(expr("!(k in a)"), "(!([k] in a))");
+        assert_eq!(expr("s <<< x - 1"), "(s <<< (x - 1))");
+        assert_eq!(expr("t[tid()] <<< 1"), "(t[tid()] <<< 1)");
+        assert_eq!(expr("@count(s[k]) + @avg(s)"), "(@count(s[k]) + @avg(s))");
+        let each = |text: &str| match &body(text)[0].kind {
+            StmtKind::Foreach(each) => (**each).clone(),
+            other => panic!("{other:?}"),
+        };
+        let f = each("foreach (k in a) x = 1");
+        assert_eq!(
+            (f.keys, f.value, f.sort, f.limit),
+            (vec!["k".into()], None, None, None)
+        );
+        let f = each("foreach ([p, n-] in a limit 5) {}");
+        assert_eq!(f.keys, ["p", "n"]);
+        assert_eq!(
+            f.sort,
+            Some(Sort {
+                by: SortBy::Key(1),
+                descending: true
+            })
+        );
+        assert_eq!(f.limit.map(|l| l.to_string()), Some("5".into()));
+        let f = each("foreach (v = [k] in a+) {}");
+        assert_eq!(f.value.as_deref(), Some("v"));
+        assert_eq!(
+            f.sort,
+            Some(Sort {
+                by: SortBy::Value,
+                descending: false
+            })
+        );
+        let f = each("foreach ([k] in s @sum-) {}");
+        assert_eq!(
+            f.sort,
+            Some(Sort {
+                by: SortBy::Aggregate(StatOp::Sum),
+                descending: true
+            })
+        );
+        let s = script("global a[100], b probe begin { delete a[1, 2] delete b }");
+        assert_eq!(s.globals[0].size, Some(100));
+        assert_eq!(s.globals[1].size, None);
+        assert_eq!(
+            error("probe begin { foreach ([a+, b-] in x) {} }").0,
+            "a foreach sorts on one thing: a second '+' or '-' is not allowed"
+        );
+        assert_eq!(
+            error("probe begin { foreach (k a) {} }").0,
+            "expected 'in' after the key variables, found identifier 'a'"
         );
     }
 

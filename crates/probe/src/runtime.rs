@@ -31,6 +31,19 @@ pub enum RuntimeError {
     /// A map could not be created or written.
     #[error("creating the BPF maps")]
     Maps(#[source] kscope_bpf::Error),
+    /// An array's map could not be created.
+    #[error(
+        "creating the map of array '{array}' ({capacity} entries; a smaller 'global {array}[N]' needs less memory)"
+    )]
+    Array {
+        /// The array.
+        array: String,
+        /// Its capacity.
+        capacity: u32,
+        /// What bpf(2) said.
+        #[source]
+        source: kscope_bpf::Error,
+    },
     /// The verifier rejected a program: where and why.
     #[error("the kernel's verifier rejected the program for {point}: {reason}")]
     Rejected {
@@ -127,6 +140,8 @@ struct Maps {
     scratch: Map,
     events: RingBuf,
     rodata: Option<Map>,
+    /// One per array or statistic, in the order of [`Generated::arrays`].
+    arrays: Vec<Map>,
 }
 
 impl Maps {
@@ -152,11 +167,36 @@ impl Maps {
                 Some(Map::read_only("ks_rodata", &generated.rodata).map_err(RuntimeError::Maps)?)
             }
         };
+        let arrays = generated
+            .arrays
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let kind = if a.stat {
+                    MapType::PerCpuHash
+                } else {
+                    MapType::Hash
+                };
+                Map::create(
+                    kind,
+                    &format!("ks_a{i}"),
+                    a.key_size(),
+                    a.value_size(),
+                    a.capacity,
+                )
+                .map_err(|source| RuntimeError::Array {
+                    array: a.name.clone(),
+                    capacity: a.capacity,
+                    source,
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Maps {
             globals,
             scratch,
             events,
             rodata,
+            arrays,
         })
     }
 
@@ -189,6 +229,7 @@ impl Maps {
                 MapRef::Scratch => self.scratch.raw_fd(),
                 MapRef::Events => self.events.map().raw_fd(),
                 MapRef::Rodata => self.rodata.as_ref().map_or(-1, Map::raw_fd),
+                MapRef::Array(i) => self.arrays.get(i).map_or(-1, Map::raw_fd),
             };
             insns[at].imm = fd;
         }
@@ -291,6 +332,7 @@ impl Session {
         }
         self.run_kind(|k| matches!(k, AttachKind::End))?;
         self.pump(out, Duration::ZERO, &mut None)?;
+        self.warn_dropped(out)?;
         let lost = self.lost()?;
         if lost > 0 {
             writeln!(
@@ -308,6 +350,34 @@ impl Session {
         })?;
         close_all(std::mem::take(&mut self.perf));
         Ok(ending)
+    }
+
+    /// `warning: array a: N updates dropped (...)` for each array whose
+    /// full map refused updates.
+    fn warn_dropped(&self, out: &mut dyn Write) -> Result<(), RuntimeError> {
+        let value = self.maps.globals(self.generated.globals.size)?;
+        for (name, at) in &self.generated.globals.drops {
+            let at = *at as usize;
+            let dropped = u64::from_ne_bytes(value[at..at + 8].try_into().unwrap_or([0; 8]));
+            if dropped == 0 {
+                continue;
+            }
+            let capacity = self
+                .generated
+                .arrays
+                .iter()
+                .find(|a| &a.name == name)
+                .map_or(0, |a| a.capacity);
+            writeln!(
+                out,
+                "warning: array {name}: {dropped} updates dropped ({capacity} entries; declare global {name}[N])"
+            )
+            .map_err(|source| RuntimeError::Run {
+                what: "writing output",
+                source,
+            })?;
+        }
+        Ok(())
     }
 
     fn lost(&self) -> Result<u64, RuntimeError> {

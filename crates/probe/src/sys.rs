@@ -70,10 +70,12 @@ fn kernel_has_kprobes() -> bool {
 }
 
 /// What pass 3 needs from the running session: `target()` (the `-x` pid
-/// or the `-c` command's), the clock offset for `gettimeofday_*()`, and
-/// `task_struct`'s layout when `needs` says `ppid()` is called.
+/// or the `-c` command's), the clock offset for `gettimeofday_*()`,
+/// `task_struct`'s layout when `needs` says `ppid()` is called, and the
+/// number of possible CPUs for reads of statistics.
 pub fn codegen_options(target: i64, needs: Needs) -> Options {
     Options {
+        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
         target,
         realtime_offset_ns: realtime_offset_ns(),
         task_offsets: if needs.task_layout {

@@ -25,7 +25,13 @@ pub fn visit_stmt(stmt: &Stmt, f: &mut impl FnMut(&Expr)) {
     }
     match &stmt.kind {
         StmtKind::Block(b) => visit_block(b, f),
-        StmtKind::Expr(e) | StmtKind::Return(Some(e)) => f(e),
+        StmtKind::Expr(e) | StmtKind::Return(Some(e)) | StmtKind::Delete(e) => f(e),
+        StmtKind::Foreach(each) => {
+            if let Some(limit) = &each.limit {
+                f(limit);
+            }
+            visit_stmt(&each.body, f);
+        }
         StmtKind::If {
             cond,
             then,
@@ -53,7 +59,9 @@ pub fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
                 }
             }
         }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| visit_expr(a, f)),
+        ExprKind::Call { args, .. }
+        | ExprKind::Index { keys: args, .. }
+        | ExprKind::In { keys: args, .. } => args.iter().for_each(|a| visit_expr(a, f)),
         ExprKind::Unary { operand, .. } => visit_expr(operand, f),
         ExprKind::Binary { lhs, rhs, .. } => {
             visit_expr(lhs, f);
@@ -72,6 +80,32 @@ pub fn visit_expr(e: &Expr, f: &mut impl FnMut(&Expr)) {
             visit_expr(target, f);
             visit_expr(value, f);
         }
+    }
+}
+
+/// Calls `f` on every statement of `block`, outermost first, nested
+/// ones included.
+pub fn visit_stmts(block: &Block, f: &mut impl FnMut(&Stmt)) {
+    for stmt in &block.stmts {
+        walk_stmt(stmt, f);
+    }
+}
+
+fn walk_stmt(stmt: &Stmt, f: &mut impl FnMut(&Stmt)) {
+    f(stmt);
+    match &stmt.kind {
+        StmtKind::Block(b) => visit_stmts(b, f),
+        StmtKind::If {
+            then, otherwise, ..
+        } => {
+            walk_stmt(then, f);
+            if let Some(o) = otherwise {
+                walk_stmt(o, f);
+            }
+        }
+        StmtKind::While { body, .. } | StmtKind::For { body, .. } => walk_stmt(body, f),
+        StmtKind::Foreach(each) => walk_stmt(&each.body, f),
+        _ => {}
     }
 }
 

@@ -30,9 +30,12 @@ Examples:
 
 The language is SystemTap's (a subset): docs/PROBE-LANGUAGE.md.")]
 pub struct Args {
-    /// The script file (`-` for standard input); or give the script with -e.
-    #[arg(value_name = "FILE.stp", conflicts_with_all = ["script", "list", "list_vars"])]
-    file: Option<PathBuf>,
+    /// The script file (`-` for standard input), then the script's
+    /// arguments, which $1, $2... (as numbers) and @1, @2... (as strings)
+    /// stand for. With -e, every one is a script argument. An argument
+    /// that starts with '-' goes after `--`.
+    #[arg(value_name = "FILE.stp ARG", conflicts_with_all = ["list", "list_vars"])]
+    positionals: Vec<String>,
 
     /// The script itself, as text.
     #[arg(short = 'e', value_name = "SCRIPT")]
@@ -82,7 +85,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(point) = args.list.as_ref().or(args.list_vars.as_ref()) {
         return list(point, args.list_vars.is_some());
     }
-    let file = source(args)?;
+    let (file, script_args) = source(args)?;
     let report = |pass: u8, what: &str, started: Instant| {
         if args.verbose > 0 {
             eprintln!(
@@ -93,7 +96,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let script = kscope_probe::parse(&file).map_err(|d| diagnostic(&file, &d))?;
+    let script =
+        kscope_probe::parse_with_args(&file, script_args).map_err(|d| diagnostic(&file, &d))?;
     report(
         1,
         &format!(
@@ -256,26 +260,25 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The script from -e, a file, or standard input.
-fn source(args: &Args) -> anyhow::Result<SourceFile> {
-    match (&args.script, &args.file) {
-        (Some(text), None) => Ok(SourceFile::new("<input>", text.clone())),
-        (None, Some(path)) if path.as_os_str() == "-" => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("cannot read the script from standard input")?;
-            Ok(SourceFile::new("<stdin>", text))
-        }
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
-            Ok(SourceFile::new(path.display().to_string(), text))
-        }
-        (Some(_), Some(_)) => bail!("give the script either with -e or as a file, not both"),
-        (None, None) => bail!(
-            "no script: give one with -e 'probe ... {{ ... }}' or as FILE.stp (see kscope probe --help)"
-        ),
+/// The script from -e, a file, or standard input, and the script's
+/// arguments: with -e every positional, else those after the file.
+fn source(args: &Args) -> anyhow::Result<(SourceFile, &[String])> {
+    if let Some(text) = &args.script {
+        return Ok((SourceFile::new("<input>", text.clone()), &args.positionals));
     }
+    let Some((path, rest)) = args.positionals.split_first() else {
+        bail!(
+            "no script: give one with -e 'probe ... {{ ... }}' or as FILE.stp (see kscope probe --help)"
+        );
+    };
+    if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("cannot read the script from standard input")?;
+        return Ok((SourceFile::new("<stdin>", text), rest));
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    Ok((SourceFile::new(path.clone(), text), rest))
 }
 
 fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {

@@ -9,16 +9,20 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ast::{
-    AssignOp, BinaryOp, Block, Expr, ExprKind, Literal, Script, Stmt, StmtKind, Type, UnaryOp,
+    AssignOp, BinaryOp, Block, Expr, ExprKind, Literal, Script, StatOp, Stmt, StmtKind, Type,
+    UnaryOp,
 };
 use crate::diagnostic::Diagnostic;
-use crate::points::{Attachment, Context, ContextVar, field_is_string};
+use crate::points::{AttachKind, Attachment, Context, ContextVar, field_is_string};
 use crate::printf::{ArgKind, Format};
 use crate::source::Span;
-use crate::visit::{calls_in_block, visit_block, visit_expr};
+use crate::visit::{calls_in_block, visit_block, visit_expr, visit_stmts};
 
+mod arrays;
 mod builtins;
+mod host;
 
+pub use arrays::{ArrayType, DEFAULT_CAPACITY, HistKind, STAT_WORDS};
 pub use builtins::{Builtin, builtin, builtin_names};
 
 /// A value's type.
@@ -74,6 +78,21 @@ enum Key {
     Global(String),
     Local(Scope, String),
     Return(usize),
+    /// Key N of an array.
+    Index(String, usize),
+    /// The values of an array.
+    ArrayValue(String),
+}
+
+/// What the checker learned of an array from its uses.
+#[derive(Debug, Clone)]
+struct Shape {
+    /// How many keys it takes, and where that was first seen.
+    keys: (usize, Span),
+    /// Where a value was first added with `<<<`, for a statistic.
+    stat: Option<Span>,
+    /// The histogram printed from it, and where.
+    hist: Option<(HistKind, Span)>,
 }
 
 /// The checked script: every variable's type.
@@ -85,6 +104,13 @@ pub struct Types {
     globals: HashSet<String>,
     /// The context each probe's handler sees (what all its points share).
     contexts: HashMap<usize, Context>,
+    /// The globals that are arrays or statistics.
+    shapes: HashMap<String, Shape>,
+    /// Declared sizes (`global a[N]`).
+    sizes: HashMap<String, (u32, Span)>,
+    /// The probes that walk arrays, delete whole ones or print
+    /// histograms: kscope runs them in its own process.
+    host: HashSet<usize>,
 }
 
 impl Types {
@@ -139,6 +165,43 @@ impl Types {
         self.locals.get(&scope).map_or(&[], Vec::as_slice)
     }
 
+    /// The array or statistic `name`, if it is one.
+    pub fn array(&self, name: &str) -> Option<ArrayType> {
+        let shape = self.shapes.get(name)?;
+        let ty = |key: Key| self.vars.get(&key).copied().unwrap_or(Ty::Long);
+        let (capacity, span) = self
+            .sizes
+            .get(name)
+            .copied()
+            .unwrap_or((DEFAULT_CAPACITY, shape.keys.1));
+        Some(ArrayType {
+            name: name.to_string(),
+            keys: (0..shape.keys.0)
+                .map(|i| ty(Key::Index(name.to_string(), i)))
+                .collect(),
+            value: ty(Key::ArrayValue(name.to_string())),
+            stat: shape.stat.is_some(),
+            hist: shape.hist.map(|(h, _)| h),
+            capacity,
+            span,
+        })
+    }
+
+    /// Every array and statistic, in the order of the globals.
+    pub fn arrays(&self, script: &Script) -> Vec<ArrayType> {
+        script
+            .globals
+            .iter()
+            .filter_map(|g| self.array(&g.name))
+            .collect()
+    }
+
+    /// Whether probe `index` runs in kscope's own process, interpreted:
+    /// it walks an array, deletes a whole one or prints a histogram.
+    pub fn is_host(&self, probe: usize) -> bool {
+        self.host.contains(&probe)
+    }
+
     /// What function `index` returns.
     pub fn returns(&self, index: usize) -> Ty {
         self.vars
@@ -159,6 +222,8 @@ pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagn
         error: None,
         loops: 0,
         scope: Scope::Probe(0),
+        host_uses: HashMap::new(),
+        can_host: Vec::new(),
     };
     checker.prepare(attachments)?;
     // Recursion first: a recursive function's type cannot be inferred,
@@ -176,6 +241,7 @@ pub fn check(script: &Script, attachments: &[Attachment]) -> Result<Types, Diagn
     if let Some(e) = checker.error {
         return Err(e);
     }
+    checker.place_host_probes()?;
     Ok(checker.types)
 }
 
@@ -190,12 +256,29 @@ struct Checker<'s> {
     error: Option<Diagnostic>,
     loops: usize,
     scope: Scope,
+    /// The first use in each scope of what only kscope's own process can
+    /// do (walk an array, delete a whole one, print a histogram).
+    host_uses: HashMap<Scope, (Span, &'static str)>,
+    /// Which probes run where such uses are allowed: their points are all
+    /// begin, end, error or timers.
+    can_host: Vec<bool>,
 }
 
 impl Checker<'_> {
     fn prepare(&mut self, attachments: &[Attachment]) -> Result<(), Diagnostic> {
         for g in &self.script.globals {
             self.types.globals.insert(g.name.clone());
+            if let Some(size) = g.size {
+                self.types.sizes.insert(g.name.clone(), (size, g.span));
+                self.types.shapes.insert(
+                    g.name.clone(),
+                    Shape {
+                        keys: (usize::MAX, g.span),
+                        stat: None,
+                        hist: None,
+                    },
+                );
+            }
             if let Some(init) = &g.init {
                 let ty = match init {
                     Literal::Int(_) => Ty::Long,
@@ -232,6 +315,18 @@ impl Checker<'_> {
             }
         }
         for (i, probe) in self.script.probes.iter().enumerate() {
+            let mut points = attachments.iter().filter(|a| a.probe == i).peekable();
+            let host = points.peek().is_some()
+                && points.all(|a| {
+                    matches!(
+                        a.kind,
+                        AttachKind::Begin
+                            | AttachKind::End
+                            | AttachKind::Error
+                            | AttachKind::Timer { .. }
+                    )
+                });
+            self.can_host.push(host);
             let mut names = Vec::new();
             assigned_in_block(&probe.body, &mut names);
             let names: Vec<String> = dedup(names)
@@ -370,14 +465,8 @@ impl Checker<'_> {
                     );
                 }
             }
-            StmtKind::Delete(name) => {
-                if !self.types.globals.contains(name) {
-                    self.fail(
-                        stmt.span,
-                        format!("'delete' takes a global variable, and '{name}' is not one"),
-                    );
-                }
-            }
+            StmtKind::Delete(what) => self.delete(what),
+            StmtKind::Foreach(each) => self.foreach(each),
         }
     }
 
@@ -403,6 +492,10 @@ impl Checker<'_> {
             Some(&have) if have != t => {
                 let what = match &key {
                     Key::Global(n) | Key::Local(_, n) => format!("'{n}' is {}", have.name()),
+                    Key::Index(n, i) => {
+                        format!("key {} of array '{n}' is {}", i + 1, have.name())
+                    }
+                    Key::ArrayValue(n) => format!("array '{n}' holds {}", have.name()),
                     Key::Return(f) => format!(
                         "function '{}' returns {}",
                         self.script.functions[*f].name,
@@ -429,15 +522,18 @@ impl Checker<'_> {
         let have = self.expr(e);
         match have {
             None => {
-                if let ExprKind::Var(name) = &e.kind
-                    && let Some(key) = self.var_key(name)
-                {
+                if let Some(key) = self.place_key(e) {
                     self.unify_key(key, Some(t), e.span);
                 }
             }
             Some(h) if h != t => {
                 let note = self.origin(e);
                 let message = match &e.kind {
+                    ExprKind::Index { array, .. } => format!(
+                        "type mismatch: array '{array}' holds {}, but {} is needed here",
+                        h.name(),
+                        t.name()
+                    ),
                     ExprKind::Var(name) => format!(
                         "type mismatch: '{name}' is {}, but {} is needed here",
                         h.name(),
@@ -456,13 +552,23 @@ impl Checker<'_> {
     }
 
     fn origin(&self, e: &Expr) -> Option<(Span, String)> {
-        let ExprKind::Var(name) = &e.kind else {
-            return None;
+        let name = match &e.kind {
+            ExprKind::Var(name) | ExprKind::Index { array: name, .. } => name,
+            _ => return None,
         };
-        let key = self.var_key(name)?;
+        let key = self.place_key(e)?;
         self.decided
             .get(&key)
             .map(|s| (*s, format!("'{name}' got its type here")))
+    }
+
+    /// The key of a variable or array element expression.
+    fn place_key(&self, e: &Expr) -> Option<Key> {
+        match &e.kind {
+            ExprKind::Var(name) => self.var_key(name),
+            ExprKind::Index { array, .. } => Some(Key::ArrayValue(array.clone())),
+            _ => None,
+        }
     }
 
     /// The type of `e`, `None` while it is unknown.
@@ -482,6 +588,10 @@ impl Checker<'_> {
                             Some(_) => Some(Ty::Str),
                             None => None,
                         }
+                    }
+                    Some(Binding::Global(n)) if self.types.shapes.contains_key(&n) => {
+                        self.misused_array(e.span, &n);
+                        None
                     }
                     Some(_) => self
                         .var_key(name)
@@ -544,6 +654,21 @@ impl Checker<'_> {
                         None
                     }
                 }
+            }
+            ExprKind::Index { array, keys } => {
+                self.index(e.span, array, keys);
+                if self.is_stat(array) {
+                    self.fail(e.span, format!("'{array}' is a statistic: read an entry with @count({array}[...]), @sum, @min, @max, @avg or @variance"));
+                    return None;
+                }
+                self.types
+                    .vars
+                    .get(&Key::ArrayValue(array.clone()))
+                    .copied()
+            }
+            ExprKind::In { keys, array } => {
+                self.index(e.span, array, keys);
+                Some(Ty::Long)
             }
             ExprKind::Call { name, args } => self.call(e, name, args),
             ExprKind::Unary { op, operand } => {
@@ -618,6 +743,15 @@ impl Checker<'_> {
                     (t, _) => t,
                 }
             }
+            ExprKind::Assign {
+                op: AssignOp::Aggregate,
+                target,
+                value,
+            } => {
+                self.aggregate(target);
+                self.want(value, Ty::Long);
+                Some(Ty::Void)
+            }
             ExprKind::Assign { op, target, value } => {
                 self.lvalue(target);
                 match op {
@@ -646,7 +780,7 @@ impl Checker<'_> {
                         self.want(value, Ty::Str);
                         Some(Ty::Str)
                     }
-                    AssignOp::Compound(_) => {
+                    AssignOp::Compound(_) | AssignOp::Aggregate => {
                         self.want(target, Ty::Long);
                         self.want(value, Ty::Long);
                         Some(Ty::Long)
@@ -672,6 +806,7 @@ impl Checker<'_> {
                     format!("'${name}' is read-only: kscope never writes to the kernel"),
                 );
             }
+            ExprKind::Index { .. } => {}
             _ => self.fail(target.span, "only a variable can be assigned to".into()),
         }
     }
@@ -723,6 +858,10 @@ impl Checker<'_> {
             }
             "print" | "println" => {
                 for arg in args {
+                    if is_hist(arg) {
+                        self.expr(arg);
+                        continue;
+                    }
                     if self.expr(arg) == Some(Ty::Void) {
                         self.fail(arg.span, "this gives no value to print".into());
                     }
@@ -731,6 +870,22 @@ impl Checker<'_> {
                     self.fail(e.span, "print needs something to print".into());
                 }
                 Some(Ty::Void)
+            }
+            "@hist_log" | "@hist_linear" => {
+                self.hist(e, name, args);
+                Some(Ty::Void)
+            }
+            "@entry" => {
+                self.fail(e.span, "@entry(...) is not supported yet; save the value in an array keyed by tid() at the entry probe".into());
+                None
+            }
+            _ if StatOp::from_name(name).is_some() => {
+                if args.len() != 1 {
+                    self.fail(e.span, format!("{name}() takes one statistic"));
+                    return None;
+                }
+                self.stat_operand(&args[0], name);
+                Some(Ty::Long)
             }
             _ => {
                 if let Some(b) = builtin(name) {
@@ -807,6 +962,12 @@ impl Checker<'_> {
     }
 }
 
+/// Whether `e` is `@hist_log(...)` or `@hist_linear(...)`, which only
+/// `print` and `println` take.
+pub fn is_hist(e: &Expr) -> bool {
+    matches!(&e.kind, ExprKind::Call { name, .. } if name.starts_with("@hist_"))
+}
+
 fn dedup(names: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for n in names {
@@ -841,8 +1002,15 @@ fn intersect(a: &Context, b: &Context) -> Context {
     }
 }
 
-/// The names assigned anywhere in `block`: the scope's locals.
+/// The names assigned anywhere in `block`, foreach's variables
+/// included: the scope's locals.
 fn assigned_in_block(block: &Block, out: &mut Vec<String>) {
+    visit_stmts(block, &mut |stmt| {
+        if let StmtKind::Foreach(each) = &stmt.kind {
+            out.extend(each.value.iter().cloned());
+            out.extend(each.keys.iter().cloned());
+        }
+    });
     visit_block(block, &mut |e| {
         visit_expr(e, &mut |e| assigned_target(e, out))
     });

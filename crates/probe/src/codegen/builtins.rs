@@ -18,6 +18,9 @@ use crate::printf::{ArgKind, Format, concatenation};
 
 impl Gen<'_> {
     pub(super) fn call_int(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Result<()> {
+        if let (Some(op), [operand]) = (crate::ast::StatOp::from_name(name), args) {
+            return self.stat_read(op, operand, e.span);
+        }
         match name {
             "pid" | "tid" => {
                 self.emit(Insn::call(GET_CURRENT_PID_TGID));

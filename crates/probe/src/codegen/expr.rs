@@ -42,6 +42,8 @@ impl Gen<'_> {
                     (None, None) => Ty::Long,
                 },
             },
+            ExprKind::Index { array, .. } => self.types.array(array).map_or(Ty::Long, |a| a.value),
+            ExprKind::In { .. } => Ty::Long,
             ExprKind::Unary { .. } => Ty::Long,
             ExprKind::Binary { op, .. } => {
                 if *op == BinaryOp::Concat {
@@ -52,6 +54,7 @@ impl Gen<'_> {
             }
             ExprKind::Ternary { then, .. } => self.ty(then),
             ExprKind::Assign { op, target, .. } => match op {
+                AssignOp::Aggregate => Ty::Void,
                 AssignOp::Compound(BinaryOp::Concat) => Ty::Str,
                 AssignOp::Compound(_) => Ty::Long,
                 AssignOp::Assign => self.ty(target),
@@ -65,6 +68,14 @@ impl Gen<'_> {
             Ty::Str => self.string(e).map(drop),
             Ty::Long => self.int(e),
             Ty::Void => {
+                if let ExprKind::Assign {
+                    op: AssignOp::Aggregate,
+                    target,
+                    value,
+                } = &e.kind
+                {
+                    return self.aggregate_add(target, value);
+                }
                 let ExprKind::Call { name, args } = &e.kind else {
                     return Err(self.error(
                         e.span,
@@ -109,6 +120,8 @@ impl Gen<'_> {
                 self.load_field_int(&field)
             }
             ExprKind::Call { name, args } => self.call_int(e, name, args),
+            ExprKind::Index { array, keys } => self.element_int(array, keys),
+            ExprKind::In { keys, array } => self.contains(array, keys),
             ExprKind::Unary { op, operand } => match op {
                 UnaryOp::Plus => self.int(operand),
                 UnaryOp::Neg => {
@@ -133,6 +146,9 @@ impl Gen<'_> {
                         -1
                     };
                     let post = matches!(op, UnaryOp::PostInc | UnaryOp::PostDec);
+                    if let ExprKind::Index { array, keys } = &operand.kind {
+                        return self.crement_element(array, keys, delta as i32, post);
+                    }
                     let loc = self.lvalue(operand)?;
                     self.mov_imm(1, delta);
                     self.add_to(loc);
@@ -152,9 +168,12 @@ impl Gen<'_> {
                 self.branch(|g| g.int(then), |g| g.int(otherwise))
             }
             ExprKind::Assign { op, target, value } => {
+                if let ExprKind::Index { array, keys } = &target.kind {
+                    return self.assign_element_int(*op, array, keys, value, e.span);
+                }
                 let loc = self.lvalue(target)?;
                 match op {
-                    AssignOp::Assign => {
+                    AssignOp::Assign | AssignOp::Aggregate => {
                         self.int(value)?;
                         self.store_int(loc);
                     }

@@ -26,11 +26,12 @@ use std::collections::HashMap;
 use kscope_bpf::{Alu, Insn, Jmp};
 
 use crate::ast::{Literal, Script};
-use crate::check::{Scope, Ty, Types};
+use crate::check::{ArrayType, Scope, Ty, Types};
 use crate::diagnostic::Diagnostic;
 use crate::points::Attachment;
 use crate::source::{SourceFile, Span};
 
+mod arrays;
 mod builtins;
 mod expr;
 mod frame;
@@ -86,6 +87,8 @@ pub enum MapRef {
     /// The read-only constants (sprintf formats); the instruction is a
     /// BPF_PSEUDO_MAP_VALUE load whose second immediate is the offset.
     Rodata,
+    /// The map of array or statistic N of [`Generated::arrays`].
+    Array(usize),
 }
 
 /// Where a global lives in the globals value.
@@ -102,12 +105,15 @@ pub struct GlobalVar {
 }
 
 /// The layout of the globals map's single value: the exit flag, the count
-/// of lost records, then each
-/// global (8 bytes for a long, [`STR`] for a string).
+/// of lost records, then each scalar
+/// global (8 bytes for a long, [`STR`] for a string), then for each array
+/// the count of updates its full map refused.
 #[derive(Debug, Clone, Default)]
 pub struct Globals {
     /// The variables.
     pub vars: Vec<GlobalVar>,
+    /// Each array's name and the offset of its count of dropped updates.
+    pub drops: Vec<(String, u32)>,
     /// The value's size.
     pub size: u32,
 }
@@ -116,7 +122,12 @@ impl Globals {
     fn of(script: &Script, types: &Types) -> Globals {
         let mut offset = LOST_COUNTER + 8;
         let mut vars = Vec::new();
+        let mut drops = Vec::new();
         for g in &script.globals {
+            if types.array(&g.name).is_some() {
+                drops.push((g.name.clone(), 0));
+                continue;
+            }
             let ty = types.global(&g.name);
             vars.push(GlobalVar {
                 name: g.name.clone(),
@@ -126,7 +137,23 @@ impl Globals {
             });
             offset += if ty == Ty::Str { STR } else { 8 };
         }
-        Globals { vars, size: offset }
+        for (_, at) in &mut drops {
+            *at = offset;
+            offset += 8;
+        }
+        Globals {
+            vars,
+            drops,
+            size: offset,
+        }
+    }
+
+    /// The offset of array `name`'s count of dropped updates.
+    pub fn drop_offset(&self, name: &str) -> u32 {
+        self.drops
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(LOST_COUNTER, |(_, at)| *at)
     }
 
     /// The initial value: zeros, with each initializer in place.
@@ -182,6 +209,8 @@ pub struct Generated {
     /// The read-only constants (NUL-terminated sprintf formats); empty
     /// when nothing needs them.
     pub rodata: Vec<u8>,
+    /// The arrays and statistics, one map each.
+    pub arrays: Vec<ArrayType>,
 }
 
 /// What code generation needs from the running session.
@@ -195,6 +224,9 @@ pub struct Options {
     /// Offsets of `task_struct.real_parent` and `task_struct.tgid`, from
     /// BTF, for `ppid()`.
     pub task_offsets: Option<(u32, u32)>,
+    /// How many CPUs the kernel may have (the per-CPU maps' width), over
+    /// which reads of statistics merge.
+    pub cpus: u32,
 }
 
 /// Generates a program for every attachment.
@@ -206,11 +238,16 @@ pub fn generate(
     options: &Options,
 ) -> Result<Generated> {
     let globals = Globals::of(script, types);
+    let arrays = types.arrays(script);
     let mut outputs = Vec::new();
     let mut rodata = Vec::new();
     let mut programs = Vec::new();
     let mut scratch_size = 8;
     for (index, attachment) in attachments.iter().enumerate() {
+        // Probes that walk arrays run interpreted, in kscope's process.
+        if types.is_host(attachment.probe) {
+            continue;
+        }
         let mut g = Gen {
             file,
             script,
@@ -218,6 +255,7 @@ pub fn generate(
             attachment,
             options,
             globals: &globals,
+            arrays: &arrays,
             outputs: &mut outputs,
             rodata: &mut rodata,
             insns: Vec::new(),
@@ -244,6 +282,7 @@ pub fn generate(
         globals,
         scratch_size: scratch_size.next_multiple_of(8),
         rodata,
+        arrays,
     })
 }
 
@@ -284,6 +323,7 @@ struct Gen<'a> {
     attachment: &'a Attachment,
     options: &'a Options,
     globals: &'a Globals,
+    arrays: &'a [ArrayType],
     outputs: &'a mut Vec<Output>,
     rodata: &'a mut Vec<u8>,
     insns: Vec<Insn>,

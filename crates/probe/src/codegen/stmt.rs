@@ -6,7 +6,7 @@
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
 use super::{EXIT_FLAG, Gen, KEY_SLOT, Loc, MAP_LOOKUP_ELEM, MapRef, Result};
-use crate::ast::{Block, Loop, Stmt, StmtKind};
+use crate::ast::{Block, Expr, ExprKind, Loop, Stmt, StmtKind};
 use crate::check::{Scope, Ty};
 use crate::points::AttachKind;
 
@@ -115,7 +115,22 @@ impl Gen<'_> {
                 self.goto(label);
                 Ok(())
             }
-            StmtKind::Delete(name) => {
+            StmtKind::Delete(Expr {
+                kind: ExprKind::Index { array, keys },
+                ..
+            }) => self.delete_element(array, keys),
+            StmtKind::Delete(Expr {
+                kind: ExprKind::Var(name),
+                ..
+            }) if self.types.array(name).is_some() => self.delete_element(name, &[]),
+            StmtKind::Foreach(each) => Err(self.error(
+                each.array_span,
+                "internal error: foreach in a probe compiled to BPF",
+            )),
+            StmtKind::Delete(Expr {
+                kind: ExprKind::Var(name),
+                ..
+            }) => {
                 let (loc, ty) = self.var_loc(name, stmt.span)?;
                 if ty == Ty::Str {
                     let s = Self::str_loc(loc);
@@ -126,6 +141,10 @@ impl Gen<'_> {
                 }
                 Ok(())
             }
+            StmtKind::Delete(what) => Err(self.error(
+                what.span,
+                "internal error: 'delete' of something not a variable",
+            )),
         }
     }
 

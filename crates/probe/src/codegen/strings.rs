@@ -218,6 +218,7 @@ impl Gen<'_> {
                 self.field_string(&field)
             }
             ExprKind::Call { name, args } => self.call_string(e, name, args),
+            ExprKind::Index { array, keys } => self.element_string(array, keys),
             ExprKind::Binary {
                 op: BinaryOp::Concat,
                 lhs,
@@ -243,6 +244,9 @@ impl Gen<'_> {
                 Ok(t)
             }
             ExprKind::Assign { op, target, value } => {
+                if let ExprKind::Index { array, keys } = &target.kind {
+                    return self.assign_element_string(*op, array, keys, value);
+                }
                 let loc = Self::str_loc(self.lvalue(target)?);
                 let v = match op {
                     AssignOp::Assign => self.string(value)?,
