@@ -1018,6 +1018,10 @@ fn assigned_in_block(block: &Block, out: &mut Vec<String>) {
 
 fn assigned_target(e: &Expr, out: &mut Vec<String>) {
     let target = match &e.kind {
+        ExprKind::Assign {
+            op: AssignOp::Aggregate,
+            ..
+        } => return,
         ExprKind::Assign { target, .. } => target,
         ExprKind::Unary {
             op: UnaryOp::PreInc | UnaryOp::PreDec | UnaryOp::PostInc | UnaryOp::PostDec,

@@ -37,6 +37,7 @@ fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Dia
     let options = Options {
         target: 4242,
         realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
+        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
         ..Options::default()
     };
     let result = compile(&file, &script, &kernel, &options);
@@ -51,7 +52,7 @@ fn loaded(text: &str) -> (SourceFile, Result<Session, RuntimeError>) {
 }
 
 /// The rendered error of compiling `text`.
-fn error(text: &str) -> String {
+pub(crate) fn error(text: &str) -> String {
     match compiled(text) {
         (_, Ok(_)) => panic!("{text:?} compiled"),
         (file, Err(d)) => d.render(&file),
@@ -112,7 +113,7 @@ fn type_errors_show_both_places() {
 
 /// Runs `text`, whose `begin` probe prints and calls exit(); returns the
 /// output. None when the machine cannot run BPF (the live gate decides).
-fn run(text: &str) -> Option<String> {
+pub(crate) fn run(text: &str) -> Option<String> {
     if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
         return None;
     }
@@ -130,7 +131,20 @@ fn run(text: &str) -> Option<String> {
     Some(String::from_utf8(out).expect("UTF-8 output"))
 }
 
-fn assert_prints(body: &str, expected: &str) {
+/// Runs `text`, which must end with a runtime error; returns its message.
+/// None when the machine cannot run BPF.
+pub(crate) fn run_to_error(text: &str) -> Option<String> {
+    if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
+        return None;
+    }
+    let mut session = loaded(text).1.unwrap_or_else(|e| panic!("{text}: {e:?}"));
+    match session.run(&mut Vec::new(), &mut || false, &mut || {}) {
+        Ok(Ending::Error(message)) => Some(message),
+        other => panic!("{text}: ended with {other:?}"),
+    }
+}
+
+pub(crate) fn assert_prints(body: &str, expected: &str) {
     let text = format!("probe begin {{ {body}\n exit() }}");
     if let Some(out) = run(&text) {
         assert_eq!(out, expected, "{body}");

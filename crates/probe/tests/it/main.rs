@@ -4,6 +4,7 @@
 //! rendered diagnostic; every other script must parse. `KSCOPE_BLESS=1`
 //! rewrites the `.err` files from what the parser says now.
 
+mod arrays;
 mod compile;
 mod corpus;
 mod robustness;
