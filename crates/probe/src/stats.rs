@@ -95,18 +95,72 @@ pub enum HistKind {
     /// `@hist_log(s)`: one bucket per power of two, mirrored for negative
     /// values, and one for 0.
     Log,
-    /// `@hist_linear(s, lo, hi, step)`: buckets `step` wide from `lo` on,
-    /// the last in-range one holding `hi` (so it ends at or past `hi`),
-    /// with one underflow bucket before them and one overflow bucket
-    /// after. Built by [`HistKind::linear`], which checks the parameters.
-    Linear {
-        /// The first in-range bucket's lowest value.
-        lo: i64,
-        /// The highest value the in-range buckets must hold.
-        hi: i64,
-        /// Each bucket's width; positive.
-        step: i64,
-    },
+    /// `@hist_linear(s, lo, hi, step)`, built by [`HistKind::linear`].
+    Linear(LinearHist),
+}
+
+/// The parameters of `@hist_linear(s, lo, hi, step)`, checked by
+/// [`HistKind::linear`] (the only way to make one, so that every
+/// `LinearHist` has a positive step and 1 to 126 in-range buckets):
+/// buckets `step` wide from `lo` on, the last in-range one holding `hi`
+/// (so it ends at or past `hi`), with one underflow bucket before them and
+/// one overflow bucket after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinearHist {
+    lo: i64,
+    hi: i64,
+    step: i64,
+}
+
+impl LinearHist {
+    /// The first in-range bucket's lowest value.
+    pub fn lo(&self) -> i64 {
+        self.lo
+    }
+
+    /// The highest value the in-range buckets must hold.
+    pub fn hi(&self) -> i64 {
+        self.hi
+    }
+
+    /// Each bucket's width; positive.
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+
+    /// The number of step-wide buckets, `(hi - lo) / step + 1`, from 1 to
+    /// 126: the buckets between the underflow bucket 0 and the overflow
+    /// bucket `in_range_buckets() + 1`.
+    pub fn in_range_buckets(&self) -> usize {
+        // `HistKind::linear` checked that this is in 1..=126.
+        ((i128::from(self.hi) - i128::from(self.lo)) / i128::from(self.step) + 1) as usize
+    }
+
+    /// The bucket of `v` (see [`HistKind::bucket`]).
+    fn bucket(&self, v: i64) -> usize {
+        if v < self.lo {
+            return 0;
+        }
+        let q = v.wrapping_sub(self.lo) as u64 / self.step as u64;
+        let in_range = self.in_range_buckets();
+        if q >= in_range as u64 {
+            in_range + 1
+        } else {
+            q as usize + 1
+        }
+    }
+
+    /// The label of a bucket (see [`HistKind::label`]).
+    fn label(&self, bucket: usize) -> (&'static str, i128) {
+        let step_from_lo = |n: usize| i128::from(self.lo) + n as i128 * i128::from(self.step);
+        if bucket == 0 {
+            ("<", i128::from(self.lo))
+        } else if bucket == self.in_range_buckets() + 1 {
+            (">", step_from_lo(bucket - 2))
+        } else {
+            ("", step_from_lo(bucket - 1))
+        }
+    }
 }
 
 /// Why a statistic's parameters or values cannot be used.
@@ -190,7 +244,7 @@ impl HistKind {
                 buckets,
             });
         }
-        Ok(HistKind::Linear { lo, hi, step })
+        Ok(HistKind::Linear(LinearHist { lo, hi, step }))
     }
 
     /// How many u64 bucket counts the histogram keeps, underflow and
@@ -198,7 +252,7 @@ impl HistKind {
     pub fn buckets(&self) -> usize {
         match *self {
             HistKind::Log => LOG_BUCKETS,
-            HistKind::Linear { .. } => self.in_range_buckets() + 2,
+            HistKind::Linear(linear) => linear.in_range_buckets() + 2,
         }
     }
 
@@ -220,29 +274,7 @@ impl HistKind {
     pub fn bucket(&self, v: i64) -> usize {
         match *self {
             HistKind::Log => log_bucket(v),
-            HistKind::Linear { lo, step, .. } => {
-                if v < lo {
-                    return 0;
-                }
-                let q = v.wrapping_sub(lo) as u64 / step as u64;
-                let in_range = self.in_range_buckets();
-                if q >= in_range as u64 {
-                    in_range + 1
-                } else {
-                    q as usize + 1
-                }
-            }
-        }
-    }
-
-    /// The number of step-wide buckets of a linear histogram (0 for log).
-    fn in_range_buckets(&self) -> usize {
-        match *self {
-            HistKind::Log => 0,
-            HistKind::Linear { lo, hi, step } => {
-                // `linear` checked that this is in 1..=126.
-                ((i128::from(hi) - i128::from(lo)) / i128::from(step) + 1) as usize
-            }
+            HistKind::Linear(linear) => linear.bucket(v),
         }
     }
 
@@ -254,16 +286,7 @@ impl HistKind {
     fn label(&self, bucket: usize) -> (&'static str, i128) {
         match *self {
             HistKind::Log => ("", i128::from(log_bucket_value(bucket))),
-            HistKind::Linear { lo, step, .. } => {
-                let step_from_lo = |n: usize| i128::from(lo) + n as i128 * i128::from(step);
-                if bucket == 0 {
-                    ("<", i128::from(lo))
-                } else if bucket == self.buckets() - 1 {
-                    (">", step_from_lo(bucket - 2))
-                } else {
-                    ("", step_from_lo(bucket - 1))
-                }
-            }
+            HistKind::Linear(linear) => linear.label(bucket),
         }
     }
 }
@@ -415,7 +438,7 @@ impl Aggregate {
     /// division gives 0). SystemTap computes it with Welford's algorithm
     /// in 64-bit integers and gets a different, less exact, number (its
     /// manual: the variance of 1..5 is 12 at bit shift 0, 2 at shift 1;
-    /// this gives 2); docs/_stats_known_differences.md says more. When the
+    /// this gives 2); docs/KNOWN-DIFFERENCES.md says more. When the
     /// sum of squares wrapped past 2^64 the result is wrong, as
     /// SystemTap's is after its overflow, but it is never negative; one
     /// past `i64::MAX` saturates.
@@ -461,8 +484,9 @@ impl Aggregate {
 /// after the bars, runs of empty buckets folded into one `~` line where
 /// every bucket within two of a row is empty, and a blank line at the end.
 ///
-/// `hist` holds `kind.buckets()` counts, as [`Aggregate::hist`] gives them.
-/// A histogram with no value is SystemTap's "empty aggregate" error, and
+/// `hist` holds `kind.buckets()` counts, as [`Aggregate::hist`] gives them
+/// (any other length is a caller's bug, and panics). A histogram with no
+/// value is SystemTap's "empty aggregate" error, and
 /// nothing is appended.
 pub fn render_hist(kind: &HistKind, hist: &[u64], out: &mut String) -> Result<(), EmptyAggregate> {
     render_hist_eliding(kind, hist, HIST_ELISION, out)
@@ -536,7 +560,7 @@ impl Rows {
         for _ in 0..2 {
             let may_go_lower = match kind {
                 HistKind::Log => low != LOG_BUCKET_ZERO,
-                HistKind::Linear { .. } => true,
+                HistKind::Linear(_) => true,
             };
             if may_go_lower && low > 0 {
                 low -= 1;
@@ -546,7 +570,7 @@ impl Rows {
             }
         }
         let (mut under, mut over) = (false, false);
-        if let HistKind::Linear { .. } = kind {
+        if let HistKind::Linear(_) = kind {
             if low == 0 && hist[0] == 0 {
                 low = 1;
             }
@@ -579,9 +603,10 @@ impl Rows {
     /// first and last rows' labels. Never less than `value`'s 5.
     fn value_width(&self, kind: &HistKind) -> usize {
         let width = match *kind {
-            HistKind::Linear { lo, step, .. } => {
-                let past_high = i128::from(lo) + i128::from(step) * self.high as i128;
-                (digits(i128::from(lo)) + usize::from(self.under))
+            HistKind::Linear(linear) => {
+                let lo = i128::from(linear.lo);
+                let past_high = lo + i128::from(linear.step) * self.high as i128;
+                (digits(lo) + usize::from(self.under))
                     .max(digits(past_high) + usize::from(self.over))
             }
             HistKind::Log => digits(kind.label(self.low).1).max(digits(kind.label(self.high).1)),
