@@ -19,6 +19,13 @@
 //! | 4         | sum of squares (u64, wrapping)                       |
 //! | 5 ..      | one count per histogram bucket (u64), if any         |
 //!
+//! `s <<< v` on a CPU: if the count is 0, min and max become `v`,
+//! otherwise they take `v` if it is smaller or larger; the count grows by
+//! one, `v` is added to the sum and `v * v` (64-bit, wrapping) to the sum
+//! of squares, and the count of bucket [`HistKind::bucket`]`(v)` grows by
+//! one. A CPU with a count of 0 is skipped by the merge whatever its min
+//! and max hold, so a fresh entry needs only zeros.
+//!
 //! Bucket numbers are SystemTap's, so `@hist_log(s)[N]` and `foreach`
 //! over a histogram see the same indexes as under SystemTap: a log
 //! histogram has 128 buckets, 64 holding 0; a linear one has an underflow
