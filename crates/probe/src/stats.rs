@@ -322,6 +322,24 @@ fn log_bucket_value(bucket: usize) -> i64 {
     }
 }
 
+/// The variance of `count` values whose sum is `sum` and sum of squares
+/// `sumsq`, as [`Aggregate::variance`] describes.
+pub fn variance_of(count: u64, sum: i64, sumsq: u64) -> i64 {
+    if count < 2 {
+        return 0;
+    }
+    let n = count as i64;
+    let m = sum.wrapping_div(n);
+    let r = sum.wrapping_sub(n.wrapping_mul(m));
+    let spread = (sumsq as i64)
+        .wrapping_sub(2i64.wrapping_mul(m).wrapping_mul(sum))
+        .wrapping_add(n.wrapping_mul(m).wrapping_mul(m));
+    // r²/n rounded up, so that the division below truncates the exact
+    // quotient.
+    let fraction = (r.wrapping_mul(r) as u64).div_ceil(count) as i64;
+    spread.wrapping_sub(fraction).wrapping_div(n - 1)
+}
+
 /// The size in bytes of a statistic's value on one CPU: five words and
 /// one per histogram bucket. Per-CPU map lookups return each CPU's value
 /// at this size, since it is a multiple of 8.
@@ -439,26 +457,21 @@ impl Aggregate {
             .map(|agg| agg.sum.wrapping_div(agg.count as i64))
     }
 
-    /// `@variance(s)`: the sample variance, `(n·Σv² − (Σv)²) / (n·(n − 1))`,
-    /// computed exactly in 128 bits and truncated toward zero; 0 for a
-    /// single value (SystemTap divides by `n − 1 = 0` there and its
-    /// division gives 0). SystemTap computes it with Welford's algorithm
-    /// in 64-bit integers and gets a different, less exact, number (its
-    /// manual: the variance of 1..5 is 12 at bit shift 0, 2 at shift 1;
-    /// this gives 2); docs/KNOWN-DIFFERENCES.md says more. When the
-    /// sum of squares wrapped past 2^64 the result is wrong, as
-    /// SystemTap's is after its overflow, but it is never negative; one
-    /// past `i64::MAX` saturates.
+    /// `@variance(s)`: the sample variance `Σ(v − mean)² / (n − 1)`,
+    /// truncated, computed in wrapping 64-bit integers without losing the
+    /// fraction of the mean: with `m = Σv / n` (truncated) and
+    /// `r = Σv − n·m`, `Σ(v − mean)² = Σ(v − m)² − r²/n`, and
+    /// `Σ(v − m)² = Σv² − 2·m·Σv + n·m²`, which is right whenever the
+    /// result fits even if Σv² wrapped. The BPF code computes the same
+    /// steps ([`variance_of`]), so a probe in the kernel and one in
+    /// kscope's process agree. 0 for a single value (SystemTap divides by
+    /// `n − 1 = 0` there and its division gives 0). SystemTap computes it
+    /// with Welford's algorithm and gets other, often less exact, numbers
+    /// (its manual: the variance of 1..5 is 12 at bit shift 0; this
+    /// gives 2, the true value 2.5); docs/KNOWN-DIFFERENCES.md says more.
     pub fn variance(&self) -> Result<i64, EmptyAggregate> {
         let agg = self.non_empty()?;
-        if agg.count < 2 {
-            return Ok(0);
-        }
-        let n = u128::from(agg.count);
-        let n_sumsq = n * u128::from(agg.sumsq);
-        let sum = u128::from(agg.sum.unsigned_abs());
-        let variance = n_sumsq.saturating_sub(sum * sum) / (n * (n - 1));
-        Ok(i64::try_from(variance).unwrap_or(i64::MAX))
+        Ok(variance_of(agg.count, agg.sum, agg.sumsq))
     }
 
     /// The bucket counts, indexed by SystemTap's bucket numbers (empty

@@ -8,42 +8,13 @@
 
 use crate::codegen::STR;
 use crate::source::Span;
+pub use crate::stats::HistKind;
 
 use super::Ty;
 
 /// How many entries an array holds unless declared otherwise: SystemTap's
 /// MAXMAPENTRIES.
 pub const DEFAULT_CAPACITY: u32 = 2048;
-
-/// The histogram a statistic keeps, from the `@hist_log` or
-/// `@hist_linear` that prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HistKind {
-    /// `@hist_log(s)`: one bucket per power of two, negatives mirrored.
-    Log,
-    /// `@hist_linear(s, lo, hi, step)`: buckets of `step` from `lo` to
-    /// `hi`, with one below and one above.
-    Linear {
-        /// The lowest value of the first bucket.
-        lo: i64,
-        /// The end of the buckets.
-        hi: i64,
-        /// Each bucket's width.
-        step: i64,
-    },
-}
-
-impl HistKind {
-    /// How many buckets the histogram has.
-    pub fn buckets(&self) -> usize {
-        match *self {
-            // Bucket 64 holds 0; 65 + n holds values with bit n as their
-            // highest, 63 - n their negatives.
-            HistKind::Log => 128,
-            HistKind::Linear { lo, hi, step } => ((hi - lo) / step) as usize + 3,
-        }
-    }
-}
 
 /// A checked array or statistic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,10 +35,6 @@ pub struct ArrayType {
     /// Where it is declared.
     pub span: Span,
 }
-
-/// The words of a statistic's value: count, sum, min, max, sum of
-/// squares, then the histogram's buckets.
-pub const STAT_WORDS: usize = 5;
 
 impl ArrayType {
     /// The bytes one key takes in the map: 8 per long, [`STR`] per
@@ -93,8 +60,7 @@ impl ArrayType {
     /// The bytes one value takes in the map (per CPU for a statistic).
     pub fn value_size(&self) -> u32 {
         if self.stat {
-            let buckets = self.hist.map_or(0, |h| h.buckets());
-            8 * (STAT_WORDS + buckets) as u32
+            crate::stats::value_size(self.hist.as_ref()) as u32
         } else {
             slot_size(self.value)
         }

@@ -241,21 +241,13 @@ impl Checker<'_> {
                 }
             }
             let [lo, hi, step] = values;
-            if step <= 0 || hi <= lo {
-                self.fail(
-                    call.span,
-                    format!("{name} needs LOW < HIGH and STEP > 0, and has {lo}, {hi}, {step}"),
-                );
-                return;
+            match HistKind::linear(lo, hi, step) {
+                Ok(kind) => kind,
+                Err(e) => {
+                    self.fail(call.span, format!("{name}: {e}"));
+                    return;
+                }
             }
-            if (hi - lo) / step > 1000 {
-                self.fail(
-                    call.span,
-                    format!("{name}({lo}, {hi}, {step}) would have more than 1000 buckets; use a larger step"),
-                );
-                return;
-            }
-            HistKind::Linear { lo, hi, step }
         };
         let Some(shape) = self.types.shapes.get_mut(&array) else {
             return;
@@ -268,11 +260,23 @@ impl Checker<'_> {
             Some((had, at)) if had != kind => {
                 self.fail_with_note(
                     call.span,
-                    format!("'{array}' keeps one histogram, and another one is printed elsewhere"),
+                    format!("multiple histogram types declared on '{array}': a statistic keeps one histogram"),
                     Some((at, "this is the other histogram".into())),
                 );
             }
             Some(_) => {}
+        }
+    }
+
+    /// The bit shift of `@variance(s, N)`: a number from 0 to 62.
+    pub(super) fn variance_shift(&mut self, shift: &Expr) {
+        match literal_int(shift).map(crate::stats::check_variance_shift) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => self.fail(shift.span, e.to_string()),
+            None => self.fail(
+                shift.span,
+                "@variance's bit shift must be a number written in the script".into(),
+            ),
         }
     }
 

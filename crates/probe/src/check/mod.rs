@@ -22,7 +22,7 @@ mod arrays;
 mod builtins;
 mod host;
 
-pub use arrays::{ArrayType, DEFAULT_CAPACITY, HistKind, STAT_WORDS};
+pub use arrays::{ArrayType, DEFAULT_CAPACITY, HistKind};
 pub use builtins::{Builtin, builtin, builtin_names};
 
 /// A value's type.
@@ -880,11 +880,18 @@ impl Checker<'_> {
                 None
             }
             _ if StatOp::from_name(name).is_some() => {
-                if args.len() != 1 {
-                    self.fail(e.span, format!("{name}() takes one statistic"));
-                    return None;
+                match (name, args) {
+                    (_, [stat]) => {
+                        self.stat_operand(stat, name);
+                    }
+                    // SystemTap's bit shift, accepted and checked; the
+                    // variance is computed without it (stats.rs).
+                    ("@variance", [stat, shift]) => {
+                        self.stat_operand(stat, name);
+                        self.variance_shift(shift);
+                    }
+                    _ => self.fail(e.span, format!("{name}() takes one statistic")),
                 }
-                self.stat_operand(&args[0], name);
                 Some(Ty::Long)
             }
             _ => {

@@ -12,8 +12,9 @@ use kscope_bpf::{Alu, Insn, Jmp, Size};
 
 use super::{Gen, MapRef, Result, STR, StrLoc};
 use crate::ast::{AssignOp, BinaryOp, Expr, ExprKind, StatOp};
-use crate::check::{ArrayType, HistKind, STAT_WORDS, Ty};
+use crate::check::{ArrayType, Ty};
 use crate::source::Span;
+use crate::stats::{HistKind, WORD_HIST};
 
 // Helper function ids (enum bpf_func_id).
 const MAP_LOOKUP_ELEM: i32 = 1;
@@ -335,9 +336,9 @@ impl Gen<'_> {
                 g.emit(Insn::mov64_imm(0, 0));
                 g.emit(Insn::alu64_imm(Alu::Lsh, 0, 3));
                 g.emit(Insn::alu64_reg(Alu::Add, 0, 9));
-                g.emit(Insn::ldx(Size::DW, 1, 0, (8 * STAT_WORDS) as i16));
+                g.emit(Insn::ldx(Size::DW, 1, 0, (8 * WORD_HIST) as i16));
                 g.emit(Insn::alu64_imm(Alu::Add, 1, 1));
-                g.emit(Insn::stx(Size::DW, 0, (8 * STAT_WORDS) as i16, 1));
+                g.emit(Insn::stx(Size::DW, 0, (8 * WORD_HIST) as i16, 1));
             }
             g.bind(done);
             Ok(())
@@ -375,22 +376,22 @@ impl Gen<'_> {
                 self.emit(Insn::mov64_imm(0, 64));
                 self.bind(end);
             }
-            HistKind::Linear { lo, hi, step } => {
-                // 0 below lo, 1 + (v - lo) / step, the last at hi and above.
-                let last = hist.buckets() as i32 - 1;
+            HistKind::Linear(linear) => {
+                // 0 below lo; else q = (v - lo) / step (unsigned), the
+                // overflow bucket when q is past the in-range ones, else
+                // 1 + q: SystemTap's buckets (stats.rs).
+                let overflow = linear.in_range_buckets() as i32 + 1;
                 let end = self.label();
                 self.emit(Insn::mov64_imm(0, 0));
-                self.mov_imm(2, lo);
+                self.mov_imm(2, linear.lo());
                 self.jump(Insn::jmp_reg(Jmp::Slt, 1, 2, 0), end);
-                self.mov_imm(0, i64::from(last));
-                self.mov_imm(2, hi);
-                self.jump(Insn::jmp_reg(Jmp::Sge, 1, 2, 0), end);
                 self.emit(Insn::mov64_reg(0, 1));
-                self.mov_imm(2, lo);
                 self.emit(Insn::alu64_reg(Alu::Sub, 0, 2));
-                self.mov_imm(2, step);
+                self.mov_imm(2, linear.step());
                 self.emit(Insn::alu64_reg(Alu::Div, 0, 2));
                 self.emit(Insn::alu64_imm(Alu::Add, 0, 1));
+                self.jump(Insn::jmp_imm(Jmp::Le, 0, overflow - 1, 0), end);
+                self.emit(Insn::mov64_imm(0, overflow));
                 self.bind(end);
             }
         }
@@ -485,17 +486,40 @@ impl Gen<'_> {
                     g.arith(BinaryOp::Div, span)?;
                 }
                 StatOp::Variance => {
-                    // (sumsq - sum * sum / count) / (count - 1); 0 for one value.
+                    // stats::variance_of, step by step: m = sum / n,
+                    // r = sum - n·m, S = sumsq - 2·m·sum + n·m²,
+                    // (S - ceil(r²/n)) / (n - 1); 0 for one value.
                     let one = g.label();
                     let end = g.label();
+                    let m = g.push_slot()?;
+                    let spread = g.push_slot()?;
                     g.emit(Insn::ldx(Size::DW, 1, 10, acc[0]));
                     g.jump(Insn::jmp_imm(Jmp::Le, 1, 1, 0), one);
                     g.emit(Insn::ldx(Size::DW, 0, 10, acc[1]));
-                    g.emit(Insn::alu64_reg(Alu::Mul, 0, 0));
                     g.arith(BinaryOp::Div, span)?;
+                    g.emit(Insn::stx(Size::DW, 10, m, 0));
+                    g.emit(Insn::ldx(Size::DW, 1, 10, acc[1]));
+                    g.emit(Insn::alu64_reg(Alu::Mul, 0, 1));
+                    g.emit(Insn::alu64_imm(Alu::Lsh, 0, 1));
                     g.emit(Insn::ldx(Size::DW, 1, 10, acc[4]));
                     g.emit(Insn::alu64_reg(Alu::Sub, 1, 0));
-                    g.emit(Insn::mov64_reg(0, 1));
+                    g.emit(Insn::ldx(Size::DW, 0, 10, m));
+                    g.emit(Insn::alu64_reg(Alu::Mul, 0, 0));
+                    g.emit(Insn::ldx(Size::DW, 2, 10, acc[0]));
+                    g.emit(Insn::alu64_reg(Alu::Mul, 0, 2));
+                    g.emit(Insn::alu64_reg(Alu::Add, 1, 0));
+                    g.emit(Insn::stx(Size::DW, 10, spread, 1));
+                    // r² rounded up over n (unsigned: r² >= 0, n > 0).
+                    g.emit(Insn::ldx(Size::DW, 0, 10, m));
+                    g.emit(Insn::alu64_reg(Alu::Mul, 0, 2));
+                    g.emit(Insn::ldx(Size::DW, 1, 10, acc[1]));
+                    g.emit(Insn::alu64_reg(Alu::Sub, 1, 0));
+                    g.emit(Insn::alu64_reg(Alu::Mul, 1, 1));
+                    g.emit(Insn::alu64_reg(Alu::Add, 1, 2));
+                    g.emit(Insn::alu64_imm(Alu::Sub, 1, 1));
+                    g.emit(Insn::alu64_reg(Alu::Div, 1, 2));
+                    g.emit(Insn::ldx(Size::DW, 0, 10, spread));
+                    g.emit(Insn::alu64_reg(Alu::Sub, 0, 1));
                     g.emit(Insn::ldx(Size::DW, 1, 10, acc[0]));
                     g.emit(Insn::alu64_imm(Alu::Sub, 1, 1));
                     g.arith(BinaryOp::Div, span)?;

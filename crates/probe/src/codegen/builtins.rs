@@ -18,7 +18,7 @@ use crate::printf::{ArgKind, Format, concatenation};
 
 impl Gen<'_> {
     pub(super) fn call_int(&mut self, e: &Expr, name: &str, args: &[Expr]) -> Result<()> {
-        if let (Some(op), [operand]) = (crate::ast::StatOp::from_name(name), args) {
+        if let (Some(op), Some(operand)) = (crate::ast::StatOp::from_name(name), args.first()) {
             return self.stat_read(op, operand, e.span);
         }
         match name {
