@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSegment};
 
 use crate::Error;
 use crate::sys;
@@ -149,6 +149,22 @@ impl ObjectFile {
         }
     }
 
+    /// The virtual address (as the ELF's own vaddrs spell it) of the byte
+    /// at file offset `offset`: what a process's mapping of the file at
+    /// that offset holds, found through the loadable segment whose file
+    /// bytes contain it. `None` when no segment holds that offset (or the
+    /// file no longer parses). This is how a runtime address of a PIE or
+    /// shared library becomes an address its symbol tables know:
+    /// `address - mapping start + mapping file offset`, then this.
+    pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
+        let file = self.parse().ok()?;
+        file.segments().find_map(|segment| {
+            let (start, size) = segment.file_range();
+            let within = offset.checked_sub(start).filter(|&delta| delta < size)?;
+            segment.address().checked_add(within)
+        })
+    }
+
     /// The ELF file inside the MiniDebugInfo section `.gnu_debugdata`
     /// (xz-compressed), if the file has one.
     pub(crate) fn mini_debug_info(&self) -> Result<Option<ObjectFile>, Error> {
@@ -207,6 +223,8 @@ impl std::io::Write for LimitedWriter {
 mod tests {
     use std::io::Write;
 
+    use object::{Object, ObjectSegment};
+
     use super::{LimitedWriter, ObjectFile};
     use crate::Error;
 
@@ -243,6 +261,23 @@ mod tests {
         let err = ObjectFile::open("/nonexistent/kscope").unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/kscope"), "{err}");
+    }
+
+    #[test]
+    fn file_offsets_map_to_their_segments_vaddrs() {
+        let exe = std::env::current_exe().unwrap();
+        let object = ObjectFile::open(&exe).unwrap();
+        let file = object.parse().unwrap();
+        let entry = file.entry();
+        // The entry point lies in a loadable segment; its file offset,
+        // found from that segment, must map back to it.
+        let segment = file
+            .segments()
+            .find(|s| entry >= s.address() && entry - s.address() < s.file_range().1)
+            .unwrap();
+        let offset = segment.file_range().0 + (entry - segment.address());
+        assert_eq!(object.vaddr_of_offset(offset), Some(entry));
+        assert_eq!(object.vaddr_of_offset(object.bytes().len() as u64 + 1), None);
     }
 
     #[test]
