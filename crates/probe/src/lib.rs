@@ -53,6 +53,7 @@ pub mod pipeline;
 pub mod points;
 pub mod printf;
 pub mod runtime;
+pub mod stacks;
 mod source;
 pub mod sys;
 #[cfg(test)]
