@@ -53,8 +53,8 @@ pub mod pipeline;
 pub mod points;
 pub mod printf;
 pub mod runtime;
-pub mod stacks;
 mod source;
+pub mod stacks;
 pub mod sys;
 #[cfg(test)]
 mod testing;

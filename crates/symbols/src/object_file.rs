@@ -277,7 +277,10 @@ mod tests {
             .unwrap();
         let offset = segment.file_range().0 + (entry - segment.address());
         assert_eq!(object.vaddr_of_offset(offset), Some(entry));
-        assert_eq!(object.vaddr_of_offset(object.bytes().len() as u64 + 1), None);
+        assert_eq!(
+            object.vaddr_of_offset(object.bytes().len() as u64 + 1),
+            None
+        );
     }
 
     #[test]

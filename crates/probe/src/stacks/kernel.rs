@@ -139,15 +139,9 @@ not a line
     fn addresses_without_a_symbol_are_printed_bare() {
         let k = KernelSymbols::parse(KALLSYMS);
         // Below the image: per-CPU offsets must not claim it.
-        assert_eq!(
-            k.kernel_frame(0xffff888000123456),
-            " 0xffff888000123456"
-        );
+        assert_eq!(k.kernel_frame(0xffff888000123456), " 0xffff888000123456");
         // Past the last symbol, whose size is unknown.
-        assert_eq!(
-            k.kernel_frame(0xffffffffc0a01404),
-            " 0xffffffffc0a01404"
-        );
+        assert_eq!(k.kernel_frame(0xffffffffc0a01404), " 0xffffffffc0a01404");
         assert_eq!(k.kernel_frame(0), " 0x0");
     }
 

@@ -175,7 +175,11 @@ fn parse_hex(token: &str) -> u64 {
         .fold(0u64, |value, digit| {
             value.wrapping_mul(16).wrapping_add(u64::from(digit))
         });
-    if negative { value.wrapping_neg() } else { value }
+    if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    }
 }
 
 #[cfg(test)]

@@ -94,15 +94,11 @@ fn is_file(path: &str) -> bool {
     path.starts_with('/')
 }
 
-/// One mapping of a file in a remembered process.
-#[derive(Debug, Clone)]
-struct Mapping {
-    start: u64,
-    end: u64,
-    /// The file offset of `start`.
-    offset: u64,
+/// One file as a remembered process maps it.
+#[derive(Debug)]
+struct MappedFile {
     /// The file's path, as the maps name it.
-    path: Arc<str>,
+    path: String,
     /// The lowest and highest address of the file's mappings in the
     /// process: SystemTap's module span for an address without a symbol.
     span: (u64, u64),
@@ -111,9 +107,20 @@ struct Mapping {
     symbols: Option<Arc<Symbolizer>>,
 }
 
+/// One mapping of a file in a remembered process.
+#[derive(Debug, Clone)]
+struct Mapping {
+    start: u64,
+    end: u64,
+    /// The file offset of `start`.
+    offset: u64,
+    file: Arc<MappedFile>,
+}
+
 impl Mapping {
     fn locate(&self, address: u64) -> Location<'_> {
-        let symbol = self.symbols.as_deref().and_then(|symbolizer| {
+        let file = &*self.file;
+        let symbol = file.symbols.as_deref().and_then(|symbolizer| {
             let vaddr = symbolizer
                 .object()
                 .vaddr_of_offset(address - self.start + self.offset)?;
@@ -124,48 +131,50 @@ impl Mapping {
                 name: symbol.name,
                 offset: vaddr - symbol.address,
                 size: symbol.size,
-                module: &self.path,
+                module: &file.path,
             },
             None => Location::Module {
-                module: &self.path,
-                offset: address - self.span.0,
-                size: self.span.1 - self.span.0,
+                module: &file.path,
+                offset: address - file.span.0,
+                size: file.span.1 - file.span.0,
             },
         }
     }
 }
 
-/// The file mappings of `lines`, sorted by address, each with the span
-/// of its file and the symbols `open` gives for the files mapped
-/// executable (asked once per path and inode).
+/// The file mappings of `lines`, sorted by address, each with its file's
+/// span and the symbols `open` gives for a file mapped executable (asked
+/// once per path and inode).
 fn mappings(
     lines: &[MapsLine<'_>],
     mut open: impl FnMut(&MapsLine<'_>) -> Option<Arc<Symbolizer>>,
 ) -> Vec<Mapping> {
-    let mut files: HashMap<(&str, u64), ((u64, u64), Option<Arc<Symbolizer>>)> = HashMap::new();
-    for line in lines.iter().filter(|line| is_file(line.path)) {
-        let file = files
-            .entry((line.path, line.inode))
-            .or_insert(((line.start, line.end), None));
-        file.0 = (file.0.0.min(line.start), file.0.1.max(line.end));
-        if line.executable && file.1.is_none() {
-            file.1 = open(line);
+    let lines: Vec<&MapsLine<'_>> = lines.iter().filter(|line| is_file(line.path)).collect();
+    let mut files: HashMap<(&str, u64), MappedFile> = HashMap::new();
+    let mut opened = std::collections::HashSet::new();
+    for line in &lines {
+        let key = (line.path, line.inode);
+        let file = files.entry(key).or_insert_with(|| MappedFile {
+            path: line.path.to_string(),
+            span: (line.start, line.end),
+            symbols: None,
+        });
+        file.span = (file.span.0.min(line.start), file.span.1.max(line.end));
+        if line.executable && opened.insert(key) {
+            file.symbols = open(line);
         }
     }
-    let mut paths: HashMap<&str, Arc<str>> = HashMap::new();
+    let files: HashMap<(&str, u64), Arc<MappedFile>> = files
+        .into_iter()
+        .map(|(key, file)| (key, Arc::new(file)))
+        .collect();
     let mut mappings: Vec<Mapping> = lines
         .iter()
-        .filter(|line| is_file(line.path))
-        .map(|line| {
-            let (span, symbols) = files[&(line.path, line.inode)].clone();
-            Mapping {
-                start: line.start,
-                end: line.end,
-                offset: line.offset,
-                path: paths.entry(line.path).or_insert_with(|| line.path.into()).clone(),
-                span,
-                symbols,
-            }
+        .map(|line| Mapping {
+            start: line.start,
+            end: line.end,
+            offset: line.offset,
+            file: files[&(line.path, line.inode)].clone(),
         })
         .collect();
     mappings.sort_by_key(|mapping| mapping.start);
@@ -390,12 +399,57 @@ garbage
         assert_eq!(stacks.user_frame(1, 0x401000), " 0x401000");
     }
 
+    /// The symbols of the first file whose path ends with `suffix` in
+    /// the remembered process `pid`.
+    fn symbols_of(stacks: &UserStacks, pid: u32, suffix: &str) -> Arc<Symbolizer> {
+        stacks.processes[&pid]
+            .iter()
+            .find(|m| m.file.path.ends_with(suffix))
+            .and_then(|m| m.file.symbols.clone())
+            .unwrap_or_else(|| panic!("no symbols of {suffix} in {pid}"))
+    }
+
+    #[test]
+    fn files_are_shared_across_processes_by_path_and_by_build_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("sleep-copy");
+        std::fs::copy("/usr/bin/sleep", &copy).unwrap();
+        let mut children: Vec<std::process::Child> = [Path::new("/usr/bin/sleep"), &copy]
+            .iter()
+            .map(|program| {
+                std::process::Command::new(program)
+                    .arg("60")
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
+        let mut stacks = UserStacks::new();
+        let remembered: Result<Vec<()>, _> = pids.iter().map(|&pid| stacks.remember(pid)).collect();
+        for child in &mut children {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+        remembered.unwrap();
+        // The same libc file in both: one symbolizer.
+        assert!(Arc::ptr_eq(
+            &symbols_of(&stacks, pids[0], "/libc.so.6"),
+            &symbols_of(&stacks, pids[1], "/libc.so.6")
+        ));
+        // Another file of the same build: the same one, found by build-id.
+        assert!(Arc::ptr_eq(
+            &symbols_of(&stacks, pids[0], "/sleep"),
+            &symbols_of(&stacks, pids[1], "/sleep-copy")
+        ));
+    }
+
     #[test]
     fn remembering_a_process_that_is_not_there_names_it() {
         let mut stacks = UserStacks::new();
         let err = stacks.remember(u32::MAX).unwrap_err();
         assert!(
-            err.to_string().contains(&format!("/proc/{}/maps", u32::MAX)),
+            err.to_string()
+                .contains(&format!("/proc/{}/maps", u32::MAX)),
             "{err}"
         );
     }

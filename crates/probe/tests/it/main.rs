@@ -7,3 +7,4 @@
 mod compile;
 mod corpus;
 mod robustness;
+mod stacks;
