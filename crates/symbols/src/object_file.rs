@@ -38,6 +38,8 @@ pub struct ObjectFile {
     bytes: Bytes,
     build_id: Option<Vec<u8>>,
     debuglink: Option<(String, u32)>,
+    /// Each segment's file range and vaddr: `(offset, size, vaddr)`.
+    segments: Vec<(u64, u64, u64)>,
 }
 
 impl std::fmt::Debug for ObjectFile {
@@ -94,11 +96,19 @@ impl ObjectFile {
             .gnu_debuglink()
             .map_err(|e| parse_error("section .gnu_debuglink", e))?
             .map(|(name, crc)| (String::from_utf8_lossy(name).into_owned(), crc));
+        let segments = file
+            .segments()
+            .map(|segment| {
+                let (offset, size) = segment.file_range();
+                (offset, size, segment.address())
+            })
+            .collect();
         Ok(ObjectFile {
             path,
             bytes,
             build_id,
             debuglink,
+            segments,
         })
     }
 
@@ -152,16 +162,14 @@ impl ObjectFile {
     /// The virtual address (as the ELF's own vaddrs spell it) of the byte
     /// at file offset `offset`: what a process's mapping of the file at
     /// that offset holds, found through the loadable segment whose file
-    /// bytes contain it. `None` when no segment holds that offset (or the
-    /// file no longer parses). This is how a runtime address of a PIE or
+    /// bytes contain it. `None` when no segment holds that offset. This is how a runtime address of a PIE or
     /// shared library becomes an address its symbol tables know:
-    /// `address - mapping start + mapping file offset`, then this.
+    /// `address - mapping start + mapping file offset`, then this. The
+    /// segments are read once, when the file is opened.
     pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
-        let file = self.parse().ok()?;
-        file.segments().find_map(|segment| {
-            let (start, size) = segment.file_range();
+        self.segments.iter().find_map(|&(start, size, vaddr)| {
             let within = offset.checked_sub(start).filter(|&delta| delta < size)?;
-            segment.address().checked_add(within)
+            vaddr.checked_add(within)
         })
     }
 

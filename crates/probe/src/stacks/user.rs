@@ -409,21 +409,32 @@ garbage
             .unwrap_or_else(|| panic!("no symbols of {suffix} in {pid}"))
     }
 
+    /// Starts `program` (a `cat`) and waits until it has echoed a line:
+    /// then its libraries are mapped.
+    fn started_cat(program: &Path) -> std::process::Child {
+        use std::io::{BufRead, Write};
+        use std::process::{Command, Stdio};
+        let mut child = Command::new(program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.as_mut().unwrap().write_all(b"ready\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
+        child
+    }
+
     #[test]
     fn files_are_shared_across_processes_by_path_and_by_build_id() {
         let dir = tempfile::tempdir().unwrap();
-        let copy = dir.path().join("sleep-copy");
-        std::fs::copy("/usr/bin/sleep", &copy).unwrap();
-        let mut children: Vec<std::process::Child> = [Path::new("/usr/bin/sleep"), &copy]
-            .iter()
-            .map(|program| {
-                std::process::Command::new(program)
-                    .arg("60")
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
+        let copy = dir.path().join("cat-copy");
+        std::fs::copy("/usr/bin/cat", &copy).unwrap();
+        let mut children = [started_cat(Path::new("/usr/bin/cat")), started_cat(&copy)];
+        let pids = children.each_ref().map(std::process::Child::id);
         let mut stacks = UserStacks::new();
         let remembered: Result<Vec<()>, _> = pids.iter().map(|&pid| stacks.remember(pid)).collect();
         for child in &mut children {
@@ -438,8 +449,8 @@ garbage
         ));
         // Another file of the same build: the same one, found by build-id.
         assert!(Arc::ptr_eq(
-            &symbols_of(&stacks, pids[0], "/sleep"),
-            &symbols_of(&stacks, pids[1], "/sleep-copy")
+            &symbols_of(&stacks, pids[0], "/cat"),
+            &symbols_of(&stacks, pids[1], "/cat-copy")
         ));
     }
 

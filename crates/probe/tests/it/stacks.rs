@@ -127,24 +127,47 @@ fn nm_symbol(args: &[&str], file: &Path, name: &str) -> (u64, u64) {
         .unwrap_or_else(|| panic!("nm {args:?} lists no {name} in {}", file.display()))
 }
 
-/// The started program and the two addresses it printed.
+/// The started program and the two addresses it printed; the program is
+/// killed when this is dropped, a failed assertion included.
 struct Started {
     child: Child,
     spin: u64,
     pause: u64,
 }
 
+impl Started {
+    /// Kills the program and waits for it to be gone.
+    fn end(&mut self) {
+        // It may have been ended already: killing it again fails.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 fn start(binary: &Path) -> Started {
     let mut child = Command::new(binary).stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take();
+    let mut started = Started {
+        child,
+        spin: 0,
+        pause: 0,
+    };
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(stdout.unwrap())
         .read_line(&mut line)
         .unwrap();
     let mut addresses = line
         .split_whitespace()
         .map(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).unwrap());
-    let (spin, pause) = (addresses.next().unwrap(), addresses.next().unwrap());
-    Started { child, spin, pause }
+    started.spin = addresses.next().unwrap();
+    started.pause = addresses.next().unwrap();
+    started
 }
 
 /// The path the process's maps give the file holding `address`.
@@ -206,16 +229,12 @@ fn user_frames_symbolize_after_the_process_and_its_file_are_gone() {
 /// Starts `binary`, remembers it, kills it, deletes it, and checks its
 /// frames in `spin` (of `spin_size` bytes) and in libc's `pause`.
 fn check_process(stacks: &mut UserStacks, binary: &Path, spin_size: u64) {
-    let Started {
-        mut child,
-        spin,
-        pause,
-    } = start(binary);
-    let pid = child.id();
+    let mut started = start(binary);
+    let (spin, pause) = (started.spin, started.pause);
+    let pid = started.child.id();
     let libc = mapped_path(pid, pause);
     stacks.remember(pid).unwrap();
-    child.kill().unwrap();
-    child.wait().unwrap();
+    started.end();
     std::fs::remove_file(binary).unwrap();
 
     assert_eq!(
