@@ -7,12 +7,12 @@
 //!   mappings and ELF files, remembered while they live) say what is at
 //!   an address: a [`Location`], through the [`Symbols`] trait.
 //! - [`frame_line`], [`print_backtrace`], [`backtrace_string`],
-//!   [`print_stack`] and [`symdata`] write what SystemTap's
+//!   [`print_stack`], [`sprint_stack`] and [`symdata`] write what SystemTap's
 //!   `print_backtrace()`/`print_ubacktrace()`, `backtrace()`/
-//!   `ubacktrace()`, `print_stack()`/`print_ustack()` and
+//!   `ubacktrace()`, `print_stack()`/`print_ustack()` (and `sprint_`) and
 //!   `symdata()`/`usymdata()` print, after its runtime (runtime/sym.c,
 //!   runtime/stack.c) and tapsets (tapset/linux/context-*.stp,
-//!   ucontext-*.stp) of SystemTap 5.
+//!   ucontext-*.stp) of SystemTap 5.5 (sourceware git, 2026-08).
 //! - [`Folded`] counts stacks and writes `root;...;leaf COUNT` lines.
 //!
 //! ```
@@ -47,6 +47,6 @@ pub use folded::Folded;
 pub use kernel::{KernelSymbols, KernelSymbolsError};
 pub use line::{
     KERNEL_MODULE, Location, MAX_BACKTRACE, Symbols, backtrace_string, frame_line, frames,
-    print_backtrace, print_stack, symdata,
+    print_backtrace, print_stack, sprint_stack, symdata,
 };
 pub use user::{ProcessSymbols, UserStacks, UserStacksError};

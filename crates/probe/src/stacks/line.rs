@@ -139,21 +139,44 @@ pub fn backtrace_string(stack: &[u64], max_len: usize) -> String {
     out
 }
 
-/// `print_stack(s)` / `print_ustack(s)` (and their `sprint_` forms) of a
-/// `backtrace()` string: for each space-separated token, ` TOKEN : ` and
-/// [`symdata`] of the token read as hex (a `0x` prefix allowed; a token
-/// that is not hex reads as 0, as `strtol` gives), and a newline.
+/// `print_stack(s)` / `print_ustack(s)` of a `backtrace()` string: for
+/// each space-separated token, ` TOKEN : ` and [`symdata`] of the token
+/// read as hex (a `0x` prefix allowed; a token that is not hex reads as
+/// 0, as `strtol` gives), and a newline.
 pub fn print_stack(symbols: &impl Symbols, backtrace: &str) -> String {
+    stack_lines(symbols, backtrace).collect()
+}
+
+/// `sprint_stack(s)` / `sprint_ustack(s)`: [`print_stack`]'s lines while
+/// their total length stays within `max_len` (SystemTap's tapset stops
+/// before the line that would pass `MAXSTRINGLEN`, 512 by default):
+/// whole lines only.
+pub fn sprint_stack(symbols: &impl Symbols, backtrace: &str, max_len: usize) -> String {
     let mut out = String::new();
-    for token in backtrace.split(' ').filter(|t| !t.is_empty()) {
-        let address = parse_hex(token);
-        let _ = writeln!(
-            out,
-            " {token} : {}",
-            symdata(&symbols.locate(address), address)
-        );
+    for line in stack_lines(symbols, backtrace) {
+        if out.len() + line.len() > max_len {
+            break;
+        }
+        out.push_str(&line);
     }
     out
+}
+
+/// The lines of [`print_stack`], one per token of `backtrace`.
+fn stack_lines<'a>(
+    symbols: &'a impl Symbols,
+    backtrace: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    backtrace
+        .split(' ')
+        .filter(|token| !token.is_empty())
+        .map(|token| {
+            let address = parse_hex(token);
+            format!(
+                " {token} : {}\n",
+                symdata(&symbols.locate(address), address)
+            )
+        })
 }
 
 /// `strtol(token, 16)` as SystemTap's tapset computes it (the kernel's
@@ -286,6 +309,17 @@ mod tests {
             print_stack(&t, "  10e5 junk"),
             " 10e5 : schedule+0xe5/0x100 [kernel]\n junk : 0x0\n"
         );
+    }
+
+    #[test]
+    fn sprint_stack_keeps_whole_lines_within_the_limit() {
+        let t = Table;
+        let s = "0x10e5 0x9999";
+        let first = " 0x10e5 : schedule+0xe5/0x100 [kernel]\n";
+        assert_eq!(sprint_stack(&t, s, 512), print_stack(&t, s));
+        assert_eq!(sprint_stack(&t, s, first.len()), first);
+        assert_eq!(sprint_stack(&t, s, first.len() + 15), first);
+        assert_eq!(sprint_stack(&t, s, first.len() - 1), "");
     }
 
     #[test]
