@@ -54,6 +54,7 @@ pub mod points;
 pub mod printf;
 pub mod runtime;
 mod source;
+pub mod stacks;
 pub mod stats;
 pub mod sys;
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub use debug_files::{Candidate, DebugFiles};
 pub use demangle::demangle;
 pub use error::Error;
 pub use object_file::ObjectFile;
-pub use symbolizer::{Frame, Symbolizer};
+pub use symbolizer::{Frame, FunctionSymbol, Symbolizer};
 
 /// The `gimli` reader over DWARF sections copied out of a file (and
 /// decompressed, for `SHF_COMPRESSED` sections): shared by the DWARF

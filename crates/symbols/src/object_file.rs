@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use object::{Object, ObjectSection};
+use object::{Object, ObjectSection, ObjectSegment};
 
 use crate::Error;
 use crate::sys;
@@ -38,6 +38,8 @@ pub struct ObjectFile {
     bytes: Bytes,
     build_id: Option<Vec<u8>>,
     debuglink: Option<(String, u32)>,
+    /// Each segment's file range and vaddr: `(offset, size, vaddr)`.
+    segments: Vec<(u64, u64, u64)>,
 }
 
 impl std::fmt::Debug for ObjectFile {
@@ -94,11 +96,19 @@ impl ObjectFile {
             .gnu_debuglink()
             .map_err(|e| parse_error("section .gnu_debuglink", e))?
             .map(|(name, crc)| (String::from_utf8_lossy(name).into_owned(), crc));
+        let segments = file
+            .segments()
+            .map(|segment| {
+                let (offset, size) = segment.file_range();
+                (offset, size, segment.address())
+            })
+            .collect();
         Ok(ObjectFile {
             path,
             bytes,
             build_id,
             debuglink,
+            segments,
         })
     }
 
@@ -147,6 +157,20 @@ impl ObjectFile {
             what: what.to_string(),
             source,
         }
+    }
+
+    /// The virtual address (as the ELF's own vaddrs spell it) of the byte
+    /// at file offset `offset`: what a process's mapping of the file at
+    /// that offset holds, found through the loadable segment whose file
+    /// bytes contain it. `None` when no segment holds that offset. This is how a runtime address of a PIE or
+    /// shared library becomes an address its symbol tables know:
+    /// `address - mapping start + mapping file offset`, then this. The
+    /// segments are read once, when the file is opened.
+    pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
+        self.segments.iter().find_map(|&(start, size, vaddr)| {
+            let within = offset.checked_sub(start).filter(|&delta| delta < size)?;
+            vaddr.checked_add(within)
+        })
     }
 
     /// The ELF file inside the MiniDebugInfo section `.gnu_debugdata`
@@ -207,6 +231,8 @@ impl std::io::Write for LimitedWriter {
 mod tests {
     use std::io::Write;
 
+    use object::{Object, ObjectSegment};
+
     use super::{LimitedWriter, ObjectFile};
     use crate::Error;
 
@@ -243,6 +269,26 @@ mod tests {
         let err = ObjectFile::open("/nonexistent/kscope").unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err}");
         assert!(err.to_string().contains("/nonexistent/kscope"), "{err}");
+    }
+
+    #[test]
+    fn file_offsets_map_to_their_segments_vaddrs() {
+        let exe = std::env::current_exe().unwrap();
+        let object = ObjectFile::open(&exe).unwrap();
+        let file = object.parse().unwrap();
+        let entry = file.entry();
+        // The entry point lies in a loadable segment; its file offset,
+        // found from that segment, must map back to it.
+        let segment = file
+            .segments()
+            .find(|s| entry >= s.address() && entry - s.address() < s.file_range().1)
+            .unwrap();
+        let offset = segment.file_range().0 + (entry - segment.address());
+        assert_eq!(object.vaddr_of_offset(offset), Some(entry));
+        assert_eq!(
+            object.vaddr_of_offset(object.bytes().len() as u64 + 1),
+            None
+        );
     }
 
     #[test]

@@ -55,6 +55,20 @@ impl fmt::Display for Frame {
     }
 }
 
+/// The ELF function symbol covering an address, as its symbol table
+/// spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionSymbol<'a> {
+    /// The raw (linkage, not demangled) name: what tools that print
+    /// symbol tables as they are, such as SystemTap's backtraces, show.
+    pub name: &'a str,
+    /// The symbol's value: its first byte, as the ELF's vaddrs spell it.
+    pub address: u64,
+    /// Its size: `st_size`, or up to the end of its section for a symbol
+    /// without one (assembly entry points such as `_start`).
+    pub size: u64,
+}
+
 /// Resolves addresses of one ELF file, using its separate debug file when
 /// given.
 pub struct Symbolizer {
@@ -142,6 +156,18 @@ impl Symbolizer {
     /// Whether DWARF line and function information was found.
     pub fn has_dwarf(&self) -> bool {
         self.dwarf.is_some()
+    }
+
+    /// The function symbol of the ELF symbol tables (`.symtab`, `.dynsym`,
+    /// MiniDebugInfo, the debug file's) covering `address` (relative to
+    /// the load bias), without DWARF: the name, start and size a
+    /// backtrace line prints.
+    pub fn function_symbol(&self, address: u64) -> Option<FunctionSymbol<'_>> {
+        self.symbols.find(address).map(|symbol| FunctionSymbol {
+            name: &symbol.name,
+            address: symbol.address,
+            size: symbol.end - symbol.address,
+        })
     }
 
     /// The frames at `address` (relative to the load bias: an address as

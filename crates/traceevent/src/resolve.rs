@@ -44,6 +44,16 @@ impl Kallsyms {
     pub fn is_empty(&self) -> bool {
         self.symbols.is_empty()
     }
+
+    /// The address of the symbol called `name` (the first listed, for a
+    /// name several modules share); a linear search, for the few
+    /// landmarks (`_text`, `_end`) a reader asks for once.
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        self.symbols
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .map(|(address, _, _)| *address)
+    }
 }
 
 impl SymbolResolver for Kallsyms {
@@ -210,6 +220,9 @@ mod tests {
         assert!(kallsyms.symbol(0x1000).is_none());
         // The last symbol has no known size.
         assert!(kallsyms.symbol(0xffffffffc0001044).is_none());
+        assert_eq!(kallsyms.address_of("_text"), Some(0xffffffff81000000));
+        assert_eq!(kallsyms.address_of("modnext"), Some(0xffffffffc0001040));
+        assert_eq!(kallsyms.address_of("hidden"), None);
     }
 
     #[test]

@@ -8,3 +8,4 @@ mod arrays;
 mod compile;
 mod corpus;
 mod robustness;
+mod stacks;

@@ -43,3 +43,22 @@ fn stripped_binary_without_exports_reports_no_function() {
         );
     }
 }
+
+#[test]
+fn function_symbol_gives_the_raw_name_start_and_size_that_nm_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = compile(dir.path(), "gcc", "prog.c", C_PROGRAM, &["-O2", "-g"]);
+    let (compute, size) = nm_symbol(&bin, "compute");
+    let symbolizer = symbolizer(&bin);
+    for address in [compute, compute + size - 1] {
+        let symbol = symbolizer.function_symbol(address).unwrap();
+        assert_eq!(
+            (symbol.name, symbol.address, symbol.size),
+            ("compute", compute, size)
+        );
+    }
+    assert_ne!(
+        symbolizer.function_symbol(compute + size).map(|s| s.name),
+        Some("compute")
+    );
+}
