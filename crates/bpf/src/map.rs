@@ -24,6 +24,10 @@ pub enum MapType {
     /// BPF_MAP_TYPE_PERCPU_HASH: a hash map with one value per possible
     /// CPU under each key; programs see their CPU's value.
     PerCpuHash,
+    /// BPF_MAP_TYPE_STACK_TRACE: stack traces that bpf_get_stackid
+    /// stores, under u32 ids; a value is `value_size / 8` addresses,
+    /// zero after the last frame.
+    StackTrace,
     /// BPF_MAP_TYPE_RINGBUF: a ring buffer of records (key and value size
     /// 0, `max_entries` is its size in bytes); read it through
     /// [`RingBuf`](crate::RingBuf).
@@ -37,6 +41,7 @@ impl MapType {
             MapType::Array => 2,
             MapType::PerCpuHash => 5,
             MapType::PerCpuArray => 6,
+            MapType::StackTrace => 7,
             MapType::RingBuf => 27,
         }
     }
@@ -106,7 +111,9 @@ impl Map {
             MapType::PerCpuArray | MapType::PerCpuHash => (value_size as usize)
                 .next_multiple_of(8)
                 .saturating_mul(possible_cpus()? as usize),
-            MapType::Array | MapType::Hash | MapType::RingBuf => value_size as usize,
+            MapType::Array | MapType::Hash | MapType::StackTrace | MapType::RingBuf => {
+                value_size as usize
+            }
         };
         let fd = sys::map_create(
             kind.raw(),

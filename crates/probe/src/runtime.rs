@@ -142,6 +142,8 @@ struct Maps {
     rodata: Option<Map>,
     /// One per array or statistic, in the order of [`Generated::arrays`].
     arrays: Vec<Map>,
+    /// The stack maps and the symbols to print their stacks.
+    stacks: StackText,
 }
 
 impl Maps {
@@ -197,6 +199,7 @@ impl Maps {
             events,
             rodata,
             arrays,
+            stacks: StackText::create(&generated.programs)?,
         })
     }
 
@@ -230,6 +233,9 @@ impl Maps {
                 MapRef::Events => self.events.map().raw_fd(),
                 MapRef::Rodata => self.rodata.as_ref().map_or(-1, Map::raw_fd),
                 MapRef::Array(i) => self.arrays.get(i).map_or(-1, Map::raw_fd),
+                MapRef::KernelStacks | MapRef::UserStacks | MapRef::Processes => {
+                    self.stacks.fd(map).unwrap_or(-1)
+                }
             };
             insns[at].imm = fd;
         }
@@ -458,11 +464,12 @@ impl Session {
         ending: &mut Option<Ending>,
     ) -> Result<(), RuntimeError> {
         let outputs = &self.generated.outputs;
+        let stacks = &mut self.maps.stacks;
         let mut write_error = None;
         let mut line = Vec::new();
         let each = |record: &[u8]| {
             line.clear();
-            match decode(outputs, record, &mut line) {
+            match decode(outputs, record, &mut line, stacks) {
                 Some(Output::Exit) => {
                     ending.get_or_insert(Ending::Exit);
                 }
@@ -637,9 +644,18 @@ pub fn verifier_reason(log: &str) -> (Option<usize>, String) {
 }
 
 /// Formats one record into `line`; returns what it was.
-fn decode<'o>(outputs: &'o [Output], record: &[u8], line: &mut Vec<u8>) -> Option<&'o Output> {
+fn decode<'o>(
+    outputs: &'o [Output],
+    record: &[u8],
+    line: &mut Vec<u8>,
+    stacks: &mut StackText,
+) -> Option<&'o Output> {
     let id = u64::from_ne_bytes(record.get(..8)?.try_into().ok()?);
     let output = outputs.get(usize::try_from(id).ok()?)?;
+    if let Output::Process = output {
+        let tgid = u64::from_ne_bytes(record.get(8..16)?.try_into().ok()?);
+        stacks.remember(tgid as u32);
+    }
     if let Output::Printf { format, args } = output {
         let mut at = 8;
         let mut texts: Vec<Vec<u8>> = Vec::new();
@@ -654,6 +670,11 @@ fn decode<'o>(outputs: &'o [Output], record: &[u8], line: &mut Vec<u8>) -> Optio
                 ArgSlot::Str => values.push(ValueSlot::Str(bytes)),
                 ArgSlot::Argstr(fields) => {
                     texts.push(argstr(fields, bytes));
+                    values.push(ValueSlot::Text(texts.len() - 1));
+                }
+                ArgSlot::Stack { lines } => {
+                    let value = i64::from_ne_bytes(bytes.try_into().ok()?);
+                    texts.push(stacks.text(value, *lines).into_bytes());
                     values.push(ValueSlot::Text(texts.len() - 1));
                 }
             }
@@ -747,8 +768,11 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+mod stack_text;
 #[cfg(test)]
 mod test_run;
+
+use stack_text::StackText;
 
 #[cfg(test)]
 mod tests {

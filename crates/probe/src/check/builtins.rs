@@ -126,6 +126,36 @@ const BUILTINS: &[Builtin] = &[
         params: &[Ty::Str, Ty::Str],
         result: Ty::Long,
     },
+    Builtin {
+        name: "backtrace",
+        params: &[],
+        result: Ty::Stack,
+    },
+    Builtin {
+        name: "ubacktrace",
+        params: &[],
+        result: Ty::Stack,
+    },
+    Builtin {
+        name: "print_backtrace",
+        params: &[],
+        result: Ty::Void,
+    },
+    Builtin {
+        name: "print_ubacktrace",
+        params: &[],
+        result: Ty::Void,
+    },
+    Builtin {
+        name: "print_stack",
+        params: &[Ty::Stack],
+        result: Ty::Void,
+    },
+    Builtin {
+        name: "print_ustack",
+        params: &[Ty::Stack],
+        result: Ty::Void,
+    },
 ];
 
 /// The names of every built-in function, the printing ones included.

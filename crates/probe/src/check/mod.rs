@@ -32,6 +32,10 @@ pub enum Ty {
     Long,
     /// A string.
     Str,
+    /// A stack trace, from `backtrace()` or `ubacktrace()`: printed as
+    /// SystemTap's string of addresses, symbolized by `print_stack`, and
+    /// usable as an array key (in BPF, a stack map id).
+    Stack,
     /// No value: what `printf` and functions without `return VALUE` give.
     Void,
 }
@@ -41,6 +45,7 @@ impl Ty {
         match self {
             Ty::Long => "a long",
             Ty::Str => "a string",
+            Ty::Stack => "a stack",
             Ty::Void => "no value",
         }
     }
@@ -850,6 +855,11 @@ impl Checker<'_> {
                                 ArgKind::Int => Ty::Long,
                                 ArgKind::Str => Ty::Str,
                             };
+                            // %s prints a stack as its addresses, as
+                            // SystemTap's string of them would.
+                            if t == Ty::Str && self.expr(arg) == Some(Ty::Stack) {
+                                continue;
+                            }
                             self.want(arg, t);
                         }
                     }

@@ -22,6 +22,8 @@ impl Gen<'_> {
             return self.stat_read(op, operand, e.span);
         }
         match name {
+            "backtrace" => self.backtrace(false)?,
+            "ubacktrace" => self.backtrace(true)?,
             "pid" | "tid" => {
                 self.emit(Insn::call(GET_CURRENT_PID_TGID));
                 self.low_or_high(name == "pid");
@@ -261,7 +263,7 @@ impl Gen<'_> {
                 let kinds: Vec<ArgKind> = args
                     .iter()
                     .map(|a| {
-                        if self.ty(a) == Ty::Str {
+                        if matches!(self.ty(a), Ty::Str | Ty::Stack) {
                             ArgKind::Str
                         } else {
                             ArgKind::Int
@@ -269,6 +271,29 @@ impl Gen<'_> {
                     })
                     .collect();
                 self.print(concatenation(&kinds, name == "println"), args)
+            }
+            "print_backtrace" | "print_ubacktrace" | "print_stack" | "print_ustack" => {
+                let taken;
+                let stack = match args.first() {
+                    Some(arg) => arg,
+                    None => {
+                        let call = if name == "print_backtrace" {
+                            "backtrace"
+                        } else {
+                            "ubacktrace"
+                        };
+                        taken = Expr {
+                            kind: ExprKind::Call {
+                                name: call.into(),
+                                args: Vec::new(),
+                            },
+                            span: e.span,
+                        };
+                        &taken
+                    }
+                };
+                let format = Format::parse("%s").map_err(|err| self.error(e.span, err.message))?;
+                self.print_as(format, std::slice::from_ref(stack), true)
             }
             "exit" => {
                 self.emit(Insn::mov64_imm(1, 1));

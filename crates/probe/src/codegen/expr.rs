@@ -66,7 +66,7 @@ impl Gen<'_> {
     pub(super) fn effect(&mut self, e: &Expr) -> Result<()> {
         match self.ty(e) {
             Ty::Str => self.string(e).map(drop),
-            Ty::Long => self.int(e),
+            Ty::Long | Ty::Stack => self.int(e),
             Ty::Void => {
                 if let ExprKind::Assign {
                     op: AssignOp::Aggregate,

@@ -165,7 +165,7 @@ impl Gen<'_> {
             }
         }
         let ret = match self.types.returns(index) {
-            Ty::Long => Some(Loc::Stack(self.push_slot()?)),
+            Ty::Long | Ty::Stack => Some(Loc::Stack(self.push_slot()?)),
             Ty::Str => Some(Loc::Scratch(self.alloc_scratch(STR)?)),
             Ty::Void => None,
         };

@@ -36,12 +36,14 @@ mod builtins;
 mod expr;
 mod frame;
 mod output;
+mod stacks;
 mod stmt;
 mod strings;
 #[cfg(test)]
 mod tests;
 
 pub use output::{ArgSlot, Output, is_user_string};
+pub use stacks::stack_value;
 
 /// The longest string, NUL included (SystemTap's MAXSTRINGLEN is 512;
 /// records and comparisons grow with it).
@@ -89,7 +91,17 @@ pub enum MapRef {
     Rodata,
     /// The map of array or statistic N of [`Generated::arrays`].
     Array(usize),
+    /// The kernel stack traces of `backtrace()`.
+    KernelStacks,
+    /// The user stack traces of `ubacktrace()`.
+    UserStacks,
+    /// The processes whose user stacks were taken (tgid keys), so that
+    /// user space hears of each once, while it can still read its maps.
+    Processes,
 }
+
+/// How many frames a stack trace keeps: SystemTap's MAXBACKTRACE.
+pub const STACK_FRAMES: u32 = crate::stacks::MAX_BACKTRACE as u32;
 
 /// Where a global lives in the globals value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -27,13 +27,20 @@ pub enum ArgSlot {
     /// A syscall's `argstr`: each argument's 8 raw bytes, followed by
     /// [`STR`] bytes of the user string for `const char *` arguments.
     Argstr(Vec<TpField>),
+    /// 8 bytes, a stack value ([`crate::codegen::stack_value`]): shown as
+    /// SystemTap's string of addresses, or with `lines`, one symbolized
+    /// frame a line as `print_stack` shows it.
+    Stack {
+        /// Symbolized, one frame a line.
+        lines: bool,
+    },
 }
 
 impl ArgSlot {
     /// Its size in the record.
     pub fn size(&self) -> u32 {
         match self {
-            ArgSlot::Int => 8,
+            ArgSlot::Int | ArgSlot::Stack { .. } => 8,
             ArgSlot::Str => STR,
             ArgSlot::Argstr(fields) => fields
                 .iter()
@@ -65,10 +72,19 @@ pub enum Output {
         /// What went wrong, with where.
         message: String,
     },
+    /// A process whose user stack was taken for the first time: its
+    /// tgid follows, so that user space reads its maps while it lives.
+    Process,
 }
 
 impl Gen<'_> {
     pub(super) fn print(&mut self, format: Format, args: &[Expr]) -> Result<()> {
+        self.print_as(format, args, false)
+    }
+
+    /// `print`, with stack arguments symbolized one frame a line when
+    /// `lines` (print_stack) or as their addresses.
+    pub(super) fn print_as(&mut self, format: Format, args: &[Expr], lines: bool) -> Result<()> {
         enum Part {
             Int(i16),
             Str(StrLoc),
@@ -85,7 +101,8 @@ impl Gen<'_> {
                 parts.push(Part::Argstr(fields.clone()));
                 continue;
             }
-            if self.ty(arg) == Ty::Str {
+            let ty = self.ty(arg);
+            if ty == Ty::Str {
                 let s = self.string(arg)?;
                 slots.push(ArgSlot::Str);
                 parts.push(Part::Str(s));
@@ -93,7 +110,11 @@ impl Gen<'_> {
                 self.int(arg)?;
                 let slot = self.push_slot()?;
                 self.emit(Insn::stx(Size::DW, 10, slot, 0));
-                slots.push(ArgSlot::Int);
+                slots.push(if ty == Ty::Stack {
+                    ArgSlot::Stack { lines }
+                } else {
+                    ArgSlot::Int
+                });
                 parts.push(Part::Int(slot));
             }
         }

@@ -1,0 +1,130 @@
+//! Stack values as text: the maps `backtrace()` and `ubacktrace()` store
+//! stacks in, read back by id, and the symbols to print them with
+//! ([`crate::stacks`]): the kernel's from /proc/kallsyms, read on first
+//! use, and each process's, remembered when its first user stack is
+//! taken (an [`Output::Process`](crate::codegen::Output::Process)
+//! record) while its memory maps can still be read.
+
+use kscope_bpf::{Map, MapType};
+
+use crate::codegen::{BpfProgram, MapRef, STACK_FRAMES, stack_value};
+use crate::stacks::{Folded, KernelSymbols, UserStacks, backtrace_string, print_backtrace};
+
+use super::RuntimeError;
+
+/// SystemTap's MAXSTRINGLEN less its NUL: how long `backtrace()`'s string
+/// of addresses may be.
+const BACKTRACE_STRING: usize = 511;
+/// How many stacks each map holds.
+const STACKS: u32 = 16 * 1024;
+
+/// The stack maps a script's programs use, and the symbols to print
+/// their stacks with.
+pub(super) struct StackText {
+    kernel_map: Option<Map>,
+    user_map: Option<Map>,
+    processes: Option<Map>,
+    kernel: Option<KernelSymbols>,
+    user: UserStacks,
+}
+
+impl StackText {
+    /// The maps `programs` refer to.
+    pub(super) fn create(programs: &[BpfProgram]) -> Result<StackText, RuntimeError> {
+        let uses = |wanted: MapRef| {
+            programs
+                .iter()
+                .any(|p| p.relocations.iter().any(|&(_, m)| m == wanted))
+        };
+        let stack_map = |name: &str| {
+            Map::create(MapType::StackTrace, name, 4, 8 * STACK_FRAMES, STACKS)
+                .map_err(RuntimeError::Maps)
+        };
+        Ok(StackText {
+            kernel_map: uses(MapRef::KernelStacks)
+                .then(|| stack_map("ks_kstacks"))
+                .transpose()?,
+            user_map: uses(MapRef::UserStacks)
+                .then(|| stack_map("ks_ustacks"))
+                .transpose()?,
+            processes: uses(MapRef::Processes)
+                .then(|| {
+                    Map::create(MapType::Hash, "ks_procs", 8, 8, STACKS).map_err(RuntimeError::Maps)
+                })
+                .transpose()?,
+            kernel: None,
+            user: UserStacks::new(),
+        })
+    }
+
+    /// The fd of `map`, if it is one of these.
+    pub(super) fn fd(&self, map: MapRef) -> Option<i32> {
+        let map = match map {
+            MapRef::KernelStacks => self.kernel_map.as_ref(),
+            MapRef::UserStacks => self.user_map.as_ref(),
+            MapRef::Processes => self.processes.as_ref(),
+            _ => None,
+        };
+        map.map(Map::raw_fd)
+    }
+
+    /// Reads process `tgid`'s maps now, so that its stacks can be
+    /// symbolized after it exits. A process already gone is left out:
+    /// its frames print as bare addresses.
+    pub(super) fn remember(&mut self, tgid: u32) {
+        if !self.user.knows(tgid) {
+            let _ = self.user.remember(tgid);
+        }
+    }
+
+    /// The addresses of stack `value`, innermost first; empty when it was
+    /// not taken or is gone.
+    pub(super) fn addresses(&self, value: i64) -> Vec<u64> {
+        let Some((id, user)) = stack_value(value) else {
+            return Vec::new();
+        };
+        let map = if user.is_some() {
+            &self.user_map
+        } else {
+            &self.kernel_map
+        };
+        let Some(map) = map else {
+            return Vec::new();
+        };
+        let mut raw = vec![0u8; 8 * STACK_FRAMES as usize];
+        if map.lookup(&id.to_ne_bytes(), &mut raw).is_err() {
+            return Vec::new();
+        }
+        raw.chunks_exact(8)
+            .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or([0; 8])))
+            .collect()
+    }
+
+    /// Stack `value` as text: SystemTap's string of addresses, or with
+    /// `lines` one symbolized frame a line.
+    pub(super) fn text(&mut self, value: i64, lines: bool) -> String {
+        let stack = self.addresses(value);
+        if !lines {
+            return backtrace_string(&stack, BACKTRACE_STRING);
+        }
+        match stack_value(value).and_then(|(_, user)| user) {
+            Some(tgid) => print_backtrace(&self.user.process(tgid), &stack),
+            None => print_backtrace(self.kernel_symbols(), &stack),
+        }
+    }
+
+    /// Adds stack `value`, seen `count` times, to `folded`.
+    pub(super) fn fold(&mut self, folded: &mut Folded, value: i64, count: u64) {
+        let stack = self.addresses(value);
+        match stack_value(value).and_then(|(_, user)| user) {
+            Some(tgid) => folded.add_stack(&self.user.process(tgid), &stack, count),
+            None => folded.add_stack(self.kernel_symbols(), &stack, count),
+        }
+    }
+
+    fn kernel_symbols(&mut self) -> &KernelSymbols {
+        self.kernel.get_or_insert_with(|| {
+            KernelSymbols::read().unwrap_or_else(|_| KernelSymbols::parse(""))
+        })
+    }
+}
