@@ -34,6 +34,8 @@ struct Case {
     args: Vec<String>,
     /// `argv:` — all the arguments after `probe`; the script is not given.
     argv: Option<Vec<String>>,
+    /// `script-args:` — the script's own arguments ($1, @1...), after it.
+    script_args: Vec<String>,
     /// `background:` — a shell command running during the case; `{bg}`
     /// is its pid.
     background: Option<String>,
@@ -82,6 +84,7 @@ const DIRECTIVES: &[&str] = &[
     "command",
     "args",
     "argv",
+    "script-args",
     "background",
     "expect",
     "expect-count",
@@ -103,6 +106,7 @@ impl Case {
             command: None,
             args: Vec::new(),
             argv: None,
+            script_args: Vec::new(),
             background: None,
             expect: Vec::new(),
             counts: Vec::new(),
@@ -140,6 +144,9 @@ impl Case {
                 "command" => case.command = Some(value.to_string()),
                 "args" => case.args = value.split_whitespace().map(String::from).collect(),
                 "argv" => case.argv = Some(value.split_whitespace().map(String::from).collect()),
+                "script-args" => {
+                    case.script_args = value.split_whitespace().map(String::from).collect()
+                }
                 "background" => case.background = Some(value.to_string()),
                 "expect" => case.expect.push(value.to_string()),
                 "expect-count" | "expect-min" => {
@@ -211,6 +218,7 @@ impl Case {
             out.push(fill(command));
         }
         out.push(self.path.display().to_string());
+        out.extend(self.script_args.iter().map(|a| fill(a)));
         out
     }
 }
