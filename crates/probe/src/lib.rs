@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod check;
 pub mod codegen;
 mod diagnostic;
+mod entry;
 pub mod lexer;
 mod parser;
 pub mod pipeline;

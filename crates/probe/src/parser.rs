@@ -118,7 +118,10 @@ impl<'a> Parser<'a> {
         let mut script = Script::default();
         loop {
             match &self.token.kind {
-                TokenKind::Eof => return Ok(script),
+                TokenKind::Eof => {
+                    crate::entry::rewrite(&mut script)?;
+                    return Ok(script);
+                }
                 TokenKind::Keyword(Keyword::Probe) => script.probes.push(self.probe()?),
                 TokenKind::Keyword(Keyword::Global) => self.globals(&mut script.globals)?,
                 TokenKind::Keyword(Keyword::Function) => script.functions.push(self.function()?),
@@ -1244,6 +1247,38 @@ mod tests {
         assert_eq!(
             error("probe begin { foreach (k a) {} }").0,
             "expected 'in' after the key variables, found identifier 'a'"
+        );
+    }
+
+    #[test]
+    fn entry_values_are_stored_per_thread_by_a_probe_on_the_entry() {
+        let s = script("probe syscall.read.return, syscall.write.return { x = @entry($fd) + 1 }");
+        assert_eq!(s.globals.len(), 1);
+        assert_eq!(s.globals[0].name, "@entry1");
+        assert_eq!(s.probes.len(), 2);
+        let StmtKind::Expr(body) = &s.probes[0].body.stmts[0].kind else {
+            panic!()
+        };
+        assert_eq!(body.to_string(), "(x = (@entry1[tid()] + 1))");
+        let StmtKind::Expr(store) = &s.probes[1].body.stmts[0].kind else {
+            panic!()
+        };
+        assert_eq!(store.to_string(), "(@entry1[tid()] = $fd)");
+        let entry_points: Vec<Vec<&str>> = s.probes[1]
+            .points
+            .iter()
+            .map(|p| p.components.iter().map(|c| c.name.as_str()).collect())
+            .collect();
+        assert_eq!(entry_points, [["syscall", "read"], ["syscall", "write"]]);
+        assert!(
+            error("probe syscall.read { x = @entry($fd) }")
+                .0
+                .contains("@entry(...) is for return probes")
+        );
+        assert!(
+            error("function f() { return @entry(1) } probe begin { f() }")
+                .0
+                .contains("not in a function")
         );
     }
 

@@ -51,6 +51,11 @@ const SUITE_COMMANDS: &[(&str, &str)] = &[
         "probe-function-return",
         "kscope probe -c 'dd if=/proc/version of=/dev/null bs=64 count=1' -e 'probe kernel.function(\"vfs_read\").return { if (pid() == target() && $return > 0) printf(\"%s read %d\\n\", probefunc(), $return > 0) }'",
     ),
+    // SystemTap's latency idiom on a kprobe pair, with @entry.
+    (
+        "probe-kprobe-latency",
+        "kscope probe -c 'dd if=/dev/zero of=/dev/null bs=512 count=3' -e 'global t, lat probe kernel.function(\"vfs_read\") { if (pid() == target()) t[tid()] = gettimeofday_ns() } probe kernel.function(\"vfs_read\").return { if (pid() == target() && [tid()] in t) { lat <<< gettimeofday_ns() - t[tid()]; delete t[tid()]; if (@entry($count) == 512) printf(\"entry %d returned %d\\n\", @entry($count), $return) } } probe end { printf(\"timed %d, all positive %d, left %d\\n\", @count(lat) >= 3, @min(lat) > 0, [target()] in t) }'",
+    ),
     (
         "probe-function-args",
         "kscope probe -l 'kernel.function(\"vfs_rea*\")'; kscope probe -L 'kernel.function(\"vfs_read\")'",

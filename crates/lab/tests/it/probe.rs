@@ -1,7 +1,8 @@
 //! `kscope probe` on kprobes, which Debian's kernel has and the host does
 //! not: `vfs.read` (SystemTap's tapset alias, with its variables),
-//! `kernel.function(...).return` with `$return`, and `-l`/`-L` over the
-//! kernel's functions with their parameters from BTF.
+//! `kernel.function(...).return` with `$return`, a kprobe pair timing
+//! calls into a statistic with `@entry`, and `-l`/`-L` over the kernel's
+//! functions with their parameters from BTF.
 
 use crate::succeeded;
 
@@ -25,6 +26,27 @@ fn a_return_probe_sees_the_return_value() {
         return;
     };
     assert!(stdout.lines().any(|l| l == "vfs_read read 1"), "{stdout}");
+}
+
+#[test]
+fn a_kprobe_pair_times_calls_and_entry_gives_the_arguments() {
+    let Some(stdout) = succeeded("probe-kprobe-latency") else {
+        return;
+    };
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| **l == "entry 512 returned 512")
+            .count(),
+        3,
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"timed 1, all positive 1, left 0"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -885,10 +885,6 @@ impl Checker<'_> {
                 self.hist(e, name, args);
                 Some(Ty::Void)
             }
-            "@entry" => {
-                self.fail(e.span, "@entry(...) is not supported yet; save the value in an array keyed by tid() at the entry probe".into());
-                None
-            }
             _ if StatOp::from_name(name).is_some() => {
                 match (name, args) {
                     (_, [stat]) => {

@@ -61,11 +61,15 @@ impl TestBed {
         let mut text = Vec::new();
         let mut exited = false;
         let outputs = &self.generated.outputs;
+        let stacks = &mut self.maps.stacks;
         self.maps
             .events
             .drain(|record| {
                 let mut line = Vec::new();
-                exited |= matches!(decode(outputs, record, &mut line), Some(Output::Exit));
+                exited |= matches!(
+                    decode(outputs, record, &mut line, stacks),
+                    Some(Output::Exit)
+                );
                 text.extend_from_slice(&line);
             })
             .expect("the ring buffer");
