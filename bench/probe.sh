@@ -13,7 +13,11 @@
 #  3. per-event overhead: the time of READS read(2) calls of one byte from
 #     /dev/zero (bench/probe_readloop.c, timed by itself), with no probe,
 #     under a kscope probe counting them, and under bpftrace's equivalent;
-#     both tools run the workload with -c, once their probes are attached.
+#     both tools run the workload with -c, once their probes are attached;
+#  4. map-heavy overhead: the same READS reads, of 1..KEYS bytes in turn,
+#     counted per (process name, size) in an array, c[execname(), $count]++,
+#     against bpftrace's @[comm, args->count] = count(); each prints its
+#     readloop counts at the end, whose total must be READS;
 #
 # Every measurement is made RUNS times, interleaved, and the table gives
 # medians and the ratios kscope/bpftrace. bench/probe_run.py runs each
@@ -21,6 +25,7 @@
 #
 #   bench/probe.sh                 # RUNS=5 READS=1000000, root
 #   RUNS=9 bench/probe.sh
+#   KEYS=1000 bench/probe.sh       # keys of the map-heavy case (100)
 #   KSCOPE=/path/to/kscope bench/probe.sh    # else cargo builds it
 #
 # tracefs: bpftrace needs it mounted; kscope mounts it itself when it is
@@ -126,6 +131,12 @@ tracepoint:syscalls:sys_enter_openat { @opens = count(); }
 interval:ms:100 { printf("done\n"); exit(); }'
 K_COUNT='global n probe syscall.read { n++ } probe end { printf("%d\n", n) }'
 B_COUNT='tracepoint:syscalls:sys_enter_read { @n = count(); }'
+# Map-heavy: every read counted per (process name, size), KEYS sizes.
+K_MAP='global c
+probe syscall.read { c[execname(), $count]++ }
+probe end { foreach ([e, n] in c) if (e == "readloop") printf("%d %d\n", n, c[e, n]) }'
+B_MAP='tracepoint:syscalls:sys_enter_read { @[comm, args->count] = count(); }'
+KEYS=${KEYS:-100}
 WORKLOAD="$tmp/readloop $READS"
 
 # One start-up case: kscope (twice) and bpftrace.
@@ -160,6 +171,11 @@ for i in $(seq "$RUNS"); do
         -- "$KSCOPE" probe -e "$K_COUNT" -c "$WORKLOAD"
     run --case overhead --tool bpftrace --tracefs mounted --workload --count '^@n: ([0-9]+)$' \
         -- bpftrace -e "$B_COUNT" -c "$WORKLOAD"
+    run --case maps --tool none --workload -- "$tmp/readloop" "$READS" "$KEYS"
+    run --case maps --tool kscope --workload --sum '^[0-9]+ ([0-9]+)$' \
+        -- "$KSCOPE" probe -e "$K_MAP" -c "$WORKLOAD $KEYS"
+    run --case maps --tool bpftrace --tracefs mounted --workload --sum '^@\[readloop, [0-9]+\]: ([0-9]+)$' \
+        -- bpftrace -e "$B_MAP" -c "$WORKLOAD $KEYS"
 done
 
 echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"

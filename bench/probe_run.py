@@ -115,7 +115,8 @@ class Run:
 
 
 def run(argv):
-    opts = {"case": "", "tool": "", "run": "0", "expect": None, "count": None, "reads": False,
+    opts = {"case": "", "tool": "", "run": "0", "expect": None, "count": None, "sum": None,
+            "reads": False,
             "workload": False, "tracefs": "any", "lock": None, "timeout": 60.0}
     i = 0
     while i < len(argv) and argv[i] != "--":
@@ -178,6 +179,16 @@ def check(result, opts):
         return f"no output line matched {opts['expect']!r}"
     if opts["workload"] and result["loop"] is None:
         return "the workload printed no time"
+    if opts["sum"]:
+        # The counts of several keys, one line each: their total.
+        counts = [re.search(opts["sum"], line) for line in result["stdout_tail"]]
+        counts = [int(m.group(1)) for m in counts if m]
+        if not counts:
+            return f"no output line matched {opts['sum']!r}"
+        result["counted"] = sum(counts)
+        if result["loop"] and result["counted"] < result["loop"]["reads"]:
+            return (f"counted {result['counted']} reads, fewer than the "
+                    f"{result['loop']['reads']} the workload made")
     if opts["count"]:
         for line in reversed(result["stdout_tail"]):
             m = re.search(opts["count"], line)
@@ -220,7 +231,7 @@ def timed(command, expect, opts, state):
                 first[0] = now - t0
                 stop_reads.set()
             out_tail.append(line)
-            del out_tail[:-20]
+            del out_tail[:-200]
 
     def read_err():
         for raw in iter(p.stderr.readline, b""):
@@ -336,7 +347,7 @@ def report(path):
     print(f"\nStart-up: medians of {runs} runs; ms from launch; peak RSS in MB")
     print(f"{'script':<10} {'tool':<28} {'1st event':>10} {'exit':>8} {'max RSS':>8}"
           f" {'passes 1-5':>11}")
-    startup = [c for c in cases if c != "overhead"]
+    startup = [c for c in cases if c not in ("overhead", "maps")]
     ratios = []
     for case in startup:
         tools = [t for (c, t) in by if c == case]
@@ -366,60 +377,70 @@ def report(path):
     print("\nkscope's own start to attached (-v: sum of the Pass 1-5 times; "
           "medians, ms)")
     for (case, tool), rs in by.items():
-        if not tool.startswith("kscope") or case == "overhead":
+        if not tool.startswith("kscope") or case in ("overhead", "maps"):
             continue
         keys = sorted({k for r in rs for k in r["passes_ms"]})
         parts = "  ".join(f"P{k} {med([r['passes_ms'].get(k) for r in rs]):.1f}" for k in keys)
         total = med([sum(r["passes_ms"].values()) for r in rs if r["passes_ms"]])
         print(f"{case:<10} {tool:<28} total {total:.1f}   {parts}")
 
-    ov = {t: rs for (c, t), rs in by.items() if c == "overhead"}
-    if ov:
-        # Paired within each run (the three are made one after the other),
-        # so that a slow spell of the machine falls on all three.
-        print("\nPer-event overhead: the read loop's own time (median); slowdown and"
-              " ns/event:\nmedians over the runs of each run's (tool - none) / none"
-              " and (tool - none) / reads")
-        base = {r["run"]: r["loop"] for r in ov.get("none", []) if r["loop"]}
-        print(f"{'probe':<28} {'loop ms':>9} {'slowdown':>9} {'ns/event':>9}"
-              f" {'(min-max)':>13} {'counted':>10} {'max RSS':>8}")
-        per, per_run = {}, {}
-        for tool, rs in ov.items():
-            t = med([r["loop"]["ns"] for r in rs if r["loop"]])
-            counted = med([r.get("counted") for r in rs])
-            rss = med([r["maxrss_kb"] for r in rs])
-            pairs = [(r["loop"]["ns"], base[r["run"]]) for r in rs
-                     if r["loop"] and r["run"] in base]
-            slow = med([a / b["ns"] for a, b in pairs])
-            extras = [(a - b["ns"]) / b["reads"] for a, b in pairs]
-            per_run[tool] = {r["run"]: (r["loop"]["ns"] - base[r["run"]]["ns"])
-                             / base[r["run"]]["reads"]
-                             for r in rs if r["loop"] and r["run"] in base}
-            extra = med(extras) if tool != "none" else None
-            per[tool] = extra
-            spread = (f"{min(extras):.0f}-{max(extras):.0f}"
-                      if extras and tool != "none" else "-")
-            print(f"{tool:<28} {('-' if t is None else f'{t / 1e6:.1f}'):>9}"
-                  f" {('-' if slow is None else f'{slow:.2f}'):>9}"
-                  f" {('-' if extra is None else f'{extra:.1f}'):>9}"
-                  f" {spread:>13}"
-                  f" {('-' if counted is None else f'{counted:.0f}'):>10}"
-                  f" {('-' if tool == 'none' else f'{rss / 1024:.1f}'):>8}")
-        if per.get("bpftrace"):
-            for tool, extra in per.items():
-                if tool.startswith("kscope") and extra is not None:
-                    b = per_run["bpftrace"]
-                    k = per_run[tool]
-                    both = [i for i in k if i in b]
-                    lower = sum(1 for i in both if k[i] <= b[i])
-                    print(f"per-event overhead {tool} / bpftrace: "
-                          f"{fmt_ratio(extra, per['bpftrace'])}"
-                          f" (kscope's the lower in {lower} of {len(both)} runs)")
-    targets(by, per if ov else {})
+    per = overhead(by, "overhead", "Per-event overhead")
+    per_map = overhead(by, "maps", "Map-heavy per-event overhead (per-key counting)")
+    targets(by, per, per_map)
     return 1 if bad else 0
 
 
-def targets(by, per):
+def overhead(by, case, title):
+    """The table of one overhead case; each tool's median ns per event."""
+    ov = {t: rs for (c, t), rs in by.items() if c == case}
+    per = {}
+    if not ov:
+        return per
+    # Paired within each run (the three are made one after the other),
+    # so that a slow spell of the machine falls on all three.
+    print(f"\n{title}: the read loop's own time (median); slowdown and"
+          " ns/event:\nmedians over the runs of each run's (tool - none) / none"
+          " and (tool - none) / reads")
+    base = {r["run"]: r["loop"] for r in ov.get("none", []) if r["loop"]}
+    print(f"{'probe':<28} {'loop ms':>9} {'slowdown':>9} {'ns/event':>9}"
+          f" {'(min-max)':>13} {'counted':>10} {'max RSS':>8}")
+    per_run = {}
+    for tool, rs in ov.items():
+        t = med([r["loop"]["ns"] for r in rs if r["loop"]])
+        counted = med([r.get("counted") for r in rs])
+        rss = med([r["maxrss_kb"] for r in rs])
+        pairs = [(r["loop"]["ns"], base[r["run"]]) for r in rs
+                 if r["loop"] and r["run"] in base]
+        slow = med([a / b["ns"] for a, b in pairs])
+        extras = [(a - b["ns"]) / b["reads"] for a, b in pairs]
+        per_run[tool] = {r["run"]: (r["loop"]["ns"] - base[r["run"]]["ns"])
+                         / base[r["run"]]["reads"]
+                         for r in rs if r["loop"] and r["run"] in base}
+        extra = med(extras) if tool != "none" else None
+        per[tool] = extra
+        spread = (f"{min(extras):.0f}-{max(extras):.0f}"
+                  if extras and tool != "none" else "-")
+        print(f"{tool:<28} {('-' if t is None else f'{t / 1e6:.1f}'):>9}"
+              f" {('-' if slow is None else f'{slow:.2f}'):>9}"
+              f" {('-' if extra is None else f'{extra:.1f}'):>9}"
+              f" {spread:>13}"
+              f" {('-' if counted is None else f'{counted:.0f}'):>10}"
+              f" {('-' if tool == 'none' else f'{rss / 1024:.1f}'):>8}")
+        per[(tool, "rss")] = rss
+    if per.get("bpftrace"):
+        for tool, extra in list(per.items()):
+            if isinstance(tool, str) and tool.startswith("kscope") and extra is not None:
+                b = per_run["bpftrace"]
+                k = per_run[tool]
+                both = [i for i in k if i in b]
+                lower = sum(1 for i in both if k[i] <= b[i])
+                print(f"{case} per-event overhead {tool} / bpftrace: "
+                      f"{fmt_ratio(extra, per['bpftrace'])}"
+                      f" (kscope's the lower in {lower} of {len(both)} runs)")
+    return per
+
+
+def targets(by, per, per_map):
     """The issue's targets, met or not."""
     print("\nTargets")
 
@@ -443,6 +464,14 @@ def targets(by, per):
     if k is not None and b is not None:
         line(k <= b, f"per-event overhead no higher than bpftrace's: "
                      f"{k:.1f} ns vs {b:.1f} ns")
+    k, b = per_map.get("kscope"), per_map.get("bpftrace")
+    if k is not None and b is not None:
+        line(k <= 1.1 * b, f"map-heavy per-event overhead within 10% of bpftrace's: "
+                           f"{k:.1f} ns vs {b:.1f} ns")
+    k, b = per_map.get(("kscope", "rss")), per_map.get(("bpftrace", "rss"))
+    if k is not None and b is not None:
+        line(k < b, f"map-heavy peak RSS below bpftrace's: "
+                    f"{k / 1024:.1f} MB vs {b / 1024:.1f} MB")
 
 
 def main():
