@@ -12,6 +12,7 @@ mod newcomer;
 mod probe_bpftrace;
 mod probe_cleanup;
 mod probe_corpus;
+mod probe_stacks;
 mod safe_files;
 mod sessions;
 mod trace_list;
