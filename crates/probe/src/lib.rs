@@ -55,6 +55,7 @@ pub mod printf;
 pub mod runtime;
 mod source;
 pub mod sys;
+pub mod syscall_table;
 #[cfg(test)]
 mod testing;
 pub mod visit;

@@ -14,6 +14,7 @@ use crate::catalog::{
 };
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
+use crate::syscall_table;
 
 /// How a handler is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +37,9 @@ pub enum AttachKind {
     },
     /// Every hit of a tracepoint.
     Tracepoint(Tracepoint),
+    /// Many syscalls through one program on `raw_syscalls:sys_enter` (or
+    /// `sys_exit`), which runs the handler only for their numbers.
+    SyscallFanIn(FanIn),
     /// Every call of (or, with `retprobe`, return from) a kernel
     /// function, through a kprobe.
     Kprobe {
@@ -59,6 +63,66 @@ pub enum ContextVar {
     Argstr(Vec<TpField>),
     /// `retval`: the return value of a syscall.
     Retval(TpField),
+    /// `name` of a fan-in: the name of the syscall whose number the
+    /// record carries, looked up when the probe fires.
+    SyscallName,
+    /// `argstr` of a fan-in: formatted in user space with the arguments
+    /// of the syscall whose number the record carries.
+    SyscallArgstr,
+}
+
+impl ContextVar {
+    /// Whether `self` and `other` give a handler the same kind of value,
+    /// so that a probe whose points offer them can use the variable: the
+    /// fan-in forms stand for their fixed ones (a `syscall.*` probe has
+    /// both when some matched syscalls are not in the fan-in).
+    pub fn same_kind(&self, other: &ContextVar) -> bool {
+        let kind = |v: &ContextVar| match v {
+            ContextVar::Name(_) | ContextVar::SyscallName => 0,
+            ContextVar::Field(_) => 1,
+            ContextVar::Argstr(_) | ContextVar::SyscallArgstr => 2,
+            ContextVar::Retval(_) => 3,
+        };
+        kind(self) == kind(other)
+    }
+}
+
+/// How many syscalls a `syscall.GLOB` must match, at least, to be
+/// attached as one [`FanIn`] rather than one tracepoint each (more than
+/// 8). A program on `raw_syscalls` runs for every syscall of the system,
+/// where one on `syscalls:sys_enter_NAME` runs only for its own, so a
+/// small glob (`syscall.open*`, four) is cheaper as separate tracepoints:
+/// their perf events open in about a millisecond together and close in
+/// one round of the runtime's parallel close (tens of milliseconds).
+/// Each tracepoint beyond that adds its detach time, about 30 ms on the
+/// development machine (`syscall.*`, 360, took 11 s to end), against a
+/// filter of a few instructions per syscall.
+pub const FANIN_MIN_SYSCALLS: usize = 9;
+
+/// One program for many syscalls: attached to `raw_syscalls:sys_enter`
+/// (or `sys_exit` for `.return`), it runs the handler only when the
+/// record's syscall number is one of `syscalls`, and never for a 32-bit
+/// (compat) syscall, which `raw_syscalls` reports with ia32 numbers and
+/// the `syscalls:*` tracepoints skip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanIn {
+    /// `raw_syscalls:sys_enter` or `raw_syscalls:sys_exit`.
+    pub tracepoint: Tracepoint,
+    /// The offset of its `long id` field, the syscall number.
+    pub id_offset: u32,
+    /// A return probe (`sys_exit`).
+    pub ret: bool,
+    /// Each syscall with its number, sorted by number, as the attachment
+    /// it would have had alone (what `-l` and `-L` list, and whose
+    /// arguments `argstr` formats).
+    pub syscalls: Vec<(u32, Attachment)>,
+}
+
+impl FanIn {
+    /// The number of the syscall after which the handler runs for none.
+    pub fn max_number(&self) -> u32 {
+        self.syscalls.last().map_or(0, |(nr, _)| *nr)
+    }
 }
 
 /// What a handler at one attachment can read.
@@ -105,7 +169,7 @@ impl Attachment {
         let mut line = self.name.clone();
         for (name, var) in &self.context.vars {
             let ty = match var {
-                ContextVar::Retval(_) => "long",
+                ContextVar::Retval(_) | ContextVar::Field(_) => "long",
                 _ => "string",
             };
             line.push_str(&format!(" {name}:{ty}"));
@@ -120,13 +184,34 @@ impl Attachment {
         }
         line
     }
+
+    /// How a fan-in was attached, as `kscope probe -v` says it:
+    /// `syscall.* → 1 program on raw_syscalls:sys_enter (360 syscalls)`;
+    /// `None` for other attachments.
+    pub fn fan_in_summary(&self) -> Option<String> {
+        let AttachKind::SyscallFanIn(f) = &self.kind else {
+            return None;
+        };
+        Some(format!(
+            "{} → 1 program on {}:{} ({} syscalls)",
+            self.name,
+            f.tracepoint.system,
+            f.tracepoint.event,
+            f.syscalls.len()
+        ))
+    }
 }
 
 /// What `stap -l` lists for `attachments`, or with `with_vars` what
-/// `stap -L` lists ([`Attachment::listing`]): sorted, each line once.
+/// `stap -L` lists ([`Attachment::listing`]): sorted, each line once; a
+/// fan-in lists each of its syscalls.
 pub fn list(attachments: &[Attachment], with_vars: bool) -> Vec<String> {
     let mut lines: Vec<String> = attachments
         .iter()
+        .flat_map(|a| match &a.kind {
+            AttachKind::SyscallFanIn(f) => f.syscalls.iter().map(|(_, a)| a).collect(),
+            _ => vec![a],
+        })
         .map(|a| {
             if with_vars {
                 a.listing()
@@ -664,7 +749,112 @@ fn syscalls(
             function: Some(name.clone()),
         });
     }
+    fan_in(probe, point, out, ret, kernel)
+}
+
+/// `attachments` (one per syscall that `point` matched) with those in
+/// the syscall table made one [`FanIn`] when there are at least
+/// [`FANIN_MIN_SYSCALLS`] of them and the kernel has the `raw_syscalls`
+/// tracepoint; the others stay as they are.
+fn fan_in(
+    probe: usize,
+    point: &ProbePoint,
+    attachments: Vec<Attachment>,
+    ret: bool,
+    kernel: &Kernel<'_>,
+) -> Result<Vec<Attachment>, Diagnostic> {
+    let numbered = |a: &Attachment| a.function.as_deref().and_then(syscall_table::number);
+    if attachments.iter().filter_map(numbered).count() < FANIN_MIN_SYSCALLS {
+        return Ok(attachments);
+    }
+    let event = if ret { "sys_exit" } else { "sys_enter" };
+    let raw = kernel
+        .catalog
+        .matching("raw_syscalls", event)
+        .map_err(|e| catalog_error(point, e))?;
+    let Some(tracepoint) = raw.into_iter().next() else {
+        return Ok(attachments);
+    };
+    let (Some(id), Some(data)) = (
+        tracepoint.field("id").map(|f| f.offset),
+        tracepoint.field(if ret { "ret" } else { "args" }).cloned(),
+    ) else {
+        return Ok(attachments);
+    };
+    let (mut syscalls, mut out): (Vec<(u32, Attachment)>, Vec<Attachment>) =
+        (Vec::new(), Vec::new());
+    for a in attachments {
+        match numbered(&a) {
+            Some(nr) => syscalls.push((nr, a)),
+            None => out.push(a),
+        }
+    }
+    syscalls.sort_by_key(|(nr, _)| *nr);
+    let context = fan_in_context(&syscalls, &data, ret);
+    out.insert(
+        0,
+        Attachment {
+            probe,
+            name: text(point),
+            kind: AttachKind::SyscallFanIn(FanIn {
+                tracepoint,
+                id_offset: id,
+                ret,
+                syscalls,
+            }),
+            context,
+            function: None,
+        },
+    );
     Ok(out)
+}
+
+/// What a fan-in's handler can read: `name` (and `argstr` on entry,
+/// `retval` and `$return` on return), and each argument that every one
+/// of `syscalls` has under the same name and type at the same position,
+/// read from `data`, the `args` array of `raw_syscalls:sys_enter` (or
+/// its `ret` on return).
+fn fan_in_context(syscalls: &[(u32, Attachment)], data: &TpField, ret: bool) -> Context {
+    let mut vars = vec![("name".to_string(), ContextVar::SyscallName)];
+    if ret {
+        let ret = TpField {
+            name: "return".to_string(),
+            ..data.clone()
+        };
+        vars.push(("retval".to_string(), ContextVar::Retval(ret.clone())));
+        return Context {
+            targets: vec![("return".to_string(), ret)],
+            vars,
+        };
+    }
+    vars.push(("argstr".to_string(), ContextVar::SyscallArgstr));
+    let first = syscalls
+        .first()
+        .map(|(_, a)| a.context.targets.clone())
+        .unwrap_or_default();
+    let shared = first
+        .into_iter()
+        .enumerate()
+        .filter(|(position, (name, field))| {
+            syscalls.iter().all(|(_, a)| {
+                a.context.targets.get(*position).is_some_and(|(n, f)| {
+                    n == name && f.c_type == field.c_type && f.kind == field.kind
+                })
+            })
+        })
+        .map(|(position, (name, field))| {
+            let field = TpField {
+                offset: data.offset + 8 * position as u32,
+                size: 8,
+                ..field
+            };
+            (name, field)
+        })
+        .collect();
+    Context {
+        targets: shared,
+        vars,
+    }
 }
 
 /// The type a script sees for a field: strings for character arrays,

@@ -115,7 +115,7 @@ fn program_type(kind: &AttachKind) -> ProgramType {
     match kind {
         AttachKind::Begin | AttachKind::End | AttachKind::Error => ProgramType::RawTracepoint,
         AttachKind::Timer { .. } | AttachKind::Profile { .. } => ProgramType::PerfEvent,
-        AttachKind::Tracepoint(_) => ProgramType::Tracepoint,
+        AttachKind::Tracepoint(_) | AttachKind::SyscallFanIn(_) => ProgramType::Tracepoint,
         AttachKind::Kprobe { .. } => ProgramType::Kprobe,
     }
 }
@@ -360,7 +360,8 @@ impl Session {
                     let cpu = cpus.first().copied().unwrap_or(0);
                     vec![PerfEvent::kprobe(function, *retprobe, cpu).map_err(failed)?]
                 }
-                AttachKind::Tracepoint(tp) => {
+                AttachKind::Tracepoint(tp)
+                | AttachKind::SyscallFanIn(crate::points::FanIn { tracepoint: tp, .. }) => {
                     let cpu = cpus.first().copied().unwrap_or(0);
                     vec![PerfEvent::tracepoint_on_cpu(u64::from(tp.id), cpu).map_err(failed)?]
                 }
@@ -584,6 +585,14 @@ fn decode<'o>(outputs: &'o [Output], record: &[u8], line: &mut Vec<u8>) -> Optio
                 ArgSlot::Str => values.push(ValueSlot::Str(bytes)),
                 ArgSlot::Argstr(fields) => {
                     texts.push(argstr(fields, bytes));
+                    values.push(ValueSlot::Text(texts.len() - 1));
+                }
+                ArgSlot::SyscallArgstr(args) => {
+                    let text = args
+                        .fixed_layout(bytes)
+                        .map(|(fields, bytes)| argstr(fields, &bytes))
+                        .unwrap_or_default();
+                    texts.push(text);
                     values.push(ValueSlot::Text(texts.len() - 1));
                 }
             }

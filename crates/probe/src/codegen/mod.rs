@@ -33,6 +33,7 @@ use crate::source::{SourceFile, Span};
 
 mod builtins;
 mod expr;
+mod fanin;
 mod frame;
 mod output;
 mod stmt;
@@ -40,6 +41,7 @@ mod strings;
 #[cfg(test)]
 mod tests;
 
+pub use fanin::SyscallArgs;
 pub use output::{ArgSlot, Output, is_user_string};
 
 /// The longest string, NUL included (SystemTap's MAXSTRINGLEN is 512;
@@ -195,6 +197,9 @@ pub struct Options {
     /// Offsets of `task_struct.real_parent` and `task_struct.tgid`, from
     /// BTF, for `ppid()`.
     pub task_offsets: Option<(u32, u32)>,
+    /// Offset of `task_struct.thread_info.status`, from BTF, for the
+    /// test by which a syscall fan-in skips compat syscalls.
+    pub compat_status: Option<u32>,
 }
 
 /// Generates a program for every attachment.

@@ -9,6 +9,7 @@ use kscope_bpf::{Insn, Jmp, Size};
 
 use super::{
     EXIT_FLAG, Gen, LOST_COUNTER, MapRef, PROBE_READ_USER_STR, RINGBUF_OUTPUT, Result, STR, StrLoc,
+    SyscallArgs,
 };
 use crate::ast::{Expr, ExprKind};
 use crate::catalog::{FieldKind, TpField};
@@ -27,6 +28,9 @@ pub enum ArgSlot {
     /// A syscall's `argstr`: each argument's 8 raw bytes, followed by
     /// [`STR`] bytes of the user string for `const char *` arguments.
     Argstr(Vec<TpField>),
+    /// A syscall fan-in's `argstr`: the syscall number, the raw
+    /// arguments and user strings, formatted by number.
+    SyscallArgstr(SyscallArgs),
 }
 
 impl ArgSlot {
@@ -39,6 +43,7 @@ impl ArgSlot {
                 .iter()
                 .map(|f| if is_user_string(f) { 8 + STR } else { 8 })
                 .sum(),
+            ArgSlot::SyscallArgstr(args) => args.size(),
         }
     }
 }
@@ -73,6 +78,7 @@ impl Gen<'_> {
             Int(i16),
             Str(StrLoc),
             Argstr(Vec<TpField>),
+            SyscallArgstr,
         }
         let mut parts = Vec::new();
         let mut slots = Vec::new();
@@ -83,6 +89,15 @@ impl Gen<'_> {
             {
                 slots.push(ArgSlot::Argstr(fields.clone()));
                 parts.push(Part::Argstr(fields.clone()));
+                continue;
+            }
+            if let ExprKind::Var(name) = &arg.kind
+                && let Some(Binding::Context(n)) = self.types.binding(self.frame().scope, name)
+                && let Some(ContextVar::SyscallArgstr) = self.attachment.context.var(&n)
+                && let Some(args) = self.fan_in_args()
+            {
+                slots.push(ArgSlot::SyscallArgstr(args));
+                parts.push(Part::SyscallArgstr);
                 continue;
             }
             if self.ty(arg) == Ty::Str {
@@ -111,6 +126,7 @@ impl Gen<'_> {
                     self.copy_str(StrLoc { reg: 8, off: at }, *s);
                     at += STR;
                 }
+                Part::SyscallArgstr => at += self.fan_in_argstr(at)?,
                 Part::Argstr(fields) => {
                     for field in fields {
                         self.load_field_int(field)?;
