@@ -48,6 +48,7 @@ pub(crate) fn try_compile(text: &str) -> Result<(Generated, Vec<Attachment>), St
         target: 4242,
         realtime_offset_ns: 0,
         task_offsets: Some((1000, 2000)),
+        compat_status: None,
     };
     compile(&file, &script, &kernel, &options).map_err(|d: Diagnostic| d.render(&file))
 }
