@@ -339,6 +339,67 @@ mod tests {
         }
     }
 
+    fn field(name: &str, c_type: &str, position: u32) -> TpField {
+        TpField {
+            name: name.to_string(),
+            c_type: c_type.to_string(),
+            offset: 16 + 8 * position,
+            size: 8,
+            signed: false,
+            kind: crate::catalog::FieldKind::Int,
+        }
+    }
+
+    #[test]
+    fn argstr_bytes_are_rebuilt_in_the_fixed_layout_of_the_records_syscall() {
+        // openat (257): a string at position 1; close (3): none; a
+        // made-up syscall 300 with a string at position 0.
+        let args = SyscallArgs {
+            string_positions: vec![0, 1],
+            syscalls: vec![
+                (3, vec![field("fd", "unsigned int", 0)]),
+                (
+                    257,
+                    vec![
+                        field("dfd", "int", 0),
+                        field("filename", "const char *", 1),
+                        field("flags", "int", 2),
+                        field("mode", "umode_t", 3),
+                    ],
+                ),
+                (300, vec![field("path", "const char *", 0)]),
+            ],
+        };
+        assert_eq!(args.size(), 8 + 48 + 2 * STR);
+        let mut record = vec![0u8; args.size() as usize];
+        let put = |record: &mut Vec<u8>, at: usize, v: u64| {
+            record[at..at + 8].copy_from_slice(&v.to_ne_bytes())
+        };
+        put(&mut record, 0, 257);
+        for (p, v) in [(0, (-100i64) as u64), (1, 0x7000), (2, 0x80000), (3, 0)] {
+            put(&mut record, 8 + 8 * p, v);
+        }
+        let second = 8 + 48 + STR as usize;
+        record[second..second + 4].copy_from_slice(b"/etc");
+        let (fields, bytes) = args.fixed_layout(&record).expect("openat is known");
+        assert_eq!(fields.len(), 4);
+        // dfd, filename and its string, flags, mode.
+        assert_eq!(bytes.len(), 4 * 8 + STR as usize);
+        assert_eq!(&bytes[..8], &((-100i64) as u64).to_ne_bytes());
+        assert_eq!(&bytes[16..20], b"/etc");
+        assert_eq!(
+            &bytes[16 + STR as usize..24 + STR as usize],
+            &0x80000u64.to_ne_bytes()
+        );
+        // close has no string; an unknown number or a short record gives
+        // nothing.
+        put(&mut record, 0, 3);
+        assert_eq!(args.fixed_layout(&record).expect("close").1.len(), 8);
+        put(&mut record, 0, 4);
+        assert!(args.fixed_layout(&record).is_none());
+        assert!(args.fixed_layout(&record[..20]).is_none());
+    }
+
     #[test]
     fn a_name_table_entry_is_found_at_its_number() {
         let table = string_table(NAME_WIDTH, |n| n.to_string());
