@@ -28,12 +28,12 @@
 
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
+use super::is_user_string;
 use super::{
     GET_CURRENT_TASK, Gen, KEY_SLOT, Label, MapRef, PROBE_READ_USER_STR, PSEUDO_MAP_VALUE, Result,
     STR, StrLoc,
 };
 use crate::catalog::TpField;
-use crate::codegen::output::is_user_string;
 use crate::points::{AttachKind, FanIn};
 use crate::syscall_table::SYSCALLS;
 
@@ -49,8 +49,8 @@ const NAME_WIDTH: u32 = 24;
 /// name, `.return` and the NUL (39 bytes), rounded up to 8.
 const PP_WIDTH: u32 = 40;
 
-/// The arguments that syscall argument `position` of the raw record can
-/// hold: `raw_syscalls:sys_enter` carries six.
+/// How many arguments a `raw_syscalls:sys_enter` record carries
+/// (`unsigned long args[6]`).
 const RAW_ARGS: u32 = 6;
 
 /// How user space formats a fan-in's `argstr`: the record holds the
@@ -299,9 +299,8 @@ impl<'a> Gen<'a> {
     }
 }
 
-/// The offset of `args[0]` in a `raw_syscalls:sys_enter` record: that of
-/// the first shared argument less its position, or the kernel's layout
-/// (after `long id`) when no argument is shared.
+/// The offset of `args[0]` in a `raw_syscalls:sys_enter` record, from
+/// its format (resolution makes a fan-in only when it has `args`).
 fn raw_args_offset(fan_in: &FanIn) -> u32 {
     fan_in
         .tracepoint

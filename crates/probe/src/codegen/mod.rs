@@ -18,8 +18,9 @@
 //! with its labels and jumps, and [`generate`]; the generator's concerns
 //! are one file each: `stmt` (the handler and its statements), `frame`
 //! (where locals and temporaries live, inlined calls), `expr` (integer
-//! expressions), `strings`, `builtins` (the built-in functions) and
-//! `output` (ring-buffer records).
+//! expressions), `strings`, `builtins` (the built-in functions),
+//! `output` (ring-buffer records) and `fanin` (the prologue and context
+//! of one program standing for many syscalls).
 
 use std::collections::HashMap;
 
