@@ -7,6 +7,10 @@
 #       begin  probe begin { printf("hello\n"); exit() }
 #       multi  sched_switch and openat counters, and a timer.ms(100) that
 #              prints "done" and exits (an end probe prints the counts)
+#       fanin  a counter on every syscall (syscall.*, one program on
+#              raw_syscalls for kscope; bpftrace attaches to each of the
+#              syscalls:sys_enter_* tracepoints) and a timer.ms(200) that
+#              prints "done" and exits: start and exit together
 #     and kscope's own "start to attached": the sum of the Pass 1-5 times
 #     that `kscope probe -v` prints;
 #  2. peak memory (maximum RSS, from /usr/bin/time) of every run;
@@ -129,6 +133,11 @@ probe end { printf("switches %d opens %d\n", switches, opens) }'
 B_MULTI='tracepoint:sched:sched_switch { @switches = count(); }
 tracepoint:syscalls:sys_enter_openat { @opens = count(); }
 interval:ms:100 { printf("done\n"); exit(); }'
+K_FANIN='global n
+probe syscall.* { n++ }
+probe timer.ms(200) { printf("done\n"); exit() }'
+B_FANIN='tracepoint:syscalls:sys_enter_* { @n = count(); }
+interval:ms:200 { printf("done\n"); exit(); }'
 K_COUNT='global n probe syscall.read { n++ } probe end { printf("%d\n", n) }'
 B_COUNT='tracepoint:syscalls:sys_enter_read { @n = count(); }'
 # Map-heavy: every read counted per (process name, size), KEYS sizes.
@@ -166,6 +175,7 @@ for i in $(seq "$RUNS"); do
     startup read '^read performed$' "$K_READ" "$B_READ" --reads
     startup begin '^hello$' "$K_BEGIN" "$B_BEGIN"
     startup multi '^done$' "$K_MULTI" "$B_MULTI"
+    startup fanin '^done$' "$K_FANIN" "$B_FANIN"
     run --case overhead --tool none --workload -- "$tmp/readloop" "$READS"
     run --case overhead --tool kscope --workload --count '^([0-9]+)$' \
         -- "$KSCOPE" probe -e "$K_COUNT" -c "$WORKLOAD"

@@ -58,6 +58,7 @@ mod source;
 pub mod stacks;
 pub mod stats;
 pub mod sys;
+pub mod syscall_table;
 #[cfg(test)]
 mod testing;
 pub mod visit;

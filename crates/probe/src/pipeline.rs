@@ -24,6 +24,10 @@ pub struct Needs {
     pub kprobe_btf: bool,
     /// `task_struct`'s layout from BTF: a call of `ppid()`.
     pub task_layout: bool,
+    /// Where `thread_info.status` is in `task_struct`, from BTF: a
+    /// syscall glob, which may become a fan-in that must skip compat
+    /// syscalls.
+    pub compat_status: bool,
 }
 
 impl Needs {
@@ -34,6 +38,7 @@ impl Needs {
             tracefs: points().any(needs_tracefs),
             kprobe_btf: points().any(is_kprobe_point),
             task_layout: crate::visit::calls(script, "ppid"),
+            compat_status: points().any(is_syscall_glob),
         }
     }
 }
@@ -45,6 +50,17 @@ fn needs_tracefs(point: &ProbePoint) -> bool {
         point.components.first().map(|c| c.name.as_str()),
         Some("begin" | "end" | "error" | "timer")
     )
+}
+
+/// Whether a point is a `syscall.GLOB` (or `.return`) with a wildcard.
+fn is_syscall_glob(point: &ProbePoint) -> bool {
+    matches!(
+        point.components.first().map(|c| c.name.as_str()),
+        Some("syscall")
+    ) && point
+        .components
+        .get(1)
+        .is_some_and(|c| c.name.contains(['*', '?']))
 }
 
 /// Whether a point is a kprobe, whose parameters come from BTF: anything
@@ -133,5 +149,13 @@ mod tests {
         assert!(needs("probe begin { printf(\"%d\\n\", ppid()) }").task_layout);
         assert!(needs("function p() { return ppid() } probe begin { p() }").task_layout);
         assert!(!needs("probe begin { ppid_seen = 1 } # ppid").task_layout);
+    }
+
+    #[test]
+    fn the_compat_test_is_needed_by_a_syscall_glob_only() {
+        assert!(needs("probe syscall.* { }").compat_status);
+        assert!(needs("probe begin, syscall.*.return { }").compat_status);
+        assert!(!needs("probe syscall.read { }").compat_status);
+        assert!(!needs("probe kernel.trace(\"syscalls:*\") { }").compat_status);
     }
 }

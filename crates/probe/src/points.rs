@@ -6,7 +6,8 @@
 //! (`name`, `argstr`, `retval`). Points whose mechanism this kernel lacks
 //! (kprobes for `kernel.function` and tapset aliases such as `vfs.read`)
 //! stop here with one sentence naming what is missing and the nearest
-//! point that works.
+//! point that works. A syscall glob of many syscalls becomes one
+//! attachment on `raw_syscalls` instead ([`FanIn`], in `points/fanin`).
 
 use crate::ast::{Literal, ProbePoint, Script};
 use crate::catalog::{
@@ -14,6 +15,10 @@ use crate::catalog::{
 };
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
+
+mod fanin;
+
+pub use fanin::{FANIN_MIN_SYSCALLS, FanIn};
 
 /// How a handler is started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +41,9 @@ pub enum AttachKind {
     },
     /// Every hit of a tracepoint.
     Tracepoint(Tracepoint),
+    /// Many syscalls through one program on `raw_syscalls:sys_enter` (or
+    /// `sys_exit`), which runs the handler only for their numbers.
+    SyscallFanIn(FanIn),
     /// Every call of (or, with `retprobe`, return from) a kernel
     /// function, through a kprobe.
     Kprobe {
@@ -59,6 +67,28 @@ pub enum ContextVar {
     Argstr(Vec<TpField>),
     /// `retval`: the return value of a syscall.
     Retval(TpField),
+    /// `name` of a fan-in: the name of the syscall whose number the
+    /// record carries, looked up when the probe fires.
+    SyscallName,
+    /// `argstr` of a fan-in: formatted in user space with the arguments
+    /// of the syscall whose number the record carries.
+    SyscallArgstr,
+}
+
+impl ContextVar {
+    /// Whether `self` and `other` give a handler the same kind of value,
+    /// so that a probe whose points offer them can use the variable: the
+    /// fan-in forms stand for their fixed ones (a `syscall.*` probe has
+    /// both when some matched syscalls are not in the fan-in).
+    pub fn same_kind(&self, other: &ContextVar) -> bool {
+        let kind = |v: &ContextVar| match v {
+            ContextVar::Name(_) | ContextVar::SyscallName => 0,
+            ContextVar::Field(_) => 1,
+            ContextVar::Argstr(_) | ContextVar::SyscallArgstr => 2,
+            ContextVar::Retval(_) => 3,
+        };
+        kind(self) == kind(other)
+    }
 }
 
 /// What a handler at one attachment can read.
@@ -105,7 +135,7 @@ impl Attachment {
         let mut line = self.name.clone();
         for (name, var) in &self.context.vars {
             let ty = match var {
-                ContextVar::Retval(_) => "long",
+                ContextVar::Retval(_) | ContextVar::Field(_) => "long",
                 _ => "string",
             };
             line.push_str(&format!(" {name}:{ty}"));
@@ -123,10 +153,15 @@ impl Attachment {
 }
 
 /// What `stap -l` lists for `attachments`, or with `with_vars` what
-/// `stap -L` lists ([`Attachment::listing`]): sorted, each line once.
+/// `stap -L` lists ([`Attachment::listing`]): sorted, each line once; a
+/// fan-in lists each of its syscalls.
 pub fn list(attachments: &[Attachment], with_vars: bool) -> Vec<String> {
     let mut lines: Vec<String> = attachments
         .iter()
+        .flat_map(|a| match &a.kind {
+            AttachKind::SyscallFanIn(f) => f.syscalls.iter().map(|(_, a)| a).collect(),
+            _ => vec![a],
+        })
         .map(|a| {
             if with_vars {
                 a.listing()
@@ -326,6 +361,11 @@ fn resolve_point(
         ["syscall", name] | ["syscall", name, "return"] if no_args => {
             let ret = names.len() == 3;
             syscalls(probe, point, name, ret, kernel)
+        }
+        // SystemTap's tapset probe on raw_syscalls: every syscall, with
+        // `name` (and `retval` on return) — the fan-in of `syscall.*`.
+        ["syscall_any"] | ["syscall_any", "return"] if no_args => {
+            syscalls(probe, point, "*", names.len() == 2, kernel)
         }
         ["kernel", "trace"] => {
             let Some(Literal::Str(spec)) = arg(1) else {
@@ -664,7 +704,7 @@ fn syscalls(
             function: Some(name.clone()),
         });
     }
-    Ok(out)
+    fanin::fan_in(probe, point, out, ret, kernel)
 }
 
 /// The type a script sees for a field: strings for character arrays,

@@ -128,7 +128,7 @@ fn program_type(kind: &AttachKind) -> ProgramType {
     match kind {
         AttachKind::Begin | AttachKind::End | AttachKind::Error => ProgramType::RawTracepoint,
         AttachKind::Timer { .. } | AttachKind::Profile { .. } => ProgramType::PerfEvent,
-        AttachKind::Tracepoint(_) => ProgramType::Tracepoint,
+        AttachKind::Tracepoint(_) | AttachKind::SyscallFanIn(_) => ProgramType::Tracepoint,
         AttachKind::Kprobe { .. } => ProgramType::Kprobe,
     }
 }
@@ -436,7 +436,8 @@ impl Session {
                     let cpu = cpus.first().copied().unwrap_or(0);
                     vec![PerfEvent::kprobe(function, *retprobe, cpu).map_err(failed)?]
                 }
-                AttachKind::Tracepoint(tp) => {
+                AttachKind::Tracepoint(tp)
+                | AttachKind::SyscallFanIn(crate::points::FanIn { tracepoint: tp, .. }) => {
                     let cpu = cpus.first().copied().unwrap_or(0);
                     vec![PerfEvent::tracepoint_on_cpu(u64::from(tp.id), cpu).map_err(failed)?]
                 }
@@ -675,6 +676,14 @@ fn decode<'o>(
                 ArgSlot::Stack { lines } => {
                     let value = i64::from_ne_bytes(bytes.try_into().ok()?);
                     texts.push(stacks.text(value, *lines).into_bytes());
+                    values.push(ValueSlot::Text(texts.len() - 1));
+                }
+                ArgSlot::SyscallArgstr(args) => {
+                    let text = args
+                        .fixed_layout(bytes)
+                        .map(|(fields, bytes)| argstr(fields, &bytes))
+                        .unwrap_or_default();
+                    texts.push(text);
                     values.push(ValueSlot::Text(texts.len() - 1));
                 }
             }

@@ -70,30 +70,38 @@ fn kernel_has_kprobes() -> bool {
 }
 
 /// What pass 3 needs from the running session: `target()` (the `-x` pid
-/// or the `-c` command's), the clock offset for `gettimeofday_*()`,
-/// `task_struct`'s layout when `needs` says `ppid()` is called, and the
-/// number of possible CPUs for reads of statistics.
+/// or the `-c` command's), the clock offset for `gettimeofday_*()`, the
+/// number of possible CPUs for reads of statistics, and from
+/// `task_struct`'s layout what `needs` asks for (the kernel's BTF is read
+/// once, only then).
 pub fn codegen_options(target: i64, needs: Needs) -> Options {
+    let blob = if needs.task_layout || needs.compat_status {
+        kscope_ftrace::read_btf()
+    } else {
+        Vec::new()
+    };
+    let btf = kscope_btf::Btf::parse(&blob).ok();
+    let btf = btf.as_ref();
     Options {
         cpus: kscope_bpf::possible_cpus().unwrap_or(1),
         target,
         realtime_offset_ns: realtime_offset_ns(),
-        task_offsets: if needs.task_layout {
-            task_offsets()
-        } else {
-            None
-        },
+        task_offsets: btf.filter(|_| needs.task_layout).and_then(task_offsets),
+        compat_status: btf
+            .filter(|_| needs.compat_status)
+            .and_then(|btf| task_member(btf, "thread_info.status")),
     }
 }
 
 /// The offsets of `task_struct.real_parent` and `task_struct.tgid` in
 /// the kernel's BTF, for `ppid()`.
-fn task_offsets() -> Option<(u32, u32)> {
-    let blob = kscope_ftrace::read_btf();
-    let btf = kscope_btf::Btf::parse(&blob).ok()?;
-    let parent = btf.member_offset("struct task_struct", "real_parent")?;
-    let tgid = btf.member_offset("struct task_struct", "tgid")?;
-    Some((u32::try_from(parent).ok()?, u32::try_from(tgid).ok()?))
+fn task_offsets(btf: &kscope_btf::Btf<'_>) -> Option<(u32, u32)> {
+    Some((task_member(btf, "real_parent")?, task_member(btf, "tgid")?))
+}
+
+/// The offset of a member (a dotted path) of `task_struct`.
+fn task_member(btf: &kscope_btf::Btf<'_>, path: &str) -> Option<u32> {
+    u32::try_from(btf.member_offset("struct task_struct", path)?).ok()
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC (the clock of

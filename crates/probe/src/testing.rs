@@ -49,6 +49,7 @@ pub(crate) fn try_compile(text: &str) -> Result<(Generated, Vec<Attachment>), St
         realtime_offset_ns: 0,
         task_offsets: Some((1000, 2000)),
         cpus: 2,
+        compat_status: None,
     };
     compile(&file, &script, &kernel, &options).map_err(|d: Diagnostic| d.render(&file))
 }

@@ -122,6 +122,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         &format!("resolved {} probe points", resolved.attachments.len()),
         started,
     );
+    if args.verbose > 0 {
+        for summary in resolved
+            .attachments
+            .iter()
+            .filter_map(|a| a.fan_in_summary())
+        {
+            eprintln!("        {summary}");
+        }
+    }
     if args.pass == Some(2) {
         let mut out = std::io::stdout().lock();
         for a in &resolved.attachments {

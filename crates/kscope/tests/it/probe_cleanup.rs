@@ -212,7 +212,13 @@ fn too_few_file_descriptors_is_one_sentence_and_nothing_is_left() {
         let run = Command::new("prlimit")
             .args(["--nofile=64:64", "--"])
             .arg(env!("CARGO_BIN_EXE_kscope"))
-            .args(["probe", "-e", "probe syscall.* { next }"])
+            // Every syscall entry as its own tracepoint (syscall.* is one
+            // program on raw_syscalls).
+            .args([
+                "probe",
+                "-e",
+                "probe kernel.trace(\"syscalls:sys_enter_*\") { next }",
+            ])
             .output()
             .expect("run prlimit");
         assert_eq!(run.status.code(), Some(1));

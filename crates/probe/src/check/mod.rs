@@ -1006,10 +1006,7 @@ fn intersect(a: &Context, b: &Context) -> Context {
         vars: a
             .vars
             .iter()
-            .filter(|(n, v)| {
-                b.var(n)
-                    .is_some_and(|w| std::mem::discriminant(w) == std::mem::discriminant(v))
-            })
+            .filter(|(n, v)| b.var(n).is_some_and(|w| w.same_kind(v)))
             .cloned()
             .collect(),
     }

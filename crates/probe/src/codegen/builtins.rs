@@ -115,6 +115,8 @@ impl Gen<'_> {
                 self.emit(Insn::call(GET_CURRENT_COMM));
                 Ok(t)
             }
+            "pp" if self.is_fan_in() => self.fan_in_pp(),
+            "probefunc" if self.is_fan_in() => self.fan_in_name(),
             "pp" => {
                 let text = self.attachment.name.clone();
                 self.literal(&text, e.span)

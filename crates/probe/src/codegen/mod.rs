@@ -18,8 +18,9 @@
 //! with its labels and jumps, and [`generate`]; the generator's concerns
 //! are one file each: `stmt` (the handler and its statements), `frame`
 //! (where locals and temporaries live, inlined calls), `expr` (integer
-//! expressions), `strings`, `builtins` (the built-in functions) and
-//! `output` (ring-buffer records).
+//! expressions), `strings`, `builtins` (the built-in functions),
+//! `output` (ring-buffer records) and `fanin` (the prologue and context
+//! of one program standing for many syscalls).
 
 use std::collections::HashMap;
 
@@ -34,6 +35,7 @@ use crate::source::{SourceFile, Span};
 mod arrays;
 mod builtins;
 mod expr;
+mod fanin;
 mod frame;
 mod output;
 mod stacks;
@@ -42,6 +44,7 @@ mod strings;
 #[cfg(test)]
 mod tests;
 
+pub use fanin::SyscallArgs;
 pub use output::{ArgSlot, Output, is_user_string};
 pub use stacks::stack_value;
 
@@ -239,6 +242,9 @@ pub struct Options {
     /// How many CPUs the kernel may have (the per-CPU maps' width), over
     /// which reads of statistics merge.
     pub cpus: u32,
+    /// Offset of `task_struct.thread_info.status`, from BTF, for the
+    /// test by which a syscall fan-in skips compat syscalls.
+    pub compat_status: Option<u32>,
 }
 
 /// Generates a program for every attachment.

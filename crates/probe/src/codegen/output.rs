@@ -9,6 +9,7 @@ use kscope_bpf::{Insn, Jmp, Size};
 
 use super::{
     EXIT_FLAG, Gen, LOST_COUNTER, MapRef, PROBE_READ_USER_STR, RINGBUF_OUTPUT, Result, STR, StrLoc,
+    SyscallArgs,
 };
 use crate::ast::{Expr, ExprKind};
 use crate::catalog::{FieldKind, TpField};
@@ -34,6 +35,9 @@ pub enum ArgSlot {
         /// Symbolized, one frame a line.
         lines: bool,
     },
+    /// A syscall fan-in's `argstr`: the syscall number, the raw
+    /// arguments and user strings, formatted by number.
+    SyscallArgstr(SyscallArgs),
 }
 
 impl ArgSlot {
@@ -46,6 +50,7 @@ impl ArgSlot {
                 .iter()
                 .map(|f| if is_user_string(f) { 8 + STR } else { 8 })
                 .sum(),
+            ArgSlot::SyscallArgstr(args) => args.size(),
         }
     }
 }
@@ -89,6 +94,7 @@ impl Gen<'_> {
             Int(i16),
             Str(StrLoc),
             Argstr(Vec<TpField>),
+            SyscallArgstr,
         }
         let mut parts = Vec::new();
         let mut slots = Vec::new();
@@ -99,6 +105,15 @@ impl Gen<'_> {
             {
                 slots.push(ArgSlot::Argstr(fields.clone()));
                 parts.push(Part::Argstr(fields.clone()));
+                continue;
+            }
+            if let ExprKind::Var(name) = &arg.kind
+                && let Some(Binding::Context(n)) = self.types.binding(self.frame().scope, name)
+                && let Some(ContextVar::SyscallArgstr) = self.attachment.context.var(&n)
+                && let Some(args) = self.fan_in_args()
+            {
+                slots.push(ArgSlot::SyscallArgstr(args));
+                parts.push(Part::SyscallArgstr);
                 continue;
             }
             let ty = self.ty(arg);
@@ -132,6 +147,7 @@ impl Gen<'_> {
                     self.copy_str(StrLoc { reg: 8, off: at }, *s);
                     at += STR;
                 }
+                Part::SyscallArgstr => at += self.fan_in_argstr(at)?,
                 Part::Argstr(fields) => {
                     for field in fields {
                         self.load_field_int(field)?;

@@ -15,6 +15,7 @@ impl Gen<'_> {
         let probe = &self.script.probes[self.attachment.probe];
         self.span = probe.span;
         self.emit(Insn::mov64_reg(6, 1));
+        self.fan_in_filter()?;
         self.emit(Insn::st(Size::W, 10, KEY_SLOT, 0));
         for (reg, map) in [(7, MapRef::Globals), (8, MapRef::Scratch)] {
             self.load_map(1, map);

@@ -203,7 +203,8 @@ impl Gen<'_> {
                 if let Some(Binding::Context(n)) = self.types.binding(scope, name) {
                     return match self.attachment.context.var(&n).cloned() {
                         Some(ContextVar::Name(s)) => self.literal(&s, e.span),
-                        Some(ContextVar::Argstr(_)) => Err(self.error(
+                        Some(ContextVar::SyscallName) => self.fan_in_name(),
+                        Some(ContextVar::Argstr(_) | ContextVar::SyscallArgstr) => Err(self.error(
                             e.span,
                             "'argstr' is formatted in user space, so it can only be printed (printf, print, println)",
                         )),
