@@ -93,12 +93,28 @@ fn count_after(output: &str, prefix: &str) -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-#[test]
-fn read_counts_of_a_dd_agree_with_bpftrace() {
-    let what = "kscope probe against bpftrace";
+/// The outputs of bpftrace and kscope, attached together to one workload
+/// (`exec`'d by a shell held at a gate until both are attached, so that
+/// its pid is known first), then stopped with SIGINT once it ended.
+/// `bpftrace_script` gets the workload's pid and must also print "ready"
+/// once on a read of this test process (`me`), to say it is attached;
+/// kscope's script sees the pid as target().
+struct Both {
+    bpftrace: String,
+    kscope: String,
+    pid: String,
+}
+
+fn run_both(
+    what: &str,
+    workload: &str,
+    bpftrace_script: impl Fn(&str, u32) -> String,
+    kscope_script: &str,
+) -> Option<Both> {
     if !live(what, missing_root().or_else(missing_bpftrace)) {
-        return;
+        return None;
     }
+    let mut both = None;
     // bpftrace reads tracepoint ids from tracefs: this mounts it for the
     // test (and takes the tracefs lock), and checks that neither tool
     // changed it.
@@ -113,35 +129,19 @@ fn read_counts_of_a_dd_agree_with_bpftrace() {
         let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
         assert!(made.success(), "mkfifo {}", fifo.display());
 
-        // dd, held at a gate until both tools are attached: sh execs it,
-        // so its pid is known now.
-        let workload = format!(
-            "read -r _ < '{}'; exec dd if=/dev/zero of=/dev/null bs=1 count={BLOCKS} 2>/dev/null",
-            fifo.display()
-        );
-        let mut dd = Group(
+        let gated = format!("read -r _ < '{}'; exec {workload}", fifo.display());
+        let mut work = Group(
             Command::new("sh")
-                .args(["-c", &workload])
+                .args(["-c", &gated])
                 .process_group(0)
                 .stdin(Stdio::null())
                 .spawn()
                 .expect("start the workload"),
         );
-        let pid = dd.0.id().to_string();
+        let pid = work.0.id().to_string();
         let me = std::process::id();
 
-        // One probe counts dd's reads and, once, says "ready" on a read of
-        // this test process: then it is attached.
-        let bpftrace_script = format!(
-            "tracepoint:syscalls:sys_enter_read {{ \
-               if (pid == {pid}) {{ @reads = count(); }} \
-               if (pid == {me} && @ready == 0) {{ @ready = 1; printf(\"ready\\n\"); }} \
-             }}"
-        );
-        let (mut bpftrace, bt_out, bt_err) = start("bpftrace", &["-e", &bpftrace_script]);
-        let kscope_script = "global n\n\
-            probe syscall.read { if (pid() == target()) n++ }\n\
-            probe end { printf(\"kscope %d\\n\", n) }";
+        let (mut bpftrace, bt_out, bt_err) = start("bpftrace", &["-e", &bpftrace_script(&pid, me)]);
         let (mut kscope, ks_out, ks_err) = start(
             env!("CARGO_BIN_EXE_kscope"),
             &["probe", "-v", "-x", &pid, "-e", kscope_script],
@@ -179,19 +179,19 @@ fn read_counts_of_a_dd_agree_with_bpftrace() {
             .open(&fifo)
             .and_then(|mut gate| gate.write_all(b"go\n"))
             .expect("open the gate");
-        let mut dd_status = None;
+        let mut status = None;
         wait_for(
-            "dd did not finish",
+            "the workload did not finish",
             Duration::from_secs(30),
             || {
-                dd_status = dd.0.try_wait().expect("wait for dd");
-                dd_status.is_some()
+                status = work.0.try_wait().expect("wait for the workload");
+                status.is_some()
             },
             context,
         );
         assert!(
-            dd_status.is_some_and(|s| s.success()),
-            "dd failed: {dd_status:?}"
+            status.is_some_and(|s| s.success()),
+            "the workload failed: {status:?}"
         );
 
         let bt_status = interrupt(&mut bpftrace);
@@ -211,16 +211,147 @@ fn read_counts_of_a_dd_agree_with_bpftrace() {
             "kscope after SIGINT\n{}",
             context()
         );
-        let theirs = count_after(&text(&bt_out), "@reads:")
-            .unwrap_or_else(|| panic!("no count from bpftrace\n{}", context()));
-        let ours = count_after(&text(&ks_out), "kscope ")
-            .unwrap_or_else(|| panic!("no count from kscope\n{}", context()));
-        eprintln!("read syscalls of dd (pid {pid}): bpftrace {theirs}, kscope {ours}");
-        assert!(
-            theirs >= BLOCKS,
-            "bpftrace saw {theirs} reads, dd made at least {BLOCKS}\n{}",
+        both = Some(Both {
+            bpftrace: text(&bt_out),
+            kscope: text(&ks_out),
+            pid,
+        });
+    });
+    both
+}
+
+#[test]
+fn read_counts_of_a_dd_agree_with_bpftrace() {
+    let Some(both) = run_both(
+        "kscope probe against bpftrace",
+        &format!("dd if=/dev/zero of=/dev/null bs=1 count={BLOCKS} 2>/dev/null"),
+        |pid, me| {
+            format!(
+                "tracepoint:syscalls:sys_enter_read {{ \
+                   if (pid == {pid}) {{ @reads = count(); }} \
+                   if (pid == {me} && @ready == 0) {{ @ready = 1; printf(\"ready\\n\"); }} \
+                 }}"
+            )
+        },
+        "global n\n\
+         probe syscall.read { if (pid() == target()) n++ }\n\
+         probe end { printf(\"kscope %d\\n\", n) }",
+    ) else {
+        return;
+    };
+    let context = || {
+        format!(
+            "--- bpftrace ---\n{}--- kscope ---\n{}",
+            both.bpftrace, both.kscope
+        )
+    };
+    let theirs = count_after(&both.bpftrace, "@reads:")
+        .unwrap_or_else(|| panic!("no count from bpftrace\n{}", context()));
+    let ours = count_after(&both.kscope, "kscope ")
+        .unwrap_or_else(|| panic!("no count from kscope\n{}", context()));
+    eprintln!(
+        "read syscalls of dd (pid {}): bpftrace {theirs}, kscope {ours}",
+        both.pid
+    );
+    assert!(
+        theirs >= BLOCKS,
+        "bpftrace saw {theirs} reads, dd made at least {BLOCKS}\n{}",
+        context()
+    );
+    assert_eq!(ours, theirs, "kscope and bpftrace disagree\n{}", context());
+}
+
+#[test]
+fn a_hist_log_of_read_sizes_has_bpftrace_hist_counts_in_every_bucket() {
+    // Reads of 1 to 70,000 bytes, over several powers of two, and
+    // python's own reads at start-up: the same for both tools.
+    let workload = "python3 -c 'import os\nf = os.open(\"/dev/zero\", os.O_RDONLY)\nfor n in range(1, 70000, 97): os.read(f, n)'";
+    let Some(both) = run_both(
+        "a hist_log against bpftrace's hist",
+        workload,
+        |pid, me| {
+            format!(
+                "tracepoint:syscalls:sys_enter_read {{ \
+                   if (pid == {pid}) {{ @sizes = hist(args->count); }} \
+                   if (pid == {me} && @ready == 0) {{ @ready = 1; printf(\"ready\\n\"); }} \
+                 }}"
+            )
+        },
+        "global sizes\n\
+         probe syscall.read { if (pid() == target()) sizes <<< $count }\n\
+         probe end { print(@hist_log(sizes)) }",
+    ) else {
+        return;
+    };
+    let context = || {
+        format!(
+            "--- bpftrace ---\n{}--- kscope ---\n{}",
+            both.bpftrace, both.kscope
+        )
+    };
+    let theirs = bpftrace_hist(&both.bpftrace);
+    let ours = systemtap_hist(&both.kscope);
+    assert!(theirs.len() >= 10, "too few buckets\n{}", context());
+    for (low, count) in &theirs {
+        assert_eq!(
+            ours.get(low).copied().unwrap_or(0),
+            *count,
+            "the bucket from {low}\n{}",
             context()
         );
-        assert_eq!(ours, theirs, "kscope and bpftrace disagree\n{}", context());
-    });
+    }
+    for (low, count) in &ours {
+        assert_eq!(
+            theirs.get(low).copied().unwrap_or(0),
+            *count,
+            "the bucket from {low}\n{}",
+            context()
+        );
+    }
+}
+
+/// bpftrace's `hist()`: each non-empty bucket's lower bound and count,
+/// from rows like `[4, 8)   12 |@@@  |` or `[1K, 2K)  3 |@ |`.
+fn bpftrace_hist(text: &str) -> std::collections::BTreeMap<i64, u64> {
+    let value = |v: &str| -> Option<i64> {
+        let v = v.trim();
+        let (digits, scale) = match v.strip_suffix('K') {
+            Some(d) => (d, 1 << 10),
+            None => match v.strip_suffix('M') {
+                Some(d) => (d, 1 << 20),
+                None => (v, 1),
+            },
+        };
+        digits.parse::<i64>().ok().map(|n| n * scale)
+    };
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix('[')?;
+            let (range, tail) = rest.split_once(']').or_else(|| rest.split_once(')'))?;
+            let low = value(range.split(',').next()?)?;
+            let count = tail
+                .trim_start_matches(')')
+                .split('|')
+                .next()?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((low, count))
+        })
+        .filter(|&(_, count)| count > 0)
+        .collect()
+}
+
+/// SystemTap's `@hist_log` chart: each non-empty row's value and count,
+/// from rows like `   64 |@@@@    12`.
+fn systemtap_hist(text: &str) -> std::collections::BTreeMap<i64, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (value, rest) = line.split_once('|')?;
+            let value = value.trim().parse().ok()?;
+            let count = rest.trim_start_matches(['@', ' ']).trim().parse().ok()?;
+            Some((value, count))
+        })
+        .filter(|&(_, count)| count > 0)
+        .collect()
 }
