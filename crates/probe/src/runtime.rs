@@ -282,6 +282,17 @@ impl Session {
         })
     }
 
+    /// The stacks of every stack-keyed array, folded (`a;b;c count`, the
+    /// format flame-graph tools read), as the arrays hold them now: call
+    /// it after [`run`](Session::run).
+    pub fn folded_stacks(&mut self) -> Result<crate::stacks::Folded, RuntimeError> {
+        stack_text::fold_arrays(
+            &mut self.maps.stacks,
+            &self.generated.arrays,
+            &self.maps.arrays,
+        )
+    }
+
     /// How many programs are loaded.
     pub fn program_count(&self) -> usize {
         self.programs.len()

@@ -78,6 +78,13 @@ pub struct Args {
     /// each came from.
     #[arg(long)]
     dump_bpf: bool,
+
+    /// At the end, write the stacks of every array keyed by backtrace()
+    /// or ubacktrace() to FILE as collapsed stacks, `outer;...;inner
+    /// COUNT` a line, what flame-graph tools read (the count: the entry's
+    /// value, or a statistic's @count). A symbolic link at FILE is refused.
+    #[arg(long, value_name = "FILE")]
+    folded: Option<PathBuf>,
 }
 
 /// Runs `kscope probe`.
@@ -184,6 +191,17 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
 
     kscope_probe::sys::raise_open_file_limit();
+    // Created now, so that a path that cannot be written fails before the
+    // session runs; filled and put in place at its end.
+    let folded = args
+        .folded
+        .as_ref()
+        .map(|path| {
+            kscope_outfile::AtomicFile::create(path)
+                .map(|file| (file, path))
+                .with_context(|| format!("cannot create {}", path.display()))
+        })
+        .transpose()?;
     let attachment_count = attachments.len();
     let started = Instant::now();
     let mut session = match Session::load(generated, attachments) {
@@ -251,6 +269,10 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 .is_some_and(|c| !matches!(c.try_wait(), Ok(None)))
     };
     let ending = session.run(&mut out, &mut stop, &mut attached)?;
+    if let Some((file, path)) = folded {
+        write_folded(&mut session, file)
+            .with_context(|| format!("cannot write the folded stacks to {}", path.display()))?;
+    }
     drop(session);
     if let Some(e) = gate_error.into_inner() {
         return Err(e.into());
@@ -267,6 +289,18 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         Ending::Exit | Ending::Stopped => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Writes the session's stack-keyed arrays, folded, to `file` and puts it
+/// in place.
+fn write_folded(session: &mut Session, file: kscope_outfile::AtomicFile) -> anyhow::Result<()> {
+    let folded = session.folded_stacks()?;
+    let mut out = std::io::BufWriter::new(file.file());
+    folded.write_to(&mut out)?;
+    out.flush()?;
+    drop(out);
+    file.commit()?;
+    Ok(())
 }
 
 /// The script from -e, a file, or standard input, and the script's

@@ -7,6 +7,7 @@
 
 use kscope_bpf::{Map, MapType};
 
+use crate::check::{ArrayType, Ty};
 use crate::codegen::{BpfProgram, MapRef, STACK_FRAMES, stack_value};
 use crate::stacks::{Folded, KernelSymbols, UserStacks, backtrace_string, print_backtrace};
 
@@ -127,4 +128,48 @@ impl StackText {
             KernelSymbols::read().unwrap_or_else(|_| KernelSymbols::parse(""))
         })
     }
+}
+
+/// The stacks of every array keyed by a stack (its first stack key), in
+/// the folded format: for an array of numbers each entry's value, for a
+/// statistic its count, for one of strings 1. Entries keyed by the same
+/// stack and other keys add up.
+pub(super) fn fold_arrays(
+    stacks: &mut StackText,
+    arrays: &[ArrayType],
+    maps: &[Map],
+) -> Result<Folded, RuntimeError> {
+    let mut folded = Folded::new();
+    let failed = |source| RuntimeError::Bpf {
+        what: "reading an array's stacks",
+        source,
+    };
+    for (array, map) in arrays.iter().zip(maps) {
+        let Some(position) = array.keys.iter().position(|&t| t == Ty::Stack) else {
+            continue;
+        };
+        let at = array.key_offsets()[position] as usize;
+        let slot = (array.value_size() as usize).next_multiple_of(8);
+        let cpus = if array.stat {
+            kscope_bpf::possible_cpus().map_err(failed)? as usize
+        } else {
+            1
+        };
+        let mut value = vec![0u8; slot * cpus];
+        for key in map.keys().map_err(failed)? {
+            if !map.lookup_if_present(&key, &mut value).map_err(failed)? {
+                continue;
+            }
+            let word = |bytes: &[u8]| i64::from_ne_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
+            let weight = match (array.stat, array.value) {
+                (true, _) => value.chunks(slot).map(|v| word(v) as u64).sum(),
+                (false, Ty::Str) => 1,
+                (false, _) => u64::try_from(word(&value)).unwrap_or(0),
+            };
+            if weight > 0 {
+                stacks.fold(&mut folded, word(&key[at..]), weight);
+            }
+        }
+    }
+    Ok(folded)
 }
