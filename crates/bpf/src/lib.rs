@@ -53,7 +53,7 @@ pub use disasm::disassemble;
 pub use error::{Error, Result};
 pub use insn::{Alu, Insn, Jmp, PSEUDO_MAP_FD, Size};
 pub use kmem::read_kernel_u64s;
-pub use map::{Map, MapType};
+pub use map::{Map, MapType, MappedValue};
 pub use objects::{ObjectInfo, loaded_maps, loaded_programs};
 pub use perf::{PerfEvent, SoftwareEvent, online_cpus, possible_cpus};
 pub use program::{Program, ProgramType};

@@ -52,6 +52,10 @@ pub struct Map {
     /// How long a value is as the lookup and update syscalls copy it: the
     /// value size, or one 8-byte-aligned slot per possible CPU.
     value_len: usize,
+    /// The value size the map was created with.
+    value_size: u32,
+    /// The most elements it holds.
+    max_entries: u32,
 }
 
 impl Map {
@@ -127,7 +131,120 @@ impl Map {
             kind,
             key_size,
             value_len,
+            value_size,
+            max_entries,
         })
+    }
+
+    /// An array map (u32 keys) whose values user space can map into its
+    /// memory (BPF_F_MMAPABLE) with [`Map::map_values`]: read and change
+    /// them in place, word by word and atomically, while programs change
+    /// them too — where a lookup and an update would undo a program's
+    /// concurrent change.
+    pub fn create_mmapable(name: &str, value_size: u32, max_entries: u32) -> Result<Map> {
+        Map::create_with_flags(
+            MapType::Array,
+            name,
+            4,
+            value_size,
+            max_entries,
+            sys::BPF_F_MMAPABLE,
+        )
+    }
+
+    /// The values of a map made by [`Map::create_mmapable`], mapped into
+    /// this process: value N starts at N × round_up(value_size, 8). The
+    /// mapping holds the map alive by itself.
+    pub fn map_values(&self) -> Result<MappedValue> {
+        let stride = (self.value_size as usize).next_multiple_of(8);
+        let len = stride.saturating_mul(self.max_entries as usize);
+        let shared = sys::SharedValues::map(self.fd.as_fd(), len).map_err(|source| Error::Map {
+            name: self.name.clone(),
+            op: "mapping its values (was it made by Map::create_mmapable?)",
+            source,
+        })?;
+        Ok(MappedValue {
+            shared,
+            name: self.name.clone(),
+            len,
+        })
+    }
+
+    /// Deletes the element under `key` (BPF_MAP_DELETE_ELEM); false when
+    /// there was none.
+    pub fn delete(&self, key: &[u8]) -> Result<bool> {
+        self.check_key(key)?;
+        match sys::map_delete(self.fd.as_fd(), key) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(source) => Err(Error::Map {
+                name: self.name.clone(),
+                op: "deleting an element",
+                source,
+            }),
+        }
+    }
+
+    /// The key after `prev` in the kernel's order, or the first key when
+    /// `prev` is None (BPF_MAP_GET_NEXT_KEY); None after the last. A
+    /// `prev` that is no longer there starts over from the first key.
+    pub fn next_key(&self, prev: Option<&[u8]>) -> Result<Option<Vec<u8>>> {
+        if let Some(prev) = prev {
+            self.check_key(prev)?;
+        }
+        let mut next = vec![0u8; self.key_size as usize];
+        match sys::map_next_key(self.fd.as_fd(), prev, &mut next) {
+            Ok(()) => Ok(Some(next)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(source) => Err(Error::Map {
+                name: self.name.clone(),
+                op: "walking its keys",
+                source,
+            }),
+        }
+    }
+
+    /// Every key, each once, in the kernel's order. Programs may add and
+    /// delete elements during the walk: a key deleted under the walk
+    /// restarts it (the kernel's rule), keys seen already are skipped, and
+    /// the walk stops after twice `max_entries` steps, so that it ends
+    /// whatever the programs do; keys added during the walk may be missed.
+    pub fn keys(&self) -> Result<Vec<Vec<u8>>> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut prev: Option<Vec<u8>> = None;
+        for _ in 0..2 * u64::from(self.max_entries) {
+            let Some(key) = self.next_key(prev.as_deref())? else {
+                break;
+            };
+            if seen.insert(key.clone()) {
+                keys.push(key.clone());
+            }
+            prev = Some(key);
+        }
+        Ok(keys)
+    }
+
+    /// Like [`lookup`](Map::lookup), but a missing key is `Ok(false)`, not
+    /// an error: what a hash map's absent element is.
+    pub fn lookup_if_present(&self, key: &[u8], value: &mut [u8]) -> Result<bool> {
+        self.check_buffers(key, value.len())?;
+        match sys::map_lookup(self.fd.as_fd(), key, value) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(source) => Err(Error::Map {
+                name: self.name.clone(),
+                op: "looking up an element",
+                source,
+            }),
+        }
+    }
+
+    /// How many bytes [`lookup`](Map::lookup) and [`update`](Map::update)
+    /// take as a value: the value size, or for per-CPU maps one 8-byte
+    /// aligned slot per possible CPU.
+    pub fn value_len(&self) -> usize {
+        self.value_len
     }
 
     /// The map's fd as a number, for [`Insn::ld_map_fd`](crate::Insn::ld_map_fd).
@@ -172,6 +289,27 @@ impl Map {
     /// Refuses what the kernel could not handle safely: the syscalls read
     /// and write the map's sizes whatever the buffers are.
     fn check_buffers(&self, key: &[u8], value_len: usize) -> Result<()> {
+        self.check_key(key)?;
+        if value_len != self.value_len {
+            let per_cpu = if matches!(self.kind, MapType::PerCpuArray | MapType::PerCpuHash) {
+                " (one 8-byte-aligned slot per possible CPU)"
+            } else {
+                ""
+            };
+            return Err(Error::MapInvalid {
+                name: self.name.clone(),
+                reason: format!(
+                    "the value buffer is {value_len} bytes, but the map's values are {} bytes{per_cpu}",
+                    self.value_len
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses a key the kernel would misread: one of another size, or
+    /// any key of a ring buffer.
+    fn check_key(&self, key: &[u8]) -> Result<()> {
         let invalid = |reason: String| {
             Err(Error::MapInvalid {
                 name: self.name.clone(),
@@ -191,16 +329,83 @@ impl Map {
                 self.key_size
             ));
         }
-        if value_len != self.value_len {
-            let per_cpu = if matches!(self.kind, MapType::PerCpuArray | MapType::PerCpuHash) {
-                " (one 8-byte-aligned slot per possible CPU)"
-            } else {
-                ""
-            };
-            return invalid(format!(
-                "the value buffer is {value_len} bytes, but the map's values are {} bytes{per_cpu}",
-                self.value_len
-            ));
+        Ok(())
+    }
+}
+
+/// The values of an array map made by [`Map::create_mmapable`], mapped
+/// into this process: what its BPF programs read and write, changed in
+/// place. Longs are read and added to atomically, so that a program's
+/// concurrent atomic add is never lost.
+#[derive(Debug)]
+pub struct MappedValue {
+    shared: sys::SharedValues,
+    name: String,
+    /// The bytes of the map's values (the mapping is rounded up to pages).
+    len: usize,
+}
+
+impl MappedValue {
+    /// How many bytes the values take.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the map has no value bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The native-endian long at `offset` (8-aligned).
+    pub fn read_i64(&self, offset: usize) -> Result<i64> {
+        self.check_word(offset)?;
+        Ok(self.shared.load(offset))
+    }
+
+    /// Adds `delta` (wrapping) to the long at `offset` in one atomic
+    /// step, as BPF_ATOMIC_ADD does; returns the value after.
+    pub fn atomic_add(&self, offset: usize, delta: i64) -> Result<i64> {
+        self.check_word(offset)?;
+        Ok(self.shared.fetch_add(offset, delta).wrapping_add(delta))
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`.
+    pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> Result<()> {
+        self.check_range(offset, out.len())?;
+        self.shared.read(offset, out);
+        Ok(())
+    }
+
+    /// Writes `bytes` at `offset`.
+    pub fn write_bytes(&self, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.check_range(offset, bytes.len())?;
+        self.shared.write(offset, bytes);
+        Ok(())
+    }
+
+    fn check_word(&self, offset: usize) -> Result<()> {
+        if !offset.is_multiple_of(8) {
+            return Err(Error::MapInvalid {
+                name: self.name.clone(),
+                reason: format!("offset {offset} of a long is not a multiple of 8"),
+            });
+        }
+        self.check_range(offset, 8)
+    }
+
+    fn check_range(&self, offset: usize, len: usize) -> Result<()> {
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.len.min(self.shared.len()))
+        {
+            return Err(Error::MapInvalid {
+                name: self.name.clone(),
+                reason: format!(
+                    "bytes {offset}..{} are outside its {} bytes of values",
+                    offset.saturating_add(len),
+                    self.len
+                ),
+            });
         }
         Ok(())
     }
@@ -372,5 +577,111 @@ mod tests {
             .map(|s| u64::from_ne_bytes(s.try_into().expect("8 bytes")))
             .sum();
         assert_eq!(total, 3, "{slots:?}");
+    }
+
+    #[test]
+    fn a_hash_map_walks_its_keys_and_deletes_them() {
+        if !bpf_works("BPF hash map") {
+            return;
+        }
+        let map = Map::create(MapType::Hash, "kscope_t_keys", 8, 8, 16).expect("create");
+        assert_eq!(map.next_key(None).expect("empty walk"), None);
+        assert!(map.keys().expect("no keys").is_empty());
+        for k in [7u64, 3, 11] {
+            map.update(&k.to_ne_bytes(), &(k * 10).to_ne_bytes())
+                .expect("update");
+        }
+        let mut keys: Vec<u64> = map
+            .keys()
+            .expect("keys")
+            .iter()
+            .map(|k| u64::from_ne_bytes(k.as_slice().try_into().expect("8 bytes")))
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [3, 7, 11]);
+        // next_key walks them one by one, and ends.
+        let first = map.next_key(None).expect("first").expect("a key");
+        let second = map.next_key(Some(&first)).expect("second").expect("a key");
+        let third = map.next_key(Some(&second)).expect("third").expect("a key");
+        assert_eq!(map.next_key(Some(&third)).expect("the end"), None);
+        let mut value = [0u8; 8];
+        assert!(
+            map.lookup_if_present(&7u64.to_ne_bytes(), &mut value)
+                .expect("7")
+        );
+        assert_eq!(u64::from_ne_bytes(value), 70);
+        assert!(map.delete(&7u64.to_ne_bytes()).expect("delete 7"));
+        assert!(!map.delete(&7u64.to_ne_bytes()).expect("delete 7 again"));
+        assert!(
+            !map.lookup_if_present(&7u64.to_ne_bytes(), &mut value)
+                .expect("7 gone")
+        );
+        assert_eq!(map.keys().expect("keys").len(), 2);
+        let err = map.delete(&[0u8; 4]).unwrap_err();
+        assert!(err.to_string().contains("the key is 4 bytes"), "{err}");
+        let err = map.next_key(Some(&[0u8; 2])).unwrap_err();
+        assert!(err.to_string().contains("the key is 2 bytes"), "{err}");
+    }
+
+    /// `*(u64 *)(map[0] + offset) += 1` atomically: a raw_tracepoint
+    /// program.
+    fn atomic_add_program(map: &Map, offset: i16) -> Vec<Insn> {
+        use crate::{Jmp, Size};
+        let mut insns = vec![Insn::st(Size::W, 10, -4, 0)];
+        insns.extend(Insn::ld_map_fd(1, map.raw_fd()));
+        insns.push(Insn::mov64_reg(2, 10));
+        insns.push(Insn::add64_imm(2, -4));
+        insns.push(Insn::call(1)); // bpf_map_lookup_elem
+        insns.push(Insn::jmp_imm(Jmp::Eq, 0, 0, 2));
+        insns.push(Insn::mov64_imm(1, 1));
+        insns.push(Insn::atomic_add64(0, offset, 1));
+        insns.push(Insn::mov64_imm(0, 0));
+        insns.push(Insn::exit());
+        insns
+    }
+
+    #[test]
+    fn a_mapped_value_is_the_bytes_programs_change() {
+        if !bpf_works("BPF mmapable array map") {
+            return;
+        }
+        let map = Map::create_mmapable("kscope_t_mmap", 40, 1).expect("create");
+        let value = map.map_values().expect("mmap");
+        assert_eq!(value.len(), 40);
+        // What user space writes, the syscalls and programs see.
+        value.write_bytes(8, &5i64.to_ne_bytes()).expect("write");
+        value.write_bytes(16, b"abc\0").expect("write a string");
+        let mut seen = [0u8; 40];
+        map.lookup(&0u32.to_ne_bytes(), &mut seen).expect("lookup");
+        assert_eq!(&seen[8..16], &5i64.to_ne_bytes());
+        assert_eq!(&seen[16..20], b"abc\0");
+        let program = Program::load(
+            ProgramType::RawTracepoint,
+            "kscope_t_mmap",
+            &atomic_add_program(&map, 8),
+        )
+        .expect("load");
+        program.test_run(&[]).expect("run");
+        program.test_run(&[]).expect("run");
+        assert_eq!(value.read_i64(8).expect("read"), 7);
+        assert_eq!(value.atomic_add(8, -10).expect("add"), -3);
+        program.test_run(&[]).expect("run");
+        assert_eq!(value.read_i64(8).expect("read"), -2);
+        let mut text = [0u8; 4];
+        value.read_bytes(16, &mut text).expect("read bytes");
+        assert_eq!(&text, b"abc\0");
+        // Out of bounds or misaligned: refused, naming the map.
+        for err in [
+            value.read_i64(40).unwrap_err(),
+            value.read_i64(4).unwrap_err(),
+            value.write_bytes(36, &[0; 8]).unwrap_err(),
+            value.read_bytes(usize::MAX, &mut [0; 2]).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("kscope_t_mmap"), "{err}");
+        }
+        // A map made without BPF_F_MMAPABLE cannot be mapped.
+        let plain = Map::create(MapType::Array, "kscope_t_plain", 4, 8, 1).expect("create");
+        let err = plain.map_values().unwrap_err();
+        assert!(err.to_string().contains("create_mmapable"), "{err}");
     }
 }

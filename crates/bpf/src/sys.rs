@@ -14,11 +14,13 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicUsize, Ordering};
 
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
@@ -29,6 +31,9 @@ const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_MAP_FREEZE: libc::c_long = 22;
 /// BPF_F_RDONLY_PROG: programs may only read the map.
 pub(crate) const BPF_F_RDONLY_PROG: u32 = 1 << 7;
+
+/// BPF_F_MMAPABLE: an array map whose values user space can mmap(2).
+pub(crate) const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// `BPF_F_RDONLY`: a map fd that can only read, all that listing needs.
 const BPF_F_RDONLY: u32 = 1 << 3;
@@ -154,6 +159,130 @@ pub(crate) fn map_update(map: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> io::R
     // SAFETY: key and value are live buffers of the map's key and value
     // sizes (the caller's contract); the kernel only reads them.
     rc(unsafe { bpf(BPF_MAP_UPDATE_ELEM, &mut attr) })
+}
+
+/// Deletes the element under `key`; the same size contract for `key` as
+/// [`map_lookup`].
+pub(crate) fn map_delete(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: key.as_ptr() as u64,
+        value: 0,
+        flags: 0,
+    };
+    // SAFETY: key is a live buffer of the map's key size (the caller's
+    // contract); the kernel only reads it.
+    rc(unsafe { bpf(BPF_MAP_DELETE_ELEM, &mut attr) })
+}
+
+/// Writes into `next` the key that follows `prev` (the first key when
+/// `prev` is None); ENOENT after the last. `prev` and `next` must be the
+/// map's key size, as for [`map_lookup`].
+pub(crate) fn map_next_key(
+    map: BorrowedFd<'_>,
+    prev: Option<&[u8]>,
+    next: &mut [u8],
+) -> io::Result<()> {
+    // The `value` field is `next_key` for this command.
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        _pad: 0,
+        key: prev.map_or(0, |k| k.as_ptr() as u64),
+        value: next.as_mut_ptr() as u64,
+        flags: 0,
+    };
+    // SAFETY: prev (when given) and next are live buffers of the map's
+    // key size (the caller's contract); the kernel writes only `next`.
+    rc(unsafe { bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) })
+}
+
+/// The values of an array map created with [`BPF_F_MMAPABLE`], mapped
+/// shared and writable: the same bytes BPF programs read and change.
+/// Every access is bounds-checked by the caller (`map.rs`), and words
+/// are read and changed atomically, as the programs do.
+#[derive(Debug)]
+pub(crate) struct SharedValues {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping belongs to the process, not to a thread; words are
+// accessed atomically and byte copies race only as BPF programs' own
+// accesses do.
+unsafe impl Send for SharedValues {}
+
+impl SharedValues {
+    /// Maps `len` bytes of the mmapable array map `fd` (rounded up to
+    /// whole pages).
+    pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<SharedValues> {
+        let len = len.max(1).next_multiple_of(page_size());
+        let ptr = mmap(fd, len, libc::PROT_READ | libc::PROT_WRITE, 0)?;
+        Ok(SharedValues { ptr, len })
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn word(&self, offset: usize) -> &AtomicI64 {
+        assert!(
+            offset % 8 == 0 && offset + 8 <= self.len,
+            "an unchecked word offset {offset}"
+        );
+        // SAFETY: the offset is 8-aligned and inside the mapping (checked
+        // above), which lives as long as `self`; the kernel's programs
+        // access these words with atomic instructions or plain loads and
+        // stores of whole words.
+        unsafe { AtomicI64::from_ptr(self.ptr.as_ptr().add(offset).cast::<i64>()) }
+    }
+
+    /// The word at `offset` (8-aligned, inside the mapping).
+    pub(crate) fn load(&self, offset: usize) -> i64 {
+        self.word(offset).load(Ordering::SeqCst)
+    }
+
+    /// Adds `delta` to the word at `offset`; the value before.
+    pub(crate) fn fetch_add(&self, offset: usize, delta: i64) -> i64 {
+        self.word(offset).fetch_add(delta, Ordering::SeqCst)
+    }
+
+    /// Copies `out.len()` bytes from `offset` into `out`.
+    pub(crate) fn read(&self, offset: usize, out: &mut [u8]) {
+        assert!(offset + out.len() <= self.len, "an unchecked range");
+        // SAFETY: the range is inside the mapping (checked above); a
+        // program writing there at the same time leaves the bytes torn,
+        // never the memory unsafe (plain bytes, no invariants).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().add(offset),
+                out.as_mut_ptr(),
+                out.len(),
+            )
+        };
+    }
+
+    /// Copies `bytes` to `offset`.
+    pub(crate) fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset + bytes.len() <= self.len, "an unchecked range");
+        // SAFETY: the range is inside the writable mapping (checked
+        // above), and `bytes` cannot overlap it (a shared borrow of it
+        // does not exist outside this type).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.ptr.as_ptr().add(offset),
+                bytes.len(),
+            )
+        };
+    }
+}
+
+impl Drop for SharedValues {
+    fn drop(&mut self) {
+        munmap(self.ptr, self.len);
+    }
 }
 
 /// PERF_EVENT_IOC_ENABLE, PERF_EVENT_IOC_DISABLE, PERF_EVENT_IOC_SET_BPF.
