@@ -47,6 +47,7 @@ pub mod catalog;
 pub mod check;
 pub mod codegen;
 mod diagnostic;
+pub mod host;
 pub mod lexer;
 mod parser;
 pub mod pipeline;

@@ -5,16 +5,21 @@
 //! line. [`Session::run`] runs the `begin` probes, attaches the others
 //! through perf events, formats ring-buffer records as they arrive, and
 //! on `exit()`, a runtime error or the caller's stop runs the `end`
-//! probes. Everything is held by fds: dropping the session (or the
+//! probes. Host probes (those that walk arrays or print histograms) have
+//! no program: [`crate::host`] interprets them here, in attachment order
+//! with the others, and host timers from the session's own loop. Everything is held by fds: dropping the session (or the
 //! process dying) removes every program, map and perf event.
 
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kscope_bpf::{Map, MapType, PerfEvent, Program, ProgramType, RingBuf};
+use kscope_bpf::{Map, MapType, MappedValue, PerfEvent, Program, ProgramType, RingBuf};
 
-use crate::codegen::{ArgSlot, BpfProgram, Generated, MapRef, Output, STR, is_user_string};
+use crate::codegen::{
+    ArgSlot, BpfProgram, EXIT_FLAG, Generated, MapRef, Output, STR, is_user_string,
+};
 use crate::diagnostic::Diagnostic;
+use crate::host::{HostCode, HostError, SharedState};
 use crate::points::{AttachKind, Attachment};
 use crate::printf::Value;
 
@@ -24,6 +29,10 @@ const RING_BYTES: u32 = 1 << 20;
 /// The output buffer: a batch larger than this is written in pieces of
 /// this size.
 const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// The longest the session waits for records before it looks again at
+/// the caller's stop and at the host timers.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Why a session could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +91,15 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
+    /// A host probe's access to the maps failed.
+    #[error("running {point} in kscope's process: {source}")]
+    Host {
+        /// The probe point.
+        point: String,
+        /// What failed.
+        #[source]
+        source: kscope_bpf::Error,
+    },
     /// A BPF call during the run failed.
     #[error("{what}: {source}")]
     Bpf {
@@ -108,6 +126,8 @@ pub enum Ending {
 pub struct Session {
     generated: Generated,
     attachments: Vec<Attachment>,
+    /// The host probes' code.
+    host: HostCode,
     programs: Vec<Program>,
     /// Raises the exit flag: what user space runs to stop every probe.
     stop: Program,
@@ -135,8 +155,11 @@ fn program_type(kind: &AttachKind) -> ProgramType {
 
 /// The maps a script's programs share: the globals, the per-CPU scratch
 /// value, the ring buffer, and the read-only constants when there are any.
-struct Maps {
+pub(crate) struct Maps {
     globals: Map,
+    /// The globals' value, mapped: host probes read and change it in
+    /// place while the programs do.
+    globals_value: MappedValue,
     scratch: Map,
     events: RingBuf,
     rodata: Option<Map>,
@@ -146,12 +169,13 @@ struct Maps {
 
 impl Maps {
     /// Creates the maps `generated` needs, the globals initialized.
-    fn create(generated: &Generated) -> Result<Maps, RuntimeError> {
-        let globals = Map::create(MapType::Array, "ks_globals", 4, generated.globals.size, 1)
+    pub(crate) fn create(generated: &Generated) -> Result<Maps, RuntimeError> {
+        let globals = Map::create_mmapable("ks_globals", generated.globals.size, 1)
             .map_err(RuntimeError::Maps)?;
         globals
             .update(&0u32.to_ne_bytes(), &generated.globals.initial_value())
             .map_err(RuntimeError::Maps)?;
+        let globals_value = globals.map_values().map_err(RuntimeError::Maps)?;
         let scratch = Map::create(
             MapType::PerCpuArray,
             "ks_scratch",
@@ -193,6 +217,7 @@ impl Maps {
             .collect::<Result<_, _>>()?;
         Ok(Maps {
             globals,
+            globals_value,
             scratch,
             events,
             rodata,
@@ -220,6 +245,16 @@ impl Maps {
         Ok(programs)
     }
 
+    /// The state host probes share with the programs of `generated`.
+    pub(crate) fn shared<'m>(&'m self, generated: &'m Generated) -> SharedState<'m> {
+        SharedState {
+            globals: &self.globals_value,
+            layout: &generated.globals,
+            arrays: &generated.arrays,
+            maps: &self.arrays,
+        }
+    }
+
     /// Puts the maps' fds into the program's map loads.
     fn relocate(&self, program: &BpfProgram) -> Vec<kscope_bpf::Insn> {
         let mut insns = program.insns.clone();
@@ -236,6 +271,11 @@ impl Maps {
         insns
     }
 
+    /// The globals' value, as the lookup syscall gives it.
+    pub(crate) fn globals_at(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
+        self.globals(size)
+    }
+
     /// The globals' value.
     fn globals(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
         let mut value = vec![0u8; size as usize];
@@ -250,10 +290,12 @@ impl Maps {
 }
 
 impl Session {
-    /// Creates the maps and loads every program (pass 4).
+    /// Creates the maps and loads every program (pass 4); `host` runs the
+    /// probes that have none.
     pub fn load(
         generated: Generated,
         attachments: Vec<Attachment>,
+        host: HostCode,
     ) -> Result<Session, RuntimeError> {
         let maps = Maps::create(&generated)?;
         let programs = maps.load(&generated, &attachments, program_type)?;
@@ -269,6 +311,7 @@ impl Session {
         Ok(Session {
             generated,
             attachments,
+            host,
             programs,
             stop,
             maps,
@@ -302,17 +345,23 @@ impl Session {
         let mut buffered = io::BufWriter::with_capacity(OUTPUT_BUFFER, out);
         let out: &mut dyn Write = &mut buffered;
         let mut ending = None;
-        self.run_kind(|k| matches!(k, AttachKind::Begin))?;
+        self.run_kind(out, &mut ending, |k| matches!(k, AttachKind::Begin))?;
         self.pump(out, Duration::ZERO, &mut ending)?;
         if ending.is_none() {
             self.attach()?;
             attached();
+            let mut timers = HostTimers::new(&self.attachments, &self.host, Instant::now());
             while ending.is_none() {
                 if stop() {
                     ending = Some(Ending::Stopped);
                     break;
                 }
-                self.pump(out, Duration::from_millis(50), &mut ending)?;
+                self.pump(out, timers.wait(Instant::now()), &mut ending)?;
+                for index in timers.due(Instant::now()) {
+                    if ending.is_none() {
+                        self.run_host(index, out, &mut ending)?;
+                    }
+                }
             }
         }
         // Stop the probes at once by raising the exit flag every handler
@@ -326,12 +375,20 @@ impl Session {
                 source,
             })?;
         self.pump(out, Duration::ZERO, &mut None)?;
-        let ending = ending.unwrap_or(Ending::Stopped);
+        let mut ending = ending.unwrap_or(Ending::Stopped);
+        // A runtime error in an error or end probe makes the session's
+        // ending an error too.
+        let mut late = None;
         if matches!(ending, Ending::Error(_)) {
-            self.run_kind(|k| matches!(k, AttachKind::Error))?;
+            self.run_kind(out, &mut late, |k| matches!(k, AttachKind::Error))?;
         }
-        self.run_kind(|k| matches!(k, AttachKind::End))?;
-        self.pump(out, Duration::ZERO, &mut None)?;
+        self.run_kind(out, &mut late, |k| matches!(k, AttachKind::End))?;
+        self.pump(out, Duration::ZERO, &mut late)?;
+        if let Some(Ending::Error(message)) = late
+            && !matches!(ending, Ending::Error(_))
+        {
+            ending = Ending::Error(message);
+        }
         self.warn_dropped(out)?;
         let lost = self.lost()?;
         if lost > 0 {
@@ -388,16 +445,86 @@ impl Session {
         ))
     }
 
-    fn run_kind(&self, which: impl Fn(&AttachKind) -> bool) -> Result<(), RuntimeError> {
-        for (program, generated) in self.programs.iter().zip(&self.generated.programs) {
-            if which(&self.attachments[generated.attachment].kind) {
-                program.test_run(&[]).map_err(|source| RuntimeError::Bpf {
+    /// Runs the probes whose kind `which` takes, in attachment order: a
+    /// program by a test run, then what it sent; a host probe by
+    /// [`Session::run_host`].
+    fn run_kind(
+        &mut self,
+        out: &mut dyn Write,
+        ending: &mut Option<Ending>,
+        which: impl Fn(&AttachKind) -> bool,
+    ) -> Result<(), RuntimeError> {
+        for index in 0..self.attachments.len() {
+            if !which(&self.attachments[index].kind) {
+                continue;
+            }
+            if self.host.is_host(&self.attachments[index]) {
+                self.run_host(index, out, ending)?;
+                continue;
+            }
+            let Some(program) = self
+                .generated
+                .programs
+                .iter()
+                .position(|p| p.attachment == index)
+            else {
+                continue;
+            };
+            self.programs[program]
+                .test_run(&[])
+                .map_err(|source| RuntimeError::Bpf {
                     what: "running a begin/end probe",
                     source,
                 })?;
-            }
+            self.pump(out, Duration::ZERO, ending)?;
         }
         Ok(())
+    }
+
+    /// Interprets the host probe of attachment `index`, after printing
+    /// what the programs sent before it. As the programs do, it does
+    /// nothing once the exit flag is up, unless it is an end or error
+    /// probe. Its `exit()` and its runtime errors end the session as the
+    /// programs' do.
+    fn run_host(
+        &mut self,
+        index: usize,
+        out: &mut dyn Write,
+        ending: &mut Option<Ending>,
+    ) -> Result<(), RuntimeError> {
+        self.pump(out, Duration::ZERO, ending)?;
+        let attachment = &self.attachments[index];
+        let host_failed = |source| RuntimeError::Host {
+            point: attachment.name.clone(),
+            source,
+        };
+        let globals = &self.maps.globals_value;
+        let at_end = matches!(attachment.kind, AttachKind::End | AttachKind::Error);
+        if !at_end && globals.read_i64(EXIT_FLAG as usize).map_err(host_failed)? != 0 {
+            return Ok(());
+        }
+        let process = crate::sys::host_process();
+        let mut text = Vec::new();
+        let shared = self.maps.shared(&self.generated);
+        let result = self.host.run(attachment, shared, &process, &mut text);
+        let written = out.write_all(&text).and_then(|()| out.flush());
+        match result {
+            Ok(outcome) if outcome.exited => {
+                ending.get_or_insert(Ending::Exit);
+            }
+            Ok(_) => {}
+            Err(HostError::Script(message)) => {
+                globals
+                    .write_bytes(EXIT_FLAG as usize, &1u64.to_ne_bytes())
+                    .map_err(host_failed)?;
+                ending.get_or_insert(Ending::Error(message));
+            }
+            Err(HostError::Map(source)) => return Err(host_failed(source)),
+        }
+        written.map_err(|source| RuntimeError::Run {
+            what: "writing output",
+            source,
+        })
     }
 
     fn attach(&mut self) -> Result<(), RuntimeError> {
@@ -497,6 +624,57 @@ impl Session {
             what: "writing output",
             source,
         })
+    }
+}
+
+/// The host timer probes' deadlines: each runs from the session's loop
+/// once per period, the first a period after the probes are attached.
+struct HostTimers {
+    /// Each timer's attachment, period and next deadline.
+    timers: Vec<(usize, Duration, Instant)>,
+}
+
+impl HostTimers {
+    fn new(attachments: &[Attachment], host: &HostCode, start: Instant) -> HostTimers {
+        let timers = attachments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| host.is_host(a))
+            .filter_map(|(i, a)| match a.kind {
+                AttachKind::Timer { period_ns } => {
+                    let period = Duration::from_nanos(period_ns.max(1));
+                    Some((i, period, start + period))
+                }
+                _ => None,
+            })
+            .collect();
+        HostTimers { timers }
+    }
+
+    /// How long to wait for records: until the next deadline, at most
+    /// [`POLL`].
+    fn wait(&self, now: Instant) -> Duration {
+        self.timers
+            .iter()
+            .map(|&(_, _, deadline)| deadline.saturating_duration_since(now))
+            .fold(POLL, Duration::min)
+    }
+
+    /// The timers due at `now`, in attachment order, each with its next
+    /// deadline set (a timer that fell behind skips what it missed).
+    fn due(&mut self, now: Instant) -> Vec<usize> {
+        let mut due = Vec::new();
+        for (index, period, deadline) in &mut self.timers {
+            if *deadline > now {
+                continue;
+            }
+            due.push(*index);
+            *deadline += *period;
+            if *deadline <= now {
+                *deadline = now + *period;
+            }
+        }
+        due
     }
 }
 

@@ -120,3 +120,21 @@ pub fn raise_open_file_limit() {
         let _ = setrlimit(Resource::Nofile, limit);
     }
 }
+
+/// kscope's own process as a host probe's built-ins see it: its ids, its
+/// name (comm) and the CPU it runs on now.
+pub fn host_process() -> crate::host::Process {
+    use rustix::process;
+    let raw = |pid: Option<process::Pid>| pid.map_or(0, |p| i64::from(p.as_raw_nonzero().get()));
+    crate::host::Process {
+        pid: raw(Some(process::getpid())),
+        tid: raw(Some(rustix::thread::gettid())),
+        ppid: raw(process::getppid()),
+        uid: i64::from(process::getuid().as_raw()),
+        gid: i64::from(process::getgid().as_raw()),
+        cpu: rustix::thread::sched_getcpu() as i64,
+        comm: rustix::thread::name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    }
+}

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use kscope_probe::catalog::Catalog;
 use kscope_probe::codegen::{Generated, Options};
+use kscope_probe::host::HostCode;
 use kscope_probe::points::{Attachment, Kernel};
 use kscope_probe::runtime::{Ending, RuntimeError, Session};
-use kscope_probe::{Diagnostic, SourceFile, compile, parse};
+use kscope_probe::{Diagnostic, SourceFile, compile, parse, resolve};
 
 /// Format files as this machine's kernel writes them (tests/data/README.md).
 const SYS_ENTER_READ: &str = include_str!("../data/sys_enter_read.format");
@@ -20,6 +21,15 @@ const SYS_EXIT_READ: &str = include_str!("../data/sys_exit_read.format");
 fn catalog() -> Catalog {
     Catalog::from_formats([("syscalls", SYS_ENTER_READ), ("syscalls", SYS_EXIT_READ)])
         .expect("the formats parse")
+}
+
+/// The options of these tests: `target()` is 4242.
+fn options() -> Options {
+    Options {
+        target: 4242,
+        realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
+        ..Options::default()
+    }
 }
 
 /// Compiles `text` (named t.stp) against the catalog of the read
@@ -34,20 +44,28 @@ fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Dia
         has_kprobes: false,
         btf: None,
     };
-    let options = Options {
-        target: 4242,
-        realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
-        ..Options::default()
-    };
-    let result = compile(&file, &script, &kernel, &options);
+    let result = compile(&file, &script, &kernel, &options());
     (file, result)
 }
 
-/// A session of `text`, loaded.
+/// A session of `text`, loaded, its host probes interpreted.
 fn loaded(text: &str) -> (SourceFile, Result<Session, RuntimeError>) {
-    let (file, result) = compiled(text);
-    let (generated, attachments) = result.unwrap_or_else(|d| panic!("{}", d.render(&file)));
-    (file, Session::load(generated, attachments))
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("the script parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+        btf: None,
+    };
+    let resolved = resolve(&script, &kernel).unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let generated = resolved
+        .generate(&file, &script, &options())
+        .unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let host = HostCode::new(file.clone(), script, resolved.types, 4242);
+    let session = Session::load(generated, resolved.attachments, host);
+    (file, session)
 }
 
 /// The rendered error of compiling `text`.
