@@ -272,6 +272,7 @@ impl Maps {
     }
 
     /// The globals' value, as the lookup syscall gives it.
+    #[cfg(test)]
     pub(crate) fn globals_at(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
         self.globals(size)
     }
