@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 
 use kscope_bpf::{Map, MapType, MappedValue, PerfEvent, Program, ProgramType, RingBuf};
 
-use crate::codegen::{
-    ArgSlot, BpfProgram, EXIT_FLAG, Generated, MapRef, Output, STR, is_user_string,
-};
+use crate::codegen::{ArgSlot, BpfProgram, Generated, MapRef, Output, STR, is_user_string};
 use crate::diagnostic::Diagnostic;
-use crate::host::{HostCode, HostError, SharedState};
+use crate::host::{HostCode, SharedState};
 use crate::points::{AttachKind, Attachment};
 use crate::printf::Value;
 
@@ -351,7 +349,7 @@ impl Session {
         if ending.is_none() {
             self.attach()?;
             attached();
-            let mut timers = HostTimers::new(&self.attachments, &self.host, Instant::now());
+            let mut timers = hosted::HostTimers::new(&self.attachments, &self.host, Instant::now());
             while ending.is_none() {
                 if stop() {
                     ending = Some(Ending::Stopped);
@@ -482,52 +480,6 @@ impl Session {
         Ok(())
     }
 
-    /// Interprets the host probe of attachment `index`, after printing
-    /// what the programs sent before it. As the programs do, it does
-    /// nothing once the exit flag is up, unless it is an end or error
-    /// probe. Its `exit()` and its runtime errors end the session as the
-    /// programs' do.
-    fn run_host(
-        &mut self,
-        index: usize,
-        out: &mut dyn Write,
-        ending: &mut Option<Ending>,
-    ) -> Result<(), RuntimeError> {
-        self.pump(out, Duration::ZERO, ending)?;
-        let attachment = &self.attachments[index];
-        let host_failed = |source| RuntimeError::Host {
-            point: attachment.name.clone(),
-            source,
-        };
-        let globals = &self.maps.globals_value;
-        let at_end = matches!(attachment.kind, AttachKind::End | AttachKind::Error);
-        if !at_end && globals.read_i64(EXIT_FLAG as usize).map_err(host_failed)? != 0 {
-            return Ok(());
-        }
-        let process = crate::sys::host_process();
-        let mut text = Vec::new();
-        let shared = self.maps.shared(&self.generated);
-        let result = self.host.run(attachment, shared, &process, &mut text);
-        let written = out.write_all(&text).and_then(|()| out.flush());
-        match result {
-            Ok(outcome) if outcome.exited => {
-                ending.get_or_insert(Ending::Exit);
-            }
-            Ok(_) => {}
-            Err(HostError::Script(message)) => {
-                globals
-                    .write_bytes(EXIT_FLAG as usize, &1u64.to_ne_bytes())
-                    .map_err(host_failed)?;
-                ending.get_or_insert(Ending::Error(message));
-            }
-            Err(HostError::Map(source)) => return Err(host_failed(source)),
-        }
-        written.map_err(|source| RuntimeError::Run {
-            what: "writing output",
-            source,
-        })
-    }
-
     fn attach(&mut self) -> Result<(), RuntimeError> {
         let cpus = kscope_bpf::online_cpus().map_err(|source| RuntimeError::Bpf {
             what: "listing the online CPUs",
@@ -625,57 +577,6 @@ impl Session {
             what: "writing output",
             source,
         })
-    }
-}
-
-/// The host timer probes' deadlines: each runs from the session's loop
-/// once per period, the first a period after the probes are attached.
-struct HostTimers {
-    /// Each timer's attachment, period and next deadline.
-    timers: Vec<(usize, Duration, Instant)>,
-}
-
-impl HostTimers {
-    fn new(attachments: &[Attachment], host: &HostCode, start: Instant) -> HostTimers {
-        let timers = attachments
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| host.is_host(a))
-            .filter_map(|(i, a)| match a.kind {
-                AttachKind::Timer { period_ns } => {
-                    let period = Duration::from_nanos(period_ns.max(1));
-                    Some((i, period, start + period))
-                }
-                _ => None,
-            })
-            .collect();
-        HostTimers { timers }
-    }
-
-    /// How long to wait for records: until the next deadline, at most
-    /// [`POLL`].
-    fn wait(&self, now: Instant) -> Duration {
-        self.timers
-            .iter()
-            .map(|&(_, _, deadline)| deadline.saturating_duration_since(now))
-            .fold(POLL, Duration::min)
-    }
-
-    /// The timers due at `now`, in attachment order, each with its next
-    /// deadline set (a timer that fell behind skips what it missed).
-    fn due(&mut self, now: Instant) -> Vec<usize> {
-        let mut due = Vec::new();
-        for (index, period, deadline) in &mut self.timers {
-            if *deadline > now {
-                continue;
-            }
-            due.push(*index);
-            *deadline += *period;
-            if *deadline <= now {
-                *deadline = now + *period;
-            }
-        }
-        due
     }
 }
 
@@ -926,6 +827,7 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+mod hosted;
 #[cfg(test)]
 mod test_run;
 

@@ -12,7 +12,7 @@
 
 use super::exec::{Interp, Result};
 use super::value::Value;
-use crate::ast::{SortBy, StatOp};
+use crate::ast::{Foreach, SortBy, StatOp};
 use crate::check::{ArrayType, HistKind, STAT_WORDS, Ty};
 use crate::codegen::{EXIT_FLAG, STR};
 use crate::source::Span;
@@ -313,9 +313,10 @@ impl Interp<'_> {
         self.store(map, &key, &raw)
     }
 
-    /// Every entry of array `name` as it is now, in the kernel's order.
-    pub(super) fn snapshot(&self, name: &str, span: Span) -> Result<Vec<Entry>> {
-        let (map, array) = self.array(name, span)?;
+    /// Every entry of the array `each` walks as it is now, in the order
+    /// it asks for.
+    pub(super) fn snapshot(&self, each: &Foreach) -> Result<Vec<Entry>> {
+        let (map, array) = self.array(&each.array, each.array_span)?;
         let buckets = array.hist.map_or(0, |h| h.buckets());
         let mut entries = Vec::new();
         for key in self.state.maps[map].keys()? {
@@ -338,6 +339,7 @@ impl Interp<'_> {
                 }
             });
         }
+        order(&mut entries, each);
         Ok(entries)
     }
 
@@ -404,4 +406,33 @@ fn word(bytes: &[u8], at: usize) -> i64 {
         .get(at..at + 8)
         .and_then(|b| b.try_into().ok())
         .map_or(0, i64::from_ne_bytes)
+}
+
+/// Sorts a snapshot as `each` asks: first by all keys ascending, which is
+/// the order when none is asked for, then (stably) by the key, value or
+/// aggregate named, descending when asked.
+fn order(entries: &mut [Entry], each: &Foreach) {
+    entries.sort_by(|a, b| {
+        a.keys
+            .iter()
+            .zip(&b.keys)
+            .map(|(x, y)| x.order(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let Some(sort) = each.sort else {
+        return;
+    };
+    entries.sort_by(|a, b| {
+        let o = match sort.by {
+            SortBy::Key(i) => match (a.keys.get(i), b.keys.get(i)) {
+                (Some(x), Some(y)) => x.order(y),
+                _ => std::cmp::Ordering::Equal,
+            },
+            SortBy::Value | SortBy::Aggregate(_) => {
+                a.sort_value(sort.by).order(&b.sort_value(sort.by))
+            }
+        };
+        if sort.descending { o.reverse() } else { o }
+    });
 }

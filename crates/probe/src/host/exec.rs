@@ -6,9 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::arrays::Entry;
 use super::{HostCode, HostError, MAX_STEPS, Process, SharedState, Value};
-use crate::ast::{Block, Expr, ExprKind, Foreach, SortBy, Stmt, StmtKind};
+use crate::ast::{Block, Expr, ExprKind, Foreach, Stmt, StmtKind};
 use crate::check::{Binding, Scope};
 use crate::points::Attachment;
 use crate::source::Span;
@@ -267,8 +266,7 @@ impl<'a> Interp<'a> {
     /// asked for, at most `limit` of them, each given to the loop's
     /// variables in turn.
     fn foreach(&mut self, each: &Foreach) -> Result<Flow> {
-        let mut entries = self.snapshot(&each.array, each.array_span)?;
-        order(&mut entries, each);
+        let mut entries = self.snapshot(each)?;
         if let Some(limit) = &each.limit {
             let n = self.eval(limit)?.long().max(0);
             entries.truncate(usize::try_from(n).unwrap_or(usize::MAX));
@@ -289,33 +287,4 @@ impl<'a> Interp<'a> {
         }
         Ok(Flow::Normal)
     }
-}
-
-/// Sorts a snapshot as `each` asks: first by all keys ascending, which is
-/// the order when none is asked for, then (stably) by the key, value or
-/// aggregate named, descending when asked.
-fn order(entries: &mut [Entry], each: &Foreach) {
-    entries.sort_by(|a, b| {
-        a.keys
-            .iter()
-            .zip(&b.keys)
-            .map(|(x, y)| x.order(y))
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    let Some(sort) = each.sort else {
-        return;
-    };
-    entries.sort_by(|a, b| {
-        let o = match sort.by {
-            SortBy::Key(i) => match (a.keys.get(i), b.keys.get(i)) {
-                (Some(x), Some(y)) => x.order(y),
-                _ => std::cmp::Ordering::Equal,
-            },
-            SortBy::Value | SortBy::Aggregate(_) => {
-                a.sort_value(sort.by).order(&b.sort_value(sort.by))
-            }
-        };
-        if sort.descending { o.reverse() } else { o }
-    });
 }
