@@ -1,7 +1,8 @@
 //! What the compiler reads from the running kernel, and the process
 //! settings a session needs: tracefs's tracepoints and BTF for pass 2
 //! ([`with_kernel`]), the clocks and `task_struct`'s layout for pass 3
-//! ([`codegen_options`]), the open-file limit for pass 4. The passes
+//! ([`codegen_options`]), the open-file limit for pass 4, and kscope's own
+//! process as host probes' built-ins see it ([`host_process`]). The passes
 //! themselves decide over what these return and touch nothing; loading
 //! and running are [`crate::runtime`]'s.
 

@@ -110,3 +110,45 @@ impl HostTimers {
         due
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timers(periods_ms: &[u64], start: Instant) -> HostTimers {
+        HostTimers {
+            timers: periods_ms
+                .iter()
+                .enumerate()
+                .map(|(i, &ms)| {
+                    let period = Duration::from_millis(ms);
+                    (i, period, start + period)
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_wait_ends_at_the_next_deadline_or_the_poll() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(timers(&[], start).wait(start), POLL);
+        assert_eq!(timers(&[1000], start).wait(start), POLL);
+        assert_eq!(timers(&[1000, 20], start).wait(start), ms(20));
+        assert_eq!(timers(&[20], start).wait(start + ms(30)), Duration::ZERO);
+    }
+
+    #[test]
+    fn due_timers_run_once_and_skip_what_they_missed() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let mut t = timers(&[100, 30], start);
+        assert!(t.due(start + ms(10)).is_empty());
+        assert_eq!(t.due(start + ms(30)), [1]);
+        assert_eq!(t.due(start + ms(100)), [0, 1]);
+        // Far behind: one run, the next deadline a period from now.
+        assert_eq!(t.due(start + ms(1000)), [0, 1]);
+        assert_eq!(t.wait(start + ms(1000)), ms(30));
+        assert!(t.due(start + ms(1020)).is_empty());
+    }
+}
