@@ -126,7 +126,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.pass == Some(2) {
         let mut out = std::io::stdout().lock();
         for a in &resolved.attachments {
-            writeln!(out, "{}", a.listing())?;
+            if resolved.types.is_host(a.probe) {
+                writeln!(out, "{}  # interpreted in kscope's process", a.listing())?;
+            } else {
+                writeln!(out, "{}", a.listing())?;
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -50,8 +50,9 @@ impl Interp<'_> {
                 target,
                 value,
             } => {
-                let v = self.eval(value)?.long();
+                // The keys first, then the value, as in BPF.
                 let (array, keys) = self.place(target)?;
+                let v = self.eval(value)?.long();
                 self.stat_add(&array, &keys, v, target.span)?;
                 Ok(Value::Long(0))
             }
