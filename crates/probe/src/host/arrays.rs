@@ -7,8 +7,12 @@
 //! string, 8 zero bytes for a statistic without keys); a value is a long
 //! or a string slot; a statistic's value is per CPU, u64 words count,
 //! sum, min, max, sum of squares, then the histogram's buckets. A host
-//! probe adds to a statistic in CPU 0's slot (read, change, write back),
-//! and reads one merged over CPUs as the BPF code does.
+//! probe adds to a statistic in CPU 0's slot, and reads one merged over
+//! CPUs as the BPF code does. The syscalls read and write an entry whole
+//! (every CPU's slots of a statistic): a change here is a read, then a
+//! write back, and what a BPF program adds to that entry in between is
+//! lost. Host probes run at kscope's pace (begin, end, timers), where
+//! that is rare; scalar globals, changed in place, have no such gap.
 
 use super::exec::{Interp, Result};
 use super::value::Value;
