@@ -6,7 +6,8 @@
 
 use std::collections::HashMap;
 
-use super::{HostCode, HostError, MAX_STEPS, Process, SharedState, Value};
+use super::value::Value;
+use super::{HostCode, HostError, MAX_STEPS, Process, SharedState};
 use crate::ast::{Block, Expr, ExprKind, Foreach, Stmt, StmtKind};
 use crate::check::{Binding, Scope};
 use crate::points::Attachment;

@@ -31,8 +31,6 @@ pub mod hist;
 mod tests;
 mod value;
 
-pub use value::Value;
-
 /// How many statements and expressions one run of a handler may evaluate
 /// before it is stopped as endless: BPF's verifier bounds every loop, and
 /// an interpreted one must not hang kscope.
