@@ -133,10 +133,7 @@ impl Interp<'_> {
             UnaryOp::PostInc => (1, true),
             UnaryOp::PostDec => (-1, true),
         };
-        let new = self.update(operand, span, |old| {
-            Ok(Value::Long(old.long().wrapping_add(delta)))
-        })?;
-        let new = new.long();
+        let new = self.crement(operand, delta, span)?;
         Ok(Value::Long(if post {
             new.wrapping_sub(delta)
         } else {
@@ -187,28 +184,25 @@ impl Interp<'_> {
         }
     }
 
-    /// Changes the variable or element `target` with `f`; the new value.
-    /// A long global is changed by an atomic add of the difference.
-    fn update(
-        &mut self,
-        target: &Expr,
-        span: Span,
-        f: impl Fn(&Value) -> Result<Value>,
-    ) -> Result<Value> {
+    /// Adds `delta` to the long variable or element `target` (`++` and
+    /// `--`); the new value. A global takes an atomic add.
+    fn crement(&mut self, target: &Expr, delta: i64, span: Span) -> Result<i64> {
         match &target.kind {
             ExprKind::Index { array, keys } => {
                 let keys = self.eval_all(keys)?;
-                let new = f(&self.element(array, &keys, target.span)?)?;
-                self.set_element(array, &keys, &new, target.span)?;
+                let new = self
+                    .element(array, &keys, target.span)?
+                    .long()
+                    .wrapping_add(delta);
+                self.set_element(array, &keys, &Value::Long(new), target.span)?;
                 Ok(new)
             }
             ExprKind::Var(name) => {
                 if let Some(Binding::Global(g)) = self.binding(name) {
-                    let delta = f(&Value::Long(0))?.long();
-                    return Ok(Value::Long(self.add_global(&g, delta, target.span)?));
+                    return self.add_global(&g, delta, target.span);
                 }
-                let new = f(&self.local(name))?;
-                self.set_local(name, new.clone());
+                let new = self.local(name).long().wrapping_add(delta);
+                self.set_local(name, Value::Long(new));
                 Ok(new)
             }
             _ => Err(self.error(

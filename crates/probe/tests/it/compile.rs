@@ -454,7 +454,7 @@ fn a_probe_run_in_kscopes_process_computes_what_bpf_computes() {
         r#"printf("%s|%s|%s\n", sprintf("%5d", 42), sprintf("%-4s", "ab"), sprintf("%x %X", 255, 255))"#,
         r#"s <<< 5; s <<< -3; s <<< 10; printf("%d %d %d %d %d %d\n", @count(s), @sum(s), @min(s), @max(s), @avg(s), @variance(s))"#,
         r#"arr[1] = 1; arr[2] += 5; arr[2]++; printf("%d %d %d\n", arr[2], 2 in arr, 3 in arr)"#,
-        r#"g += 4; g *= 2; name .= "ame"; printf("%d %s %s %d\n", g, name, pp(), target())"#,
+        r#"g += 4; g *= 2; a = g++; b = --g; ++g; name .= "ame"; printf("%d %d %d %s %s %d\n", g, a, b, name, pp(), target())"#,
         r#"x = 0; printf("before\n"); y = 5 / x; printf("after\n")"#,
         r#"if (0) s <<< 1; printf("%d\n", @max(s))"#,
     ];
