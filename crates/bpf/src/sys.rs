@@ -228,7 +228,7 @@ impl SharedValues {
 
     fn word(&self, offset: usize) -> &AtomicI64 {
         assert!(
-            offset % 8 == 0 && offset + 8 <= self.len,
+            offset.is_multiple_of(8) && offset + 8 <= self.len,
             "an unchecked word offset {offset}"
         );
         // SAFETY: the offset is 8-aligned and inside the mapping (checked

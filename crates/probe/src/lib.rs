@@ -9,7 +9,9 @@
 //!    ([`catalog`]) and BTF, and [`check`] resolves names and infers types;
 //! 3. [`codegen`] generates one BPF program per point;
 //! 4. and 5. [`runtime`] loads them, attaches them, and formats their
-//!    ring-buffer records with [`printf`].
+//!    ring-buffer records with [`printf`]; the probes that walk arrays or
+//!    print histograms have no program, and [`host`] interprets them in
+//!    kscope's own process.
 //!
 //! [`pipeline`] runs passes 2 and 3 in their one order ([`resolve`],
 //! then [`Resolved::generate`]; [`compile`] runs both), and [`Needs`]
@@ -48,6 +50,7 @@ pub mod check;
 pub mod codegen;
 mod diagnostic;
 mod entry;
+pub mod host;
 pub mod lexer;
 mod parser;
 pub mod pipeline;

@@ -5,16 +5,19 @@
 //! line. [`Session::run`] runs the `begin` probes, attaches the others
 //! through perf events, formats ring-buffer records as they arrive, and
 //! on `exit()`, a runtime error or the caller's stop runs the `end`
-//! probes. Everything is held by fds: dropping the session (or the
+//! probes. Host probes (those that walk arrays or print histograms) have
+//! no program: [`crate::host`] interprets them here, in attachment order
+//! with the others, and host timers from the session's own loop. Everything is held by fds: dropping the session (or the
 //! process dying) removes every program, map and perf event.
 
 use std::io::{self, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use kscope_bpf::{Map, MapType, PerfEvent, Program, ProgramType, RingBuf};
+use kscope_bpf::{Map, MapType, MappedValue, PerfEvent, Program, ProgramType, RingBuf};
 
 use crate::codegen::{ArgSlot, BpfProgram, Generated, MapRef, Output, STR, is_user_string};
 use crate::diagnostic::Diagnostic;
+use crate::host::{HostCode, SharedState};
 use crate::points::{AttachKind, Attachment};
 use crate::printf::Value;
 
@@ -24,6 +27,10 @@ const RING_BYTES: u32 = 1 << 20;
 /// The output buffer: a batch larger than this is written in pieces of
 /// this size.
 const OUTPUT_BUFFER: usize = 64 * 1024;
+
+/// The longest the session waits for records before it looks again at
+/// the caller's stop and at the host timers.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Why a session could not be set up or run.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +89,15 @@ pub enum RuntimeError {
         #[source]
         source: io::Error,
     },
+    /// A host probe's access to the maps failed.
+    #[error("running {point} in kscope's process: {source}")]
+    Host {
+        /// The probe point.
+        point: String,
+        /// What failed.
+        #[source]
+        source: kscope_bpf::Error,
+    },
     /// A BPF call during the run failed.
     #[error("{what}: {source}")]
     Bpf {
@@ -108,6 +124,8 @@ pub enum Ending {
 pub struct Session {
     generated: Generated,
     attachments: Vec<Attachment>,
+    /// The host probes' code.
+    host: HostCode,
     programs: Vec<Program>,
     /// Raises the exit flag: what user space runs to stop every probe.
     stop: Program,
@@ -135,8 +153,11 @@ fn program_type(kind: &AttachKind) -> ProgramType {
 
 /// The maps a script's programs share: the globals, the per-CPU scratch
 /// value, the ring buffer, and the read-only constants when there are any.
-struct Maps {
+pub(crate) struct Maps {
     globals: Map,
+    /// The globals' value, mapped: host probes read and change it in
+    /// place while the programs do.
+    globals_value: MappedValue,
     scratch: Map,
     events: RingBuf,
     rodata: Option<Map>,
@@ -148,12 +169,13 @@ struct Maps {
 
 impl Maps {
     /// Creates the maps `generated` needs, the globals initialized.
-    fn create(generated: &Generated) -> Result<Maps, RuntimeError> {
-        let globals = Map::create(MapType::Array, "ks_globals", 4, generated.globals.size, 1)
+    pub(crate) fn create(generated: &Generated) -> Result<Maps, RuntimeError> {
+        let globals = Map::create_mmapable("ks_globals", generated.globals.size, 1)
             .map_err(RuntimeError::Maps)?;
         globals
             .update(&0u32.to_ne_bytes(), &generated.globals.initial_value())
             .map_err(RuntimeError::Maps)?;
+        let globals_value = globals.map_values().map_err(RuntimeError::Maps)?;
         let scratch = Map::create(
             MapType::PerCpuArray,
             "ks_scratch",
@@ -195,6 +217,7 @@ impl Maps {
             .collect::<Result<_, _>>()?;
         Ok(Maps {
             globals,
+            globals_value,
             scratch,
             events,
             rodata,
@@ -223,6 +246,17 @@ impl Maps {
         Ok(programs)
     }
 
+    /// The state host probes share with the programs of `generated`.
+    pub(crate) fn shared<'m>(&'m self, generated: &'m Generated) -> SharedState<'m> {
+        SharedState {
+            globals: &self.globals_value,
+            layout: &generated.globals,
+            arrays: &generated.arrays,
+            maps: &self.arrays,
+            stacks: &self.stacks,
+        }
+    }
+
     /// Puts the maps' fds into the program's map loads.
     fn relocate(&self, program: &BpfProgram) -> Vec<kscope_bpf::Insn> {
         let mut insns = program.insns.clone();
@@ -242,6 +276,12 @@ impl Maps {
         insns
     }
 
+    /// The globals' value, as the lookup syscall gives it.
+    #[cfg(test)]
+    pub(crate) fn globals_at(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
+        self.globals(size)
+    }
+
     /// The globals' value.
     fn globals(&self, size: u32) -> Result<Vec<u8>, RuntimeError> {
         let mut value = vec![0u8; size as usize];
@@ -256,10 +296,12 @@ impl Maps {
 }
 
 impl Session {
-    /// Creates the maps and loads every program (pass 4).
+    /// Creates the maps and loads every program (pass 4); `host` runs the
+    /// probes that have none.
     pub fn load(
         generated: Generated,
         attachments: Vec<Attachment>,
+        host: HostCode,
     ) -> Result<Session, RuntimeError> {
         let maps = Maps::create(&generated)?;
         let programs = maps.load(&generated, &attachments, program_type)?;
@@ -275,6 +317,7 @@ impl Session {
         Ok(Session {
             generated,
             attachments,
+            host,
             programs,
             stop,
             maps,
@@ -319,17 +362,23 @@ impl Session {
         let mut buffered = io::BufWriter::with_capacity(OUTPUT_BUFFER, out);
         let out: &mut dyn Write = &mut buffered;
         let mut ending = None;
-        self.run_kind(|k| matches!(k, AttachKind::Begin))?;
+        self.run_kind(out, &mut ending, |k| matches!(k, AttachKind::Begin))?;
         self.pump(out, Duration::ZERO, &mut ending)?;
         if ending.is_none() {
             self.attach()?;
             attached();
+            let mut timers = hosted::HostTimers::new(&self.attachments, &self.host, Instant::now());
             while ending.is_none() {
                 if stop() {
                     ending = Some(Ending::Stopped);
                     break;
                 }
-                self.pump(out, Duration::from_millis(50), &mut ending)?;
+                self.pump(out, timers.wait(Instant::now()), &mut ending)?;
+                for index in timers.due(Instant::now()) {
+                    if ending.is_none() {
+                        self.run_host(index, out, &mut ending)?;
+                    }
+                }
             }
         }
         // Stop the probes at once by raising the exit flag every handler
@@ -343,12 +392,20 @@ impl Session {
                 source,
             })?;
         self.pump(out, Duration::ZERO, &mut None)?;
-        let ending = ending.unwrap_or(Ending::Stopped);
+        let mut ending = ending.unwrap_or(Ending::Stopped);
+        // A runtime error in an error or end probe makes the session's
+        // ending an error too.
+        let mut late = None;
         if matches!(ending, Ending::Error(_)) {
-            self.run_kind(|k| matches!(k, AttachKind::Error))?;
+            self.run_kind(out, &mut late, |k| matches!(k, AttachKind::Error))?;
         }
-        self.run_kind(|k| matches!(k, AttachKind::End))?;
-        self.pump(out, Duration::ZERO, &mut None)?;
+        self.run_kind(out, &mut late, |k| matches!(k, AttachKind::End))?;
+        self.pump(out, Duration::ZERO, &mut late)?;
+        if let Some(Ending::Error(message)) = late
+            && !matches!(ending, Ending::Error(_))
+        {
+            ending = Ending::Error(message);
+        }
         self.warn_dropped(out)?;
         let lost = self.lost()?;
         if lost > 0 {
@@ -405,14 +462,38 @@ impl Session {
         ))
     }
 
-    fn run_kind(&self, which: impl Fn(&AttachKind) -> bool) -> Result<(), RuntimeError> {
-        for (program, generated) in self.programs.iter().zip(&self.generated.programs) {
-            if which(&self.attachments[generated.attachment].kind) {
-                program.test_run(&[]).map_err(|source| RuntimeError::Bpf {
+    /// Runs the probes whose kind `which` takes, in attachment order: a
+    /// program by a test run, then what it sent; a host probe by
+    /// [`Session::run_host`].
+    fn run_kind(
+        &mut self,
+        out: &mut dyn Write,
+        ending: &mut Option<Ending>,
+        which: impl Fn(&AttachKind) -> bool,
+    ) -> Result<(), RuntimeError> {
+        for index in 0..self.attachments.len() {
+            if !which(&self.attachments[index].kind) {
+                continue;
+            }
+            if self.host.is_host(&self.attachments[index]) {
+                self.run_host(index, out, ending)?;
+                continue;
+            }
+            let Some(program) = self
+                .generated
+                .programs
+                .iter()
+                .position(|p| p.attachment == index)
+            else {
+                continue;
+            };
+            self.programs[program]
+                .test_run(&[])
+                .map_err(|source| RuntimeError::Bpf {
                     what: "running a begin/end probe",
                     source,
                 })?;
-            }
+            self.pump(out, Duration::ZERO, ending)?;
         }
         Ok(())
     }
@@ -686,7 +767,9 @@ fn decode<'o>(
                 }
                 ArgSlot::Stack { lines } => {
                     let value = i64::from_ne_bytes(bytes.try_into().ok()?);
-                    texts.push(stacks.text(value, *lines).into_bytes());
+                    texts.push(
+                        crate::host::StackPrinter::text(&*stacks, value, *lines).into_bytes(),
+                    );
                     values.push(ValueSlot::Text(texts.len() - 1));
                 }
                 ArgSlot::SyscallArgstr(args) => {
@@ -788,6 +871,7 @@ fn argstr(fields: &[crate::catalog::TpField], mut bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+mod hosted;
 mod stack_text;
 #[cfg(test)]
 mod test_run;

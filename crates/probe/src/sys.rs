@@ -1,7 +1,8 @@
 //! What the compiler reads from the running kernel, and the process
 //! settings a session needs: tracefs's tracepoints and BTF for pass 2
 //! ([`with_kernel`]), the clocks and `task_struct`'s layout for pass 3
-//! ([`codegen_options`]), the open-file limit for pass 4. The passes
+//! ([`codegen_options`]), the open-file limit for pass 4, and kscope's own
+//! process as host probes' built-ins see it ([`host_process`]). The passes
 //! themselves decide over what these return and touch nothing; loading
 //! and running are [`crate::runtime`]'s.
 
@@ -126,5 +127,23 @@ pub fn raise_open_file_limit() {
         limit.current = limit.maximum;
         // A failure leaves the limit as it was; loading then says EMFILE.
         let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+/// kscope's own process as a host probe's built-ins see it: its ids, its
+/// name (comm) and the CPU it runs on now.
+pub fn host_process() -> crate::host::Process {
+    use rustix::process;
+    let raw = |pid: Option<process::Pid>| pid.map_or(0, |p| i64::from(p.as_raw_nonzero().get()));
+    crate::host::Process {
+        pid: raw(Some(process::getpid())),
+        tid: raw(Some(rustix::thread::gettid())),
+        ppid: raw(process::getppid()),
+        uid: i64::from(process::getuid().as_raw()),
+        gid: i64::from(process::getgid().as_raw()),
+        cpu: rustix::thread::sched_getcpu() as i64,
+        comm: rustix::thread::name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }

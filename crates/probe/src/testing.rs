@@ -9,7 +9,7 @@ use crate::{Diagnostic, SourceFile, compile, parse};
 
 /// The tracepoints the helpers resolve against: the read and openat
 /// syscalls and sched_switch.
-fn catalog() -> Catalog {
+pub(crate) fn catalog() -> Catalog {
     Catalog::from_formats([
         (
             "syscalls",

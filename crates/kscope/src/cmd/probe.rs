@@ -11,6 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use kscope_ftrace::{GatedCommand, command_words};
 use kscope_probe::codegen::Generated;
+use kscope_probe::host::HostCode;
 use kscope_probe::points::{self, Attachment, Kernel};
 use kscope_probe::runtime::{Ending, RuntimeError, Session};
 use kscope_probe::sys::KernelError;
@@ -141,7 +142,11 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.pass == Some(2) {
         let mut out = std::io::stdout().lock();
         for a in &resolved.attachments {
-            writeln!(out, "{}", a.listing())?;
+            if resolved.types.is_host(a.probe) {
+                writeln!(out, "{}  # interpreted in kscope's process", a.listing())?;
+            } else {
+                writeln!(out, "{}", a.listing())?;
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -164,11 +169,13 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let generated = resolved
         .generate(&file, &script, &options)
         .map_err(|d| diagnostic(&file, &d))?;
-    let Resolved { attachments, .. } = resolved;
+    let Resolved { attachments, types } = resolved;
+    let host = HostCode::new(file.clone(), script, types, target);
+    let interpreted = attachments.iter().filter(|a| host.is_host(a)).count();
     report(
         3,
         &format!(
-            "generated {} BPF programs ({} instructions)",
+            "generated {} BPF programs ({} instructions); {interpreted} probe points interpreted in kscope's process",
             generated.programs.len(),
             generated
                 .programs
@@ -183,6 +190,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             &file,
             &generated,
             &attachments,
+            &host,
             &mut std::io::stdout().lock(),
         )?;
     }
@@ -204,7 +212,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let attachment_count = attachments.len();
     let started = Instant::now();
-    let mut session = match Session::load(generated, attachments) {
+    let mut session = match Session::load(generated, attachments, host) {
         Ok(s) => s,
         Err(RuntimeError::Rejected {
             point,
@@ -395,15 +403,31 @@ fn list(point: &str, with_vars: bool) -> anyhow::Result<ExitCode> {
 }
 
 /// `--dump-bpf`: every program's instructions, with a comment line each
-/// time the source line changes.
+/// time the source line changes, in attachment order; a host probe, which
+/// has no program, is named as interpreted.
 fn dump(
     file: &SourceFile,
     generated: &Generated,
     attachments: &[Attachment],
+    host: &HostCode,
     out: &mut impl Write,
 ) -> std::io::Result<()> {
-    for (index, program) in generated.programs.iter().enumerate() {
-        let attachment = &attachments[program.attachment];
+    for (at, attachment) in attachments.iter().enumerate() {
+        let Some((index, program)) = generated
+            .programs
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.attachment == at)
+        else {
+            if host.is_host(attachment) {
+                writeln!(
+                    out,
+                    "; {}: interpreted in kscope's process (it walks arrays or prints histograms), no BPF program",
+                    attachment.name
+                )?;
+            }
+            continue;
+        };
         writeln!(
             out,
             "; program ks_{index} for {} ({} instructions)",

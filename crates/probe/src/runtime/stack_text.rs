@@ -12,6 +12,7 @@ use crate::codegen::{BpfProgram, MapRef, STACK_FRAMES, stack_value};
 use crate::stacks::{Folded, KernelSymbols, UserStacks, backtrace_string, print_backtrace};
 
 use super::RuntimeError;
+use crate::host::StackPrinter;
 
 /// SystemTap's MAXSTRINGLEN less its NUL: how long `backtrace()`'s string
 /// of addresses may be.
@@ -25,8 +26,31 @@ pub(super) struct StackText {
     kernel_map: Option<Map>,
     user_map: Option<Map>,
     processes: Option<Map>,
-    kernel: Option<KernelSymbols>,
+    /// Read from /proc/kallsyms the first time a kernel stack is printed.
+    kernel: std::cell::OnceCell<KernelSymbols>,
     user: UserStacks,
+}
+
+impl std::fmt::Debug for StackText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackText")
+            .field("kernel_stacks", &self.kernel_map.is_some())
+            .field("user_stacks", &self.user_map.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StackPrinter for StackText {
+    fn text(&self, value: i64, lines: bool) -> String {
+        let stack = self.addresses(value);
+        if !lines {
+            return backtrace_string(&stack, BACKTRACE_STRING);
+        }
+        match stack_value(value).and_then(|(_, user)| user) {
+            Some(tgid) => print_backtrace(&self.user.process(tgid), &stack),
+            None => print_backtrace(self.kernel_symbols(), &stack),
+        }
+    }
 }
 
 impl StackText {
@@ -53,7 +77,7 @@ impl StackText {
                     Map::create(MapType::Hash, "ks_procs", 8, 8, STACKS).map_err(RuntimeError::Maps)
                 })
                 .transpose()?,
-            kernel: None,
+            kernel: std::cell::OnceCell::new(),
             user: UserStacks::new(),
         })
     }
@@ -101,19 +125,6 @@ impl StackText {
             .collect()
     }
 
-    /// Stack `value` as text: SystemTap's string of addresses, or with
-    /// `lines` one symbolized frame a line.
-    pub(super) fn text(&mut self, value: i64, lines: bool) -> String {
-        let stack = self.addresses(value);
-        if !lines {
-            return backtrace_string(&stack, BACKTRACE_STRING);
-        }
-        match stack_value(value).and_then(|(_, user)| user) {
-            Some(tgid) => print_backtrace(&self.user.process(tgid), &stack),
-            None => print_backtrace(self.kernel_symbols(), &stack),
-        }
-    }
-
     /// Adds stack `value`, seen `count` times, to `folded`.
     pub(super) fn fold(&mut self, folded: &mut Folded, value: i64, count: u64) {
         let stack = self.addresses(value);
@@ -123,10 +134,9 @@ impl StackText {
         }
     }
 
-    fn kernel_symbols(&mut self) -> &KernelSymbols {
-        self.kernel.get_or_insert_with(|| {
-            KernelSymbols::read().unwrap_or_else(|_| KernelSymbols::parse(""))
-        })
+    fn kernel_symbols(&self) -> &KernelSymbols {
+        self.kernel
+            .get_or_init(|| KernelSymbols::read().unwrap_or_else(|_| KernelSymbols::parse("")))
     }
 }
 

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use kscope_probe::catalog::Catalog;
 use kscope_probe::codegen::{Generated, Options};
+use kscope_probe::host::HostCode;
 use kscope_probe::points::{Attachment, Kernel};
 use kscope_probe::runtime::{Ending, RuntimeError, Session};
-use kscope_probe::{Diagnostic, SourceFile, compile, parse};
+use kscope_probe::{Diagnostic, SourceFile, compile, parse, resolve};
 
 /// Format files as this machine's kernel writes them (tests/data/README.md).
 const SYS_ENTER_READ: &str = include_str!("../data/sys_enter_read.format");
@@ -20,6 +21,17 @@ const SYS_EXIT_READ: &str = include_str!("../data/sys_exit_read.format");
 fn catalog() -> Catalog {
     Catalog::from_formats([("syscalls", SYS_ENTER_READ), ("syscalls", SYS_EXIT_READ)])
         .expect("the formats parse")
+}
+
+/// The options of these tests: `target()` is 4242; statistics merge over
+/// every possible CPU.
+fn options() -> Options {
+    Options {
+        target: 4242,
+        realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
+        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
+        ..Options::default()
+    }
 }
 
 /// Compiles `text` (named t.stp) against the catalog of the read
@@ -34,21 +46,28 @@ fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Dia
         has_kprobes: false,
         btf: None,
     };
-    let options = Options {
-        target: 4242,
-        realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
-        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
-        ..Options::default()
-    };
-    let result = compile(&file, &script, &kernel, &options);
+    let result = compile(&file, &script, &kernel, &options());
     (file, result)
 }
 
-/// A session of `text`, loaded.
+/// A session of `text`, loaded, its host probes interpreted.
 fn loaded(text: &str) -> (SourceFile, Result<Session, RuntimeError>) {
-    let (file, result) = compiled(text);
-    let (generated, attachments) = result.unwrap_or_else(|d| panic!("{}", d.render(&file)));
-    (file, Session::load(generated, attachments))
+    let file = SourceFile::new("t.stp", text);
+    let script = parse(&file).expect("the script parses");
+    let catalog = catalog();
+    let kernel = Kernel {
+        catalog: &catalog,
+        hz: 250,
+        has_kprobes: false,
+        btf: None,
+    };
+    let resolved = resolve(&script, &kernel).unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let generated = resolved
+        .generate(&file, &script, &options())
+        .unwrap_or_else(|d| panic!("{}", d.render(&file)));
+    let host = HostCode::new(file.clone(), script, resolved.types, 4242);
+    let session = Session::load(generated, resolved.attachments, host);
+    (file, session)
 }
 
 /// The rendered error of compiling `text`.
@@ -407,4 +426,55 @@ fn a_batch_of_output_is_written_at_once() {
     let expected: String = (0..200).map(|i| format!("{i}\n")).collect();
     assert_eq!(String::from_utf8_lossy(&out.bytes), expected);
     assert!(out.writes <= 2, "{} writes for 200 lines", out.writes);
+}
+
+/// Runs `body` in a begin probe compiled to BPF and in one interpreted in
+/// kscope's process (a `delete` of a whole array makes it a host probe);
+/// both session's output and ending.
+fn run_both_ways(body: &str) -> Option<[(String, Ending); 2]> {
+    if !kscope_testkit::live("running generated BPF", kscope_testkit::missing_root()) {
+        return None;
+    }
+    let run = |host: &str| {
+        let text = format!(
+            "global arr, s, g = 3, name = \"n\"\nprobe begin {{ arr[0] = 0; {host}\n{body}\nexit() }}"
+        );
+        let mut session = loaded(&text).1.unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        // The host probe has no program.
+        assert_eq!(session.program_count(), usize::from(host.is_empty()));
+        let mut out = Vec::new();
+        let started = std::time::Instant::now();
+        let ending = session
+            .run(
+                &mut out,
+                &mut || started.elapsed() > Duration::from_secs(5),
+                &mut || {},
+            )
+            .expect("the session runs");
+        (String::from_utf8(out).expect("UTF-8 output"), ending)
+    };
+    Some([run(""), run("delete arr;")])
+}
+
+#[test]
+fn a_probe_run_in_kscopes_process_computes_what_bpf_computes() {
+    let bodies = [
+        r#"printf("%d %d %d %d %d %d\n", 7 / -2, -7 % 3, 1 << 63, -16 >> 2, ~5, !0)"#,
+        r#"x = 9223372036854775807; x++; printf("%d %d\n", x, x * 3)"#,
+        r#"t = "0123456789"; u = ""; for (i = 0; i < 15; i++) u .= t; printf("%d %s\n", strlen(u), substr(u, 120, 10))"#,
+        r#"printf("[%s] [%s] [%s] %d %d %d\n", substr("hello", 1, 3), substr("hello", 5, 1), substr("hello", -1, 2), isinstr("hello", "llo"), isinstr("hello", ""), isinstr("he", "hello"))"#,
+        r#"printf("%d %d %d %d\n", "abc" < "abd", "ab" < "abc", "b" > "abc", "x" == "x")"#,
+        r#"printf("%s|%s|%s\n", sprintf("%5d", 42), sprintf("%-4s", "ab"), sprintf("%x %X", 255, 255))"#,
+        r#"s <<< 5; s <<< -3; s <<< 10; printf("%d %d %d %d %d %d\n", @count(s), @sum(s), @min(s), @max(s), @avg(s), @variance(s))"#,
+        r#"arr[1] = 1; arr[2] += 5; arr[2]++; printf("%d %d %d\n", arr[2], 2 in arr, 3 in arr)"#,
+        r#"g += 4; g *= 2; a = g++; b = --g; ++g; name .= "ame"; printf("%d %d %d %s %s %d\n", g, a, b, name, pp(), target())"#,
+        r#"x = 0; printf("before\n"); y = 5 / x; printf("after\n")"#,
+        r#"if (0) s <<< 1; printf("%d\n", @max(s))"#,
+    ];
+    for body in bodies {
+        let Some([bpf, host]) = run_both_ways(body) else {
+            return;
+        };
+        assert_eq!(host, bpf, "{body}");
+    }
 }
