@@ -4,9 +4,9 @@
 //! to it with `<<<` (a statistic may be indexed too: `lat[name] <<< t`).
 //! An array's keys and values have types like any variable, inferred and
 //! checked in the same way; [`ArrayType`] is what code generation and the
-//! runtime see, with the layout of a key and a value in the BPF map.
+//! runtime see (code generation gives it the layout of a key and a value
+//! in the BPF map).
 
-use crate::codegen::STR;
 use crate::source::Span;
 pub use crate::stats::HistKind;
 
@@ -34,40 +34,4 @@ pub struct ArrayType {
     pub capacity: u32,
     /// Where it is declared.
     pub span: Span,
-}
-
-impl ArrayType {
-    /// The bytes one key takes in the map: 8 per long, [`STR`] per
-    /// string, and 8 for a statistic without keys (whose one entry has
-    /// key 0).
-    pub fn key_size(&self) -> u32 {
-        self.keys.iter().map(|&t| slot_size(t)).sum::<u32>().max(8)
-    }
-
-    /// Where each key starts in a map key.
-    pub fn key_offsets(&self) -> Vec<u32> {
-        let mut at = 0;
-        self.keys
-            .iter()
-            .map(|&t| {
-                let here = at;
-                at += slot_size(t);
-                here
-            })
-            .collect()
-    }
-
-    /// The bytes one value takes in the map (per CPU for a statistic).
-    pub fn value_size(&self) -> u32 {
-        if self.stat {
-            crate::stats::value_size(self.hist.as_ref()) as u32
-        } else {
-            slot_size(self.value)
-        }
-    }
-}
-
-/// The bytes a long or a string takes in a key or a value.
-fn slot_size(t: Ty) -> u32 {
-    if t == Ty::Str { STR } else { 8 }
 }

@@ -27,6 +27,44 @@ const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 const BPF_ANY: i32 = 0;
 const BPF_NOEXIST: i32 = 1;
 
+/// The layout of an array's key and value in its BPF map, which the
+/// runtime and the host interpreter read too.
+impl ArrayType {
+    /// The bytes one key takes in the map: 8 per long, [`STR`] per
+    /// string, and 8 for a statistic without keys (whose one entry has
+    /// key 0).
+    pub fn key_size(&self) -> u32 {
+        self.keys.iter().map(|&t| slot_size(t)).sum::<u32>().max(8)
+    }
+
+    /// Where each key starts in a map key.
+    pub fn key_offsets(&self) -> Vec<u32> {
+        let mut at = 0;
+        self.keys
+            .iter()
+            .map(|&t| {
+                let here = at;
+                at += slot_size(t);
+                here
+            })
+            .collect()
+    }
+
+    /// The bytes one value takes in the map (per CPU for a statistic).
+    pub fn value_size(&self) -> u32 {
+        if self.stat {
+            crate::stats::value_size(self.hist.as_ref()) as u32
+        } else {
+            slot_size(self.value)
+        }
+    }
+}
+
+/// The bytes a long or a string takes in a key or a value.
+fn slot_size(t: Ty) -> u32 {
+    if t == Ty::Str { STR } else { 8 }
+}
+
 impl Gen<'_> {
     /// The array `name`: its index among the maps and its type.
     fn array(&self, name: &str, span: Span) -> Result<(usize, ArrayType)> {
