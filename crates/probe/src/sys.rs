@@ -85,6 +85,7 @@ pub fn codegen_options(target: i64, needs: Needs) -> Options {
     let btf = btf.as_ref();
     Options {
         cpus: kscope_bpf::possible_cpus().unwrap_or(1),
+        own_pid: i64::from(std::process::id()),
         target,
         realtime_offset_ns: realtime_offset_ns(),
         task_offsets: btf.filter(|_| needs.task_layout).and_then(task_offsets),

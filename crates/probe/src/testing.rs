@@ -50,6 +50,7 @@ pub(crate) fn try_compile(text: &str) -> Result<(Generated, Vec<Attachment>), St
         task_offsets: Some((1000, 2000)),
         cpus: 2,
         compat_status: None,
+        own_pid: 0,
     };
     compile(&file, &script, &kernel, &options).map_err(|d: Diagnostic| d.render(&file))
 }

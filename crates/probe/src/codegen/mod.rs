@@ -242,6 +242,9 @@ pub struct Options {
     /// How many CPUs the kernel may have (the per-CPU maps' width), over
     /// which reads of statistics merge.
     pub cpus: u32,
+    /// kscope's own pid, whose events the event probes leave untraced
+    /// (0: trace every process).
+    pub own_pid: i64,
     /// Offset of `task_struct.thread_info.status`, from BTF, for the
     /// test by which a syscall fan-in skips compat syscalls.
     pub compat_status: Option<u32>,

@@ -5,7 +5,7 @@
 
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
-use super::{EXIT_FLAG, Gen, KEY_SLOT, Loc, MAP_LOOKUP_ELEM, MapRef, Result};
+use super::{EXIT_FLAG, GET_CURRENT_PID_TGID, Gen, KEY_SLOT, Loc, MAP_LOOKUP_ELEM, MapRef, Result};
 use crate::ast::{Block, Expr, ExprKind, Loop, Stmt, StmtKind};
 use crate::check::{Scope, Ty};
 use crate::points::AttachKind;
@@ -16,6 +16,7 @@ impl Gen<'_> {
         self.span = probe.span;
         self.emit(Insn::mov64_reg(6, 1));
         self.fan_in_filter()?;
+        self.skip_own_process();
         self.emit(Insn::st(Size::W, 10, KEY_SLOT, 0));
         for (reg, map) in [(7, MapRef::Globals), (8, MapRef::Scratch)] {
             self.load_map(1, map);
@@ -147,6 +148,24 @@ impl Gen<'_> {
                 "internal error: 'delete' of something not a variable",
             )),
         }
+    }
+
+    /// Leaves an event of kscope's own process untraced: its polls of the
+    /// ring buffer and writes of the output would count themselves (a
+    /// `syscall_any` count grows by what printing it costs). Only the
+    /// points that trace what a thread does; a timer fires whatever runs.
+    fn skip_own_process(&mut self) {
+        let event = matches!(
+            self.attachment.kind,
+            AttachKind::Tracepoint(_) | AttachKind::Kprobe { .. } | AttachKind::SyscallFanIn(_)
+        );
+        if !event || self.options.own_pid <= 0 {
+            return;
+        }
+        self.emit(Insn::call(GET_CURRENT_PID_TGID));
+        self.emit(Insn::alu64_imm(Alu::Rsh, 0, 32));
+        let exit = self.exit_label;
+        self.jump(Insn::jmp_imm(Jmp::Eq, 0, self.options.own_pid as i32, 0), exit);
     }
 
     /// A loop: `init`, then `cond` checked before each run of `body`,
