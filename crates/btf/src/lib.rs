@@ -111,8 +111,9 @@ pub enum ValueKind {
 pub struct Btf<'a> {
     types: Vec<Type>,
     enums: HashMap<&'a str, i64>,
-    /// "struct page", "union x", "enum y", and typedef and base names.
-    names: HashMap<String, u32>,
+    /// Named types by namespace and name: `struct page` is
+    /// `(Namespace::Struct, "page")`; typedef and base names are plain.
+    names: HashMap<(Namespace, &'a str), u32>,
     blob: &'a [u8],
     strings: &'a [u8],
 }
@@ -144,6 +145,38 @@ fn string(strings: &[u8], offset: u32) -> &str {
         None => return "",
     };
     std::str::from_utf8(&rest[..end]).unwrap_or("")
+}
+
+/// The C namespaces a type name lives in, as kscope looks types up:
+/// `struct x`, `union x`, `enum x`, functions, and the plain names of
+/// typedefs and base types. Keys borrow the blob's strings, so that
+/// parsing the kernel's 100,000 types allocates no name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Namespace {
+    Struct,
+    Union,
+    Enum,
+    Func,
+    Plain,
+}
+
+impl Namespace {
+    /// `name` as written (`struct task_struct`, `pid_t`) split into its
+    /// namespace and bare name.
+    fn split(name: &str) -> (Namespace, &str) {
+        let name = name.trim();
+        let (first, rest) = name
+            .split_once(char::is_whitespace)
+            .map_or((name, ""), |(a, b)| (a, b.trim()));
+        let space = match first {
+            "struct" => Namespace::Struct,
+            "union" => Namespace::Union,
+            "enum" => Namespace::Enum,
+            "func" => Namespace::Func,
+            _ => return (Namespace::Plain, name),
+        };
+        (space, rest)
+    }
 }
 
 impl<'a> Btf<'a> {
@@ -238,16 +271,16 @@ impl<'a> Btf<'a> {
                 }
             };
             if !name.is_empty() {
-                let key = match kind {
-                    KIND_STRUCT => format!("struct {name}"),
-                    KIND_UNION => format!("union {name}"),
-                    KIND_ENUM | KIND_ENUM64 => format!("enum {name}"),
-                    KIND_INT | KIND_TYPEDEF | KIND_FLOAT => name.to_string(),
-                    KIND_FUNC => format!("func {name}"),
-                    _ => String::new(),
+                let space = match kind {
+                    KIND_STRUCT => Some(Namespace::Struct),
+                    KIND_UNION => Some(Namespace::Union),
+                    KIND_ENUM | KIND_ENUM64 => Some(Namespace::Enum),
+                    KIND_INT | KIND_TYPEDEF | KIND_FLOAT => Some(Namespace::Plain),
+                    KIND_FUNC => Some(Namespace::Func),
+                    _ => None,
                 };
-                if !key.is_empty() {
-                    btf.names.entry(key).or_insert(id);
+                if let Some(space) = space {
+                    btf.names.entry((space, name)).or_insert(id);
                 }
             }
             btf.types.push(Type {
@@ -294,7 +327,7 @@ impl<'a> Btf<'a> {
     pub fn function_params(&self, function: &str) -> Option<Vec<Value>> {
         let func = self
             .types
-            .get(*self.names.get(&format!("func {function}"))? as usize)?;
+            .get(*self.names.get(&(Namespace::Func, function))? as usize)?;
         let proto = self.types.get(func.size_or_type as usize)?;
         if proto.kind != KIND_FUNC_PROTO {
             return None;
@@ -314,7 +347,7 @@ impl<'a> Btf<'a> {
     pub fn function_return(&self, function: &str) -> Option<Value> {
         let func = self
             .types
-            .get(*self.names.get(&format!("func {function}"))? as usize)?;
+            .get(*self.names.get(&(Namespace::Func, function))? as usize)?;
         let proto = self.types.get(func.size_or_type as usize)?;
         let ret = proto.size_or_type;
         (proto.kind == KIND_FUNC_PROTO && ret != 0).then(|| self.value(String::new(), ret))
@@ -322,12 +355,15 @@ impl<'a> Btf<'a> {
 
     /// Whether BTF knows a kernel function of this name.
     pub fn has_function(&self, function: &str) -> bool {
-        self.names.contains_key(&format!("func {function}"))
+        self.names.contains_key(&(Namespace::Func, function))
     }
 
     /// Every kernel function BTF knows, unordered.
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
-        self.names.keys().filter_map(|k| k.strip_prefix("func "))
+        self.names
+            .keys()
+            .filter(|(space, _)| *space == Namespace::Func)
+            .map(|&(_, name)| name)
     }
 
     fn value(&self, name: String, ty: u32) -> Value {

@@ -10,7 +10,7 @@
 use crate::{
     Btf, KIND_ARRAY, KIND_CONST, KIND_DATASEC, KIND_DECL_TAG, KIND_ENUM, KIND_ENUM64, KIND_FLOAT,
     KIND_FUNC, KIND_FUNC_PROTO, KIND_INT, KIND_PTR, KIND_RESTRICT, KIND_STRUCT, KIND_TYPE_TAG,
-    KIND_TYPEDEF, KIND_UNION, KIND_VAR, KIND_VOLATILE, read_u32, string,
+    KIND_TYPEDEF, KIND_UNION, KIND_VAR, KIND_VOLATILE, Namespace, read_u32, string,
 };
 
 /// A type's index in the BTF type section; 0 is `void`.
@@ -151,20 +151,8 @@ impl<'a> Btf<'a> {
     /// repeat, the first type wins, except that a complete struct or
     /// union is preferred to a forward declaration of it.
     pub fn find(&self, name: &str) -> Option<TypeId> {
-        let name = name.trim();
-        if let Some(&id) = self.names.get(name) {
-            return Some(id);
-        }
-        // "struct  x" or "struct\tx": normalize the space.
-        let mut words = name.split_whitespace();
-        let first = words.next()?;
-        let rest: Vec<&str> = words.collect();
-        if rest.is_empty() {
-            return None;
-        }
-        self.names
-            .get(&format!("{first} {}", rest.join(" ")))
-            .copied()
+        // "struct  x" or "struct\tx" too: the namespace word is split off.
+        self.names.get(&Namespace::split(name)).copied()
     }
 
     /// The kind of type `id`.

@@ -165,7 +165,10 @@ impl Gen<'_> {
         self.emit(Insn::call(GET_CURRENT_PID_TGID));
         self.emit(Insn::alu64_imm(Alu::Rsh, 0, 32));
         let exit = self.exit_label;
-        self.jump(Insn::jmp_imm(Jmp::Eq, 0, self.options.own_pid as i32, 0), exit);
+        self.jump(
+            Insn::jmp_imm(Jmp::Eq, 0, self.options.own_pid as i32, 0),
+            exit,
+        );
     }
 
     /// A loop: `init`, then `cond` checked before each run of `body`,
