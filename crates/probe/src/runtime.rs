@@ -51,6 +51,18 @@ pub enum RuntimeError {
         #[source]
         source: kscope_bpf::Error,
     },
+    /// The stack map of `backtrace()` or `ubacktrace()` could not be
+    /// created.
+    #[error("creating the stack map of {of} ({stacks} stacks; the kernel needs perf events and memory for it)")]
+    StackMap {
+        /// `backtrace()` or `ubacktrace()`.
+        of: &'static str,
+        /// Its capacity.
+        stacks: u32,
+        /// What bpf(2) said.
+        #[source]
+        source: kscope_bpf::Error,
+    },
     /// The verifier rejected a program: where and why.
     #[error("the kernel's verifier rejected the program for {point}: {reason}")]
     Rejected {

@@ -61,16 +61,21 @@ impl StackText {
                 .iter()
                 .any(|p| p.relocations.iter().any(|&(_, m)| m == wanted))
         };
-        let stack_map = |name: &str| {
-            Map::create(MapType::StackTrace, name, 4, 8 * STACK_FRAMES, STACKS)
-                .map_err(RuntimeError::Maps)
+        let stack_map = |name: &str, of: &'static str| {
+            Map::create(MapType::StackTrace, name, 4, 8 * STACK_FRAMES, STACKS).map_err(|source| {
+                RuntimeError::StackMap {
+                    of,
+                    stacks: STACKS,
+                    source,
+                }
+            })
         };
         Ok(StackText {
             kernel_map: uses(MapRef::KernelStacks)
-                .then(|| stack_map("ks_kstacks"))
+                .then(|| stack_map("ks_kstacks", "backtrace()"))
                 .transpose()?,
             user_map: uses(MapRef::UserStacks)
-                .then(|| stack_map("ks_ustacks"))
+                .then(|| stack_map("ks_ustacks", "ubacktrace()"))
                 .transpose()?,
             processes: uses(MapRef::Processes)
                 .then(|| {
