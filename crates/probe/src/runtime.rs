@@ -53,7 +53,9 @@ pub enum RuntimeError {
     },
     /// The stack map of `backtrace()` or `ubacktrace()` could not be
     /// created.
-    #[error("creating the stack map of {of} ({stacks} stacks; the kernel needs perf events and memory for it)")]
+    #[error(
+        "creating the stack map of {of} ({stacks} stacks; the kernel needs perf events and memory for it)"
+    )]
     StackMap {
         /// `backtrace()` or `ubacktrace()`.
         of: &'static str,

@@ -38,12 +38,7 @@ pub(crate) fn try_compile(text: &str) -> Result<(Generated, Vec<Attachment>), St
     let file = SourceFile::new("t.stp", text);
     let script = parse(&file).map_err(|d| d.render(&file))?;
     let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
+    let kernel = kernel(&catalog);
     let options = Options {
         target: 4242,
         realtime_offset_ns: 0,
@@ -53,6 +48,16 @@ pub(crate) fn try_compile(text: &str) -> Result<(Generated, Vec<Attachment>), St
         own_pid: 0,
     };
     compile(&file, &script, &kernel, &options).map_err(|d: Diagnostic| d.render(&file))
+}
+
+/// A kernel of `catalog`'s tracepoints, HZ 250, without kprobes or BTF.
+pub(crate) fn kernel(catalog: &crate::catalog::Catalog) -> Kernel<'_> {
+    Kernel {
+        catalog,
+        hz: 250,
+        has_kprobes: false,
+        btf: None,
+    }
 }
 
 /// Compiles `text`, which must compile.

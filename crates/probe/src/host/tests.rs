@@ -5,7 +5,7 @@
 
 use super::{HostCode, HostError, Outcome, Process};
 use crate::codegen::{EXIT_FLAG, Generated, Options};
-use crate::points::{Attachment, Kernel};
+use crate::points::Attachment;
 use crate::runtime::Maps;
 use crate::testing::catalog;
 use crate::{SourceFile, parse, resolve};
@@ -28,12 +28,7 @@ impl Bed {
         let file = SourceFile::new("t.stp", text);
         let script = parse(&file).unwrap_or_else(|d| panic!("{}", d.render(&file)));
         let catalog = catalog();
-        let kernel = Kernel {
-            catalog: &catalog,
-            hz: 250,
-            has_kprobes: false,
-            btf: None,
-        };
+        let kernel = crate::testing::kernel(&catalog);
         let resolved = resolve(&script, &kernel).unwrap_or_else(|d| panic!("{}", d.render(&file)));
         let options = Options {
             target: 4242,

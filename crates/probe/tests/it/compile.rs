@@ -137,6 +137,13 @@ pub(crate) fn run(text: &str) -> Option<String> {
         return None;
     }
     let mut session = loaded(text).1.unwrap_or_else(|e| panic!("{text}: {e:?}"));
+    let (out, ending) = run_for_five_seconds(&mut session);
+    assert_eq!(ending, Ending::Exit, "{text}");
+    Some(out)
+}
+
+/// Runs a loaded session for at most five seconds: its output and ending.
+fn run_for_five_seconds(session: &mut Session) -> (String, Ending) {
     let mut out = Vec::new();
     let started = std::time::Instant::now();
     let ending = session
@@ -146,8 +153,7 @@ pub(crate) fn run(text: &str) -> Option<String> {
             &mut || {},
         )
         .expect("the session runs");
-    assert_eq!(ending, Ending::Exit, "{text}");
-    Some(String::from_utf8(out).expect("UTF-8 output"))
+    (String::from_utf8(out).expect("UTF-8 output"), ending)
 }
 
 /// Runs `text`, which must end with a runtime error; returns its message.
@@ -442,16 +448,7 @@ fn run_both_ways(body: &str) -> Option<[(String, Ending); 2]> {
         let mut session = loaded(&text).1.unwrap_or_else(|e| panic!("{text}: {e:?}"));
         // The host probe has no program.
         assert_eq!(session.program_count(), usize::from(host.is_empty()));
-        let mut out = Vec::new();
-        let started = std::time::Instant::now();
-        let ending = session
-            .run(
-                &mut out,
-                &mut || started.elapsed() > Duration::from_secs(5),
-                &mut || {},
-            )
-            .expect("the session runs");
-        (String::from_utf8(out).expect("UTF-8 output"), ending)
+        run_for_five_seconds(&mut session)
     };
     Some([run(""), run("delete arr;")])
 }
