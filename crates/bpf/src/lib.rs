@@ -55,6 +55,6 @@ pub use insn::{Alu, Insn, Jmp, PSEUDO_MAP_FD, Size};
 pub use kmem::read_kernel_u64s;
 pub use map::{Map, MapType, MappedValue};
 pub use objects::{ObjectInfo, loaded_maps, loaded_programs};
-pub use perf::{PerfEvent, SoftwareEvent, online_cpus, possible_cpus};
+pub use perf::{PerfEvent, SoftwareEvent, online_cpus, possible_cpu_ids_end, possible_cpus};
 pub use program::{Program, ProgramType};
 pub use ringbuf::RingBuf;

@@ -24,6 +24,9 @@ pub enum MapType {
     /// BPF_MAP_TYPE_PERCPU_HASH: a hash map with one value per possible
     /// CPU under each key; programs see their CPU's value.
     PerCpuHash,
+    /// BPF_MAP_TYPE_LRU_HASH: a hash map that, when full, makes room by
+    /// dropping its least recently used entries.
+    LruHash,
     /// BPF_MAP_TYPE_STACK_TRACE: stack traces that bpf_get_stackid
     /// stores, under u32 ids; a value is `value_size / 8` addresses,
     /// zero after the last frame.
@@ -42,6 +45,7 @@ impl MapType {
             MapType::PerCpuHash => 5,
             MapType::PerCpuArray => 6,
             MapType::StackTrace => 7,
+            MapType::LruHash => 9,
             MapType::RingBuf => 27,
         }
     }
@@ -115,7 +119,11 @@ impl Map {
             MapType::PerCpuArray | MapType::PerCpuHash => (value_size as usize)
                 .next_multiple_of(8)
                 .saturating_mul(possible_cpus()? as usize),
-            MapType::Array | MapType::Hash | MapType::StackTrace | MapType::RingBuf => {
+            MapType::Array
+            | MapType::Hash
+            | MapType::LruHash
+            | MapType::StackTrace
+            | MapType::RingBuf => {
                 value_size as usize
             }
         };

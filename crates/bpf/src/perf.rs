@@ -251,6 +251,13 @@ pub fn possible_cpus() -> Result<u32> {
     read_cpu_list(Path::new(POSSIBLE_CPUS)).map(|cpus| cpus.len() as u32)
 }
 
+/// One past the highest possible CPU id (the kernel's nr_cpu_ids): the
+/// bound of a walk over CPU ids, such as bpf_map_lookup_percpu_elem's,
+/// which a sparse possible mask ("0-3,8-11") makes larger than the count.
+pub fn possible_cpu_ids_end() -> Result<u32> {
+    read_cpu_list(Path::new(POSSIBLE_CPUS)).map(|cpus| cpus.iter().max().map_or(0, |&c| c + 1))
+}
+
 fn read_cpu_list(path: &Path) -> Result<Vec<u32>> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::CpuListRead {
         path: path.to_path_buf(),

@@ -12,8 +12,18 @@ use crate::ast::{
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 
-/// How many threads' entry values each `@entry` keeps at once.
+/// How many threads' entry values each `@entry` keeps at once; past that
+/// the least recently used go (the array is an LRU map).
 const ENTRY_CAPACITY: u32 = 16 * 1024;
+
+/// The start of the names of the arrays that keep `@entry` values: no
+/// script can name one, as `@` starts only SystemTap's operators.
+const ENTRY_ARRAY: &str = "@entry";
+
+/// Whether array `name` keeps `@entry` values.
+pub fn is_entry_array(name: &str) -> bool {
+    name.starts_with(ENTRY_ARRAY)
+}
 
 /// Rewrites every `@entry(EXPR)` of `script` as described above.
 pub fn rewrite(script: &mut Script) -> Result<(), Diagnostic> {
@@ -47,7 +57,7 @@ pub fn rewrite(script: &mut Script) -> Result<(), Diagnostic> {
                 return;
             }
             next += 1;
-            let array = format!("@entry{next}");
+            let array = format!("{ENTRY_ARRAY}{next}");
             let value = args.remove(0);
             saved.push((array.clone(), value));
             e.kind = ExprKind::Index {

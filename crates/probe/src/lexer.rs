@@ -72,6 +72,21 @@ impl Keyword {
     }
 }
 
+/// The `@` operators: statistics, histograms and `@entry`. Nothing else
+/// may start with `@`, so no script can name the arrays kscope makes for
+/// `@entry`.
+const AT_OPERATORS: &[&str] = &[
+    "@count",
+    "@sum",
+    "@min",
+    "@max",
+    "@avg",
+    "@variance",
+    "@hist_log",
+    "@hist_linear",
+    "@entry",
+];
+
 /// Operators and punctuation, longest first so that the lexer can take the
 /// first one that matches.
 const PUNCTS: &[&str] = &[
@@ -118,27 +133,30 @@ impl fmt::Display for TokenKind {
 }
 
 /// A script argument given as a number: decimal, `0x` hex or `0` octal,
-/// with an optional `-`.
+/// with an optional `-`; up to 2^64 - 1 (wrapping, as the same literal in
+/// a script does), or -2^63 with the sign.
 fn parse_int(text: &str) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
     };
-    let value = if let Some(hex) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
-        u64::from_str_radix(hex, 16).ok()?
+    let (digits, radix) = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        (hex, 16)
     } else if digits.len() > 1 && digits.starts_with('0') {
-        u64::from_str_radix(&digits[1..], 8).ok()?
+        (&digits[1..], 8)
     } else {
-        digits.parse::<u64>().ok()?
-    } as i64;
-    Some(if negative {
-        value.wrapping_neg()
-    } else {
-        value
-    })
+        (digits, 10)
+    };
+    // from_str_radix takes a sign of its own; a script argument has one
+    // at most, before the digits.
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let value = u64::from_str_radix(digits, radix).ok()?;
+    if negative {
+        return 0i64.checked_sub_unsigned(value);
+    }
+    Some(value as i64)
 }
 
 /// One token and where it is.
@@ -210,7 +228,18 @@ impl<'a> Lexer<'a> {
             && self.text[self.pos + 1..].starts_with(|c: char| c.is_ascii_alphabetic())
         {
             self.pos += 1;
-            TokenKind::Ident(format!("@{}", self.take_word()))
+            let word = format!("@{}", self.take_word());
+            if !AT_OPERATORS.contains(&word.as_str()) {
+                return Err(Diagnostic::new(
+                    Span::new(start, self.pos),
+                    format!(
+                        "unknown operator '{word}'; kscope knows {}",
+                        AT_OPERATORS.join(" ")
+                    ),
+                    None,
+                ));
+            }
+            TokenKind::Ident(word)
         } else if c == '$' {
             self.pos += 1;
             if !self

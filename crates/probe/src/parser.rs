@@ -25,6 +25,11 @@ use crate::source::{SourceFile, Span};
 /// 1000 the main thread's 8 MiB in `probe -p 3`, both in a debug build).
 const MAX_DEPTH: usize = 64;
 
+/// How tightly `KEY in ARRAY` binds, on [`BinaryOp::precedence`]'s
+/// scale: between `&` (5) and the comparisons (6 and up), so that
+/// `a + 1 in b` tests `a + 1` and `x & k in b` is `x & (k in b)`.
+const IN_PRECEDENCE: u8 = 6;
+
 /// Parses a whole script.
 pub fn parse(file: &SourceFile) -> Result<Script, Diagnostic> {
     parse_with_args(file, &[])
@@ -596,6 +601,20 @@ impl<'a> Parser<'a> {
         let depth = self.depth;
         let mut lhs = self.unary()?;
         loop {
+            // `KEY in ARRAY` binds as SystemTap's parser has it: looser
+            // than the comparisons, tighter than `&`.
+            if self.at_keyword(Keyword::In) && IN_PRECEDENCE >= min {
+                self.advance()?;
+                let (array, end) = self.ident("an array's name after 'in'")?;
+                lhs = Expr {
+                    span: lhs.span.to(end),
+                    kind: ExprKind::In {
+                        keys: vec![lhs],
+                        array,
+                    },
+                };
+                continue;
+            }
             let op = match &self.token.kind {
                 TokenKind::Punct(p) => BinaryOp::from_symbol(p),
                 _ => None,
@@ -647,17 +666,6 @@ impl<'a> Parser<'a> {
 
     fn postfix(&mut self) -> Result<Expr, Diagnostic> {
         let mut expr = self.primary()?;
-        if self.at_keyword(Keyword::In) {
-            self.advance()?;
-            let (array, end) = self.ident("an array's name after 'in'")?;
-            return Ok(Expr {
-                span: expr.span.to(end),
-                kind: ExprKind::In {
-                    keys: vec![expr],
-                    array,
-                },
-            });
-        }
         loop {
             let op = if self.at("++") {
                 UnaryOp::PostInc
@@ -1198,6 +1206,10 @@ mod tests {
         assert_eq!(expr("a[execname()]++"), "(a[execname()]++)");
         assert_eq!(expr("[k, 2] in a"), "([k, 2] in a)");
         assert_eq!(expr("!(k in a)"), "(!([k] in a))");
+        assert_eq!(expr("1 + 1 in a"), "([(1 + 1)] in a)");
+        assert_eq!(expr("!k in a"), "([(!k)] in a)");
+        assert_eq!(expr("x & k in a"), "(x & ([k] in a))");
+        assert_eq!(expr("\"a\" . \"b\" in names"), "([(\"a\" . \"b\")] in names)");
         assert_eq!(expr("s <<< x - 1"), "(s <<< (x - 1))");
         assert_eq!(expr("t[tid()] <<< 1"), "(t[tid()] <<< 1)");
         assert_eq!(expr("@count(s[k]) + @avg(s)"), "(@count(s[k]) + @avg(s))");

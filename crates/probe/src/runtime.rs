@@ -210,10 +210,10 @@ impl Maps {
             .iter()
             .enumerate()
             .map(|(i, a)| {
-                let kind = if a.stat {
-                    MapType::PerCpuHash
-                } else {
-                    MapType::Hash
+                let kind = match (a.stat, a.recent) {
+                    (true, _) => MapType::PerCpuHash,
+                    (false, true) => MapType::LruHash,
+                    (false, false) => MapType::Hash,
                 };
                 Map::create(
                     kind,
@@ -445,8 +445,7 @@ impl Session {
     fn warn_dropped(&self, out: &mut dyn Write) -> Result<(), RuntimeError> {
         let value = self.maps.globals(self.generated.globals.size)?;
         for (name, at) in &self.generated.globals.drops {
-            let at = *at as usize;
-            let dropped = u64::from_ne_bytes(value[at..at + 8].try_into().unwrap_or([0; 8]));
+            let dropped = crate::codegen::word_at(&value, *at as usize) as u64;
             if dropped == 0 {
                 continue;
             }
@@ -470,10 +469,7 @@ impl Session {
 
     fn lost(&self) -> Result<u64, RuntimeError> {
         let value = self.maps.globals(self.generated.globals.size)?;
-        let at = crate::codegen::LOST_COUNTER as usize;
-        Ok(u64::from_ne_bytes(
-            value[at..at + 8].try_into().unwrap_or([0; 8]),
-        ))
+        Ok(crate::codegen::word_at(&value, crate::codegen::LOST_COUNTER as usize) as u64)
     }
 
     /// Runs the probes whose kind `which` takes, in attachment order: a

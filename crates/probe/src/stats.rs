@@ -26,10 +26,10 @@
 //! one. A CPU with a count of 0 is skipped by the merge whatever its min
 //! and max hold, so a fresh entry needs only zeros.
 //!
-//! Bucket numbers are SystemTap's, so `@hist_log(s)[N]` and `foreach`
-//! over a histogram see the same indexes as under SystemTap: a log
-//! histogram has 128 buckets, 64 holding 0; a linear one has an underflow
-//! bucket 0, one bucket per step, and an overflow bucket last.
+//! Bucket numbers are SystemTap's (which its `@hist_log(s)[N]` indexes;
+//! kscope does not accept that yet): a log histogram has 128 buckets, 64
+//! holding 0; a linear one has an underflow bucket 0, one bucket per
+//! step, and an overflow bucket last.
 //!
 //! ```
 //! use kscope_probe::stats::{Aggregate, HistKind, render_hist, value_size};

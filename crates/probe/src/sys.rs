@@ -70,6 +70,11 @@ fn kernel_has_kprobes() -> bool {
     std::path::Path::new("/sys/bus/event_source/devices/kprobe").exists()
 }
 
+/// The CPU ids statistics are merged over when the possible CPUs cannot
+/// be read: x86-64's largest NR_CPUS, so that none is left out (an id the
+/// kernel does not have is skipped at run time).
+const MAX_CPU_IDS: u32 = 8192;
+
 /// What pass 3 needs from the running session: `target()` (the `-x` pid
 /// or the `-c` command's), the clock offset for `gettimeofday_*()`, the
 /// number of possible CPUs for reads of statistics, and from
@@ -84,8 +89,8 @@ pub fn codegen_options(target: i64, needs: Needs) -> Options {
     let btf = kscope_btf::Btf::parse(&blob).ok();
     let btf = btf.as_ref();
     Options {
-        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
-        own_pid: i64::from(std::process::id()),
+        cpus: kscope_bpf::possible_cpu_ids_end().unwrap_or(MAX_CPU_IDS),
+        own_pid: kernel_tgid().unwrap_or(0),
         target,
         realtime_offset_ns: realtime_offset_ns(),
         task_offsets: btf.filter(|_| needs.task_layout).and_then(task_offsets),
@@ -104,6 +109,20 @@ fn task_offsets(btf: &kscope_btf::Btf<'_>) -> Option<(u32, u32)> {
 /// The offset of a member (a dotted path) of `task_struct`.
 fn task_member(btf: &kscope_btf::Btf<'_>, path: &str) -> Option<u32> {
     u32::try_from(btf.member_offset("struct task_struct", path)?).ok()
+}
+
+/// kscope's process id as BPF programs see it (bpf_get_current_pid_tgid:
+/// the initial pid namespace's), which differs from getpid() in a
+/// container: a one-instruction program run in this process says it.
+fn kernel_tgid() -> Option<i64> {
+    use kscope_bpf::{Alu, Insn, Program, ProgramType};
+    let insns = [
+        Insn::call(14), // bpf_get_current_pid_tgid
+        Insn::alu64_imm(Alu::Rsh, 0, 32),
+        Insn::exit(),
+    ];
+    let program = Program::load(ProgramType::RawTracepoint, "ks_tgid", &insns).ok()?;
+    program.test_run(&[]).ok().map(i64::from)
 }
 
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC (the clock of

@@ -32,6 +32,10 @@ pub struct ArrayType {
     pub hist: Option<HistKind>,
     /// How many entries it holds.
     pub capacity: u32,
+    /// Whether a full map makes room by dropping the least recently used
+    /// entry (the hidden arrays of `@entry`) instead of refusing the new
+    /// one.
+    pub recent: bool,
     /// Where it is declared.
     pub span: Span,
 }

@@ -14,7 +14,7 @@ use crate::diagnostic::Diagnostic;
 use crate::source::Span;
 use crate::visit::calls_in_block;
 
-use super::{Binding, Checker, HistKind, Key, Scope, Shape, Ty};
+use super::{Binding, Checker, HistKind, Key, Scope, Shape, Ty, UNKNOWN_KEYS};
 
 impl Checker<'_> {
     /// Checks `array[keys]` (or `[keys] in array`): a global, indexed by
@@ -86,7 +86,7 @@ impl Checker<'_> {
                 true
             }
             // Declared with a size: the first use says how many keys.
-            Some(shape) if shape.keys.0 == usize::MAX => {
+            Some(shape) if shape.keys.0 == UNKNOWN_KEYS => {
                 shape.keys.0 = keys;
                 self.changed = true;
                 true
@@ -380,6 +380,13 @@ impl Checker<'_> {
                 .get(&Scope::Probe(i))
                 .map(|&(span, what)| (span, what, None));
             let mut calls = Vec::new();
+            if let Some(cond) = &probe.condition {
+                crate::visit::visit_expr(cond, &mut |e| {
+                    if let ExprKind::Call { name, .. } = &e.kind {
+                        calls.push((name.clone(), e.span));
+                    }
+                });
+            }
             calls_in_block(&probe.body, &mut |name, span| {
                 calls.push((name.to_string(), span))
             });

@@ -88,6 +88,10 @@ enum Key {
     ArrayValue(String),
 }
 
+/// The key count of an array declared with a size (`global a[N]`) whose
+/// uses have not said yet how many keys it takes.
+const UNKNOWN_KEYS: usize = usize::MAX;
+
 /// What the checker learned of an array from its uses.
 #[derive(Debug, Clone)]
 struct Shape {
@@ -180,13 +184,16 @@ impl Types {
             .unwrap_or((DEFAULT_CAPACITY, shape.keys.1));
         Some(ArrayType {
             name: name.to_string(),
-            keys: (0..shape.keys.0)
+            // Declared with a size and never indexed: an array of no keys
+            // (one entry at most), as good as empty.
+            keys: (0..if shape.keys.0 == UNKNOWN_KEYS { 0 } else { shape.keys.0 })
                 .map(|i| ty(Key::Index(name.to_string(), i)))
                 .collect(),
             value: ty(Key::ArrayValue(name.to_string())),
             stat: shape.stat.is_some(),
             hist: shape.hist.map(|(h, _)| h),
             capacity,
+            recent: crate::entry::is_entry_array(name),
             span,
         })
     }
@@ -277,7 +284,7 @@ impl Checker<'_> {
                 self.types.shapes.insert(
                     g.name.clone(),
                     Shape {
-                        keys: (usize::MAX, g.span),
+                        keys: (UNKNOWN_KEYS, g.span),
                         stat: None,
                         hist: None,
                     },

@@ -10,22 +10,15 @@
 
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
-use super::{Gen, MapRef, Result, STR, StrLoc};
+use super::{
+    BPF_ANY, BPF_NOEXIST, Gen, MAP_DELETE_ELEM, MAP_LOOKUP_ELEM, MAP_LOOKUP_PERCPU_ELEM,
+    MAP_UPDATE_ELEM, MapRef, PROBE_READ_KERNEL, PROBE_READ_KERNEL_STR, Result, STR, StrLoc,
+};
 use crate::ast::{AssignOp, BinaryOp, Expr, ExprKind, StatOp};
 use crate::check::{ArrayType, Ty};
 use crate::source::Span;
-use crate::stats::{HistKind, WORD_HIST};
+use crate::stats::{Aggregate, HistKind, StatsError, WORD_HIST};
 
-// Helper function ids (enum bpf_func_id).
-const MAP_LOOKUP_ELEM: i32 = 1;
-const MAP_UPDATE_ELEM: i32 = 2;
-const MAP_DELETE_ELEM: i32 = 3;
-const PROBE_READ_KERNEL: i32 = 113;
-const PROBE_READ_KERNEL_STR: i32 = 115;
-const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
-/// bpf_map_update_elem flags.
-const BPF_ANY: i32 = 0;
-const BPF_NOEXIST: i32 = 1;
 
 /// The layout of an array's key and value in its BPF map, which the
 /// runtime and the host interpreter read too.
@@ -50,6 +43,14 @@ impl ArrayType {
             .collect()
     }
 
+    /// A statistic's entry as its per-CPU map gives it (one value per
+    /// possible CPU) merged over the CPUs.
+    pub fn merge_stat(&self, raw: &[u8]) -> std::result::Result<Aggregate, StatsError> {
+        let stride = (self.value_size() as usize).next_multiple_of(8);
+        let slots: Vec<&[u8]> = raw.chunks_exact(stride).collect();
+        Aggregate::merge_cpus(&slots, self.hist.as_ref())
+    }
+
     /// The bytes one value takes in the map (per CPU for a statistic).
     pub fn value_size(&self) -> u32 {
         if self.stat {
@@ -58,6 +59,15 @@ impl ArrayType {
             slot_size(self.value)
         }
     }
+}
+
+/// The native-endian i64 at byte `at` of a map's key or value (or the
+/// globals), 0 past their end.
+pub fn word_at(bytes: &[u8], at: usize) -> i64 {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, i64::from_ne_bytes)
 }
 
 /// The bytes a long or a string takes in a key or a value.
@@ -168,18 +178,23 @@ impl Gen<'_> {
         let t = self.str_temp()?;
         self.scoped(|g| {
             let key = g.key(&ty, keys)?;
-            g.lookup(map, key);
-            g.emit(Insn::st(Size::B, 8, t.off as i16, 0));
-            let absent = g.label();
-            g.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), absent);
-            g.emit(Insn::mov64_reg(3, 0));
-            g.address(1, t);
-            g.emit(Insn::mov64_imm(2, STR as i32));
-            g.emit(Insn::call(PROBE_READ_KERNEL));
-            g.bind(absent);
+            g.read_string(map, key, t);
             Ok(())
         })?;
         Ok(t)
+    }
+
+    /// Copies the string under `key` of `map` to `t`, `""` when absent.
+    fn read_string(&mut self, map: usize, key: u32, t: StrLoc) {
+        self.lookup(map, key);
+        self.emit(Insn::st(Size::B, t.reg, t.off as i16, 0));
+        let absent = self.label();
+        self.jump(Insn::jmp_imm(Jmp::Eq, 0, 0, 0), absent);
+        self.emit(Insn::mov64_reg(3, 0));
+        self.address(1, t);
+        self.emit(Insn::mov64_imm(2, STR as i32));
+        self.emit(Insn::call(PROBE_READ_KERNEL));
+        self.bind(absent);
     }
 
     /// r0 = 1 if `array[keys]` exists.
@@ -291,7 +306,9 @@ impl Gen<'_> {
         })
     }
 
-    /// An assignment to a string element; the value assigned.
+    /// An assignment to a string element; the value assigned. The keys
+    /// are evaluated once, before the value, as for a long element and in
+    /// kscope's process.
     pub(super) fn assign_element_string(
         &mut self,
         op: AssignOp,
@@ -300,21 +317,24 @@ impl Gen<'_> {
         value: &Expr,
     ) -> Result<StrLoc> {
         let (map, ty) = self.array(array, self.span)?;
-        let v = match op {
-            AssignOp::Assign => self.string(value)?,
-            _ => {
-                let old = self.element_string(array, keys)?;
-                let more = self.string(value)?;
-                self.concat(old, more)?
-            }
-        };
+        let t = self.str_temp()?;
         self.scoped(|g| {
             let key = g.key(&ty, keys)?;
-            g.address(3, v);
+            let v = match op {
+                AssignOp::Assign => g.string(value)?,
+                _ => {
+                    let old = g.str_temp()?;
+                    g.read_string(map, key, old);
+                    let more = g.string(value)?;
+                    g.concat(old, more)?
+                }
+            };
+            g.copy_str(t, v);
+            g.address(3, t);
             g.update(map, array, key, BPF_ANY);
             Ok(())
         })?;
-        Ok(v)
+        Ok(t)
     }
 
     /// `target <<< value`.

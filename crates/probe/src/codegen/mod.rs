@@ -46,6 +46,7 @@ mod tests;
 
 pub use fanin::SyscallArgs;
 pub use output::{ArgSlot, Output, is_user_string};
+pub use arrays::word_at;
 pub use stacks::stack_value;
 
 /// The longest string, NUL included (SystemTap's MAXSTRINGLEN is 512;
@@ -65,6 +66,10 @@ const STACK_LIMIT: i32 = 512;
 
 // Helper function ids (enum bpf_func_id in include/uapi/linux/bpf.h).
 const MAP_LOOKUP_ELEM: i32 = 1;
+const MAP_UPDATE_ELEM: i32 = 2;
+const MAP_DELETE_ELEM: i32 = 3;
+const GET_STACKID: i32 = 27;
+const MAP_LOOKUP_PERCPU_ELEM: i32 = 195;
 const KTIME_GET_NS: i32 = 5;
 const GET_SMP_PROCESSOR_ID: i32 = 8;
 const GET_CURRENT_PID_TGID: i32 = 14;
@@ -76,6 +81,9 @@ const PROBE_READ_USER_STR: i32 = 114;
 const PROBE_READ_KERNEL_STR: i32 = 115;
 const RINGBUF_OUTPUT: i32 = 130;
 const SNPRINTF: i32 = 165;
+/// bpf_map_update_elem's flags: create or replace, create only.
+const BPF_ANY: i32 = 0;
+const BPF_NOEXIST: i32 = 1;
 /// `src` of an ld_imm64 that loads the address of a map's value plus the
 /// second immediate (BPF_PSEUDO_MAP_VALUE).
 const PSEUDO_MAP_VALUE: u8 = 2;
@@ -239,8 +247,8 @@ pub struct Options {
     /// Offsets of `task_struct.real_parent` and `task_struct.tgid`, from
     /// BTF, for `ppid()`.
     pub task_offsets: Option<(u32, u32)>,
-    /// How many CPUs the kernel may have (the per-CPU maps' width), over
-    /// which reads of statistics merge.
+    /// One past the highest CPU id the kernel may have (nr_cpu_ids): the
+    /// CPUs over which reads of statistics merge.
     pub cpus: u32,
     /// kscope's own pid, whose events the event probes leave untraced
     /// (0: trace every process).

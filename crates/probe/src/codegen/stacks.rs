@@ -7,14 +7,12 @@
 
 use kscope_bpf::{Alu, Insn, Jmp, Size};
 
-use super::{Gen, MapRef, Output, Result};
+use super::{
+    BPF_NOEXIST, GET_CURRENT_PID_TGID, GET_STACKID, Gen, MAP_UPDATE_ELEM, MapRef, Output, Result,
+};
 
-const GET_STACKID: i32 = 27;
-const GET_CURRENT_PID_TGID: i32 = 14;
-const MAP_UPDATE_ELEM: i32 = 2;
 /// bpf_get_stackid flag: the user stack.
 const BPF_F_USER_STACK: i32 = 1 << 8;
-const BPF_NOEXIST: i32 = 1;
 /// The bit of a stack value that marks a user stack.
 const USER_BIT: i64 = 1 << 31;
 

@@ -19,7 +19,7 @@ use super::exec::{Interp, Result};
 use super::value::Value;
 use crate::ast::{Foreach, SortBy, StatOp};
 use crate::check::{ArrayType, Ty};
-use crate::codegen::{EXIT_FLAG, STR};
+use crate::codegen::{EXIT_FLAG, STR, word_at as word};
 use crate::source::Span;
 use crate::stats::{Aggregate, WORD_HIST};
 
@@ -67,12 +67,11 @@ pub(super) fn stat_get(stat: &Aggregate, op: StatOp) -> Option<i64> {
     }
 }
 
-/// Merges the per-CPU `raw` value (one `stride`-byte slot per CPU) of a
-/// statistic of `array` (empty when the entry is absent).
+/// Merges the per-CPU `raw` value of a statistic of `array` (empty when
+/// the entry is absent).
 fn merge(array: &ArrayType, raw: &[u8]) -> Result<Aggregate> {
-    let stride = (array.value_size() as usize).next_multiple_of(8);
-    let slots: Vec<&[u8]> = raw.chunks_exact(stride).collect();
-    Aggregate::merge_cpus(&slots, array.hist.as_ref())
+    array
+        .merge_stat(raw)
         .map_err(|e| HostError::Script(format!("internal error: {e}")))
 }
 
@@ -336,14 +335,6 @@ impl Interp<'_> {
                 )
             })
     }
-}
-
-/// The native-endian i64 at `at` of `bytes`, 0 past their end.
-fn word(bytes: &[u8], at: usize) -> i64 {
-    bytes
-        .get(at..at + 8)
-        .and_then(|b| b.try_into().ok())
-        .map_or(0, i64::from_ne_bytes)
 }
 
 /// Sorts a snapshot as `each` asks: first by all keys ascending, which is

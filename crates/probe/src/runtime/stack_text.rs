@@ -8,7 +8,7 @@
 use kscope_bpf::{Map, MapType};
 
 use crate::check::{ArrayType, Ty};
-use crate::codegen::{BpfProgram, MapRef, STACK_FRAMES, stack_value};
+use crate::codegen::{BpfProgram, MapRef, STACK_FRAMES, stack_value, word_at};
 use crate::stacks::{Folded, KernelSymbols, UserStacks, backtrace_string, print_backtrace};
 
 use super::RuntimeError;
@@ -125,8 +125,9 @@ impl StackText {
         if map.lookup(&id.to_ne_bytes(), &mut raw).is_err() {
             return Vec::new();
         }
-        raw.chunks_exact(8)
-            .map(|w| u64::from_ne_bytes(w.try_into().unwrap_or([0; 8])))
+        (0..raw.len())
+            .step_by(8)
+            .map(|at| word_at(&raw, at) as u64)
             .collect()
     }
 
@@ -164,25 +165,18 @@ pub(super) fn fold_arrays(
             continue;
         };
         let at = array.key_offsets()[position] as usize;
-        let slot = (array.value_size() as usize).next_multiple_of(8);
-        let cpus = if array.stat {
-            kscope_bpf::possible_cpus().map_err(failed)? as usize
-        } else {
-            1
-        };
-        let mut value = vec![0u8; slot * cpus];
+        let mut value = vec![0u8; map.value_len()];
         for key in map.keys().map_err(failed)? {
             if !map.lookup_if_present(&key, &mut value).map_err(failed)? {
                 continue;
             }
-            let word = |bytes: &[u8]| i64::from_ne_bytes(bytes[..8].try_into().unwrap_or([0; 8]));
             let weight = match (array.stat, array.value) {
-                (true, _) => value.chunks(slot).map(|v| word(v) as u64).sum(),
+                (true, _) => array.merge_stat(&value).map_or(0, |s| s.count()),
                 (false, Ty::Str) => 1,
-                (false, _) => u64::try_from(word(&value)).unwrap_or(0),
+                (false, _) => u64::try_from(word_at(&value, 0)).unwrap_or(0),
             };
             if weight > 0 {
-                stacks.fold(&mut folded, word(&key[at..]), weight);
+                stacks.fold(&mut folded, word_at(&key, at), weight);
             }
         }
     }

@@ -29,7 +29,7 @@ fn options() -> Options {
     Options {
         target: 4242,
         realtime_offset_ns: kscope_probe::sys::realtime_offset_ns(),
-        cpus: kscope_bpf::possible_cpus().unwrap_or(1),
+        cpus: kscope_bpf::possible_cpu_ids_end().unwrap_or(1),
         ..Options::default()
     }
 }
