@@ -123,9 +123,7 @@ impl Map {
             | MapType::Hash
             | MapType::LruHash
             | MapType::StackTrace
-            | MapType::RingBuf => {
-                value_size as usize
-            }
+            | MapType::RingBuf => value_size as usize,
         };
         let fd = sys::map_create(
             kind.raw(),

@@ -1209,7 +1209,10 @@ mod tests {
         assert_eq!(expr("1 + 1 in a"), "([(1 + 1)] in a)");
         assert_eq!(expr("!k in a"), "([(!k)] in a)");
         assert_eq!(expr("x & k in a"), "(x & ([k] in a))");
-        assert_eq!(expr("\"a\" . \"b\" in names"), "([(\"a\" . \"b\")] in names)");
+        assert_eq!(
+            expr("\"a\" . \"b\" in names"),
+            "([(\"a\" . \"b\")] in names)"
+        );
         assert_eq!(expr("s <<< x - 1"), "(s <<< (x - 1))");
         assert_eq!(expr("t[tid()] <<< 1"), "(t[tid()] <<< 1)");
         assert_eq!(expr("@count(s[k]) + @avg(s)"), "(@count(s[k]) + @avg(s))");

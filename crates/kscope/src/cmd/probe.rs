@@ -36,7 +36,7 @@ pub struct Args {
     /// stand for. With -e, every one is a script argument. An argument
     /// that starts with '-' goes after `--`.
     #[arg(value_name = "FILE.stp ARG", conflicts_with_all = ["list", "list_vars"])]
-    positionals: Vec<String>,
+    positionals: Vec<std::ffi::OsString>,
 
     /// The script itself, as text.
     #[arg(short = 'e', value_name = "SCRIPT")]
@@ -105,7 +105,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
 
     let started = Instant::now();
     let script =
-        kscope_probe::parse_with_args(&file, script_args).map_err(|d| diagnostic(&file, &d))?;
+        kscope_probe::parse_with_args(&file, &script_args).map_err(|d| diagnostic(&file, &d))?;
     report(
         1,
         &format!(
@@ -313,23 +313,39 @@ fn write_folded(session: &mut Session, file: kscope_outfile::AtomicFile) -> anyh
 
 /// The script from -e, a file, or standard input, and the script's
 /// arguments: with -e every positional, else those after the file.
-fn source(args: &Args) -> anyhow::Result<(SourceFile, &[String])> {
+fn source(args: &Args) -> anyhow::Result<(SourceFile, Vec<String>)> {
+    let strings = |values: &[std::ffi::OsString]| -> anyhow::Result<Vec<String>> {
+        values
+            .iter()
+            .map(|v| {
+                v.to_str()
+                    .map(String::from)
+                    .ok_or_else(|| anyhow::anyhow!("the script argument {v:?} is not UTF-8 text"))
+            })
+            .collect()
+    };
     if let Some(text) = &args.script {
-        return Ok((SourceFile::new("<input>", text.clone()), &args.positionals));
+        return Ok((
+            SourceFile::new("<input>", text.clone()),
+            strings(&args.positionals)?,
+        ));
     }
     let Some((path, rest)) = args.positionals.split_first() else {
         bail!(
             "no script: give one with -e 'probe ... {{ ... }}' or as FILE.stp (see kscope probe --help)"
         );
     };
+    let rest = strings(rest)?;
     if path == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
             .context("cannot read the script from standard input")?;
         return Ok((SourceFile::new("<stdin>", text), rest));
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    Ok((SourceFile::new(path.clone(), text), rest))
+    let path = PathBuf::from(path);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok((SourceFile::new(path.display().to_string(), text), rest))
 }
 
 fn diagnostic(file: &SourceFile, d: &Diagnostic) -> anyhow::Error {

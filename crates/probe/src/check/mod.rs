@@ -186,7 +186,11 @@ impl Types {
             name: name.to_string(),
             // Declared with a size and never indexed: an array of no keys
             // (one entry at most), as good as empty.
-            keys: (0..if shape.keys.0 == UNKNOWN_KEYS { 0 } else { shape.keys.0 })
+            keys: (0..if shape.keys.0 == UNKNOWN_KEYS {
+                0
+            } else {
+                shape.keys.0
+            })
                 .map(|i| ty(Key::Index(name.to_string(), i)))
                 .collect(),
             value: ty(Key::ArrayValue(name.to_string())),

@@ -19,7 +19,6 @@ use crate::check::{ArrayType, Ty};
 use crate::source::Span;
 use crate::stats::{Aggregate, HistKind, StatsError, WORD_HIST};
 
-
 /// The layout of an array's key and value in its BPF map, which the
 /// runtime and the host interpreter read too.
 impl ArrayType {

@@ -44,9 +44,9 @@ mod strings;
 #[cfg(test)]
 mod tests;
 
+pub use arrays::word_at;
 pub use fanin::SyscallArgs;
 pub use output::{ArgSlot, Output, is_user_string};
-pub use arrays::word_at;
 pub use stacks::stack_value;
 
 /// The longest string, NUL included (SystemTap's MAXSTRINGLEN is 512;
