@@ -254,7 +254,7 @@ impl Maps {
             let insns = self.relocate(program);
             let name = format!("ks_{index}");
             let loaded = Program::load(program_type(&attachment.kind), &name, &insns)
-                .map_err(|e| rejected(e, program, &attachment.name))?;
+                .map_err(|e| rejected(e, program, &attachment.name, &generated.arrays))?;
             programs.push(loaded);
         }
         Ok(programs)
@@ -649,7 +649,12 @@ fn close_all(events: Vec<PerfEvent>) {
 }
 
 /// A load failure, with the verifier's reason mapped to the source.
-fn rejected(e: kscope_bpf::Error, program: &BpfProgram, point: &str) -> RuntimeError {
+fn rejected(
+    e: kscope_bpf::Error,
+    program: &BpfProgram,
+    point: &str,
+    arrays: &[crate::check::ArrayType],
+) -> RuntimeError {
     let kscope_bpf::Error::Load {
         verifier_log,
         source,
@@ -698,8 +703,21 @@ fn rejected(e: kscope_bpf::Error, program: &BpfProgram, point: &str) -> RuntimeE
             "the program made for {point} is too large for the kernel's verifier, which gave up after following 1,000,000 instructions; split the work over several probes on the same point, each of which is checked on its own"
         )
     } else {
+        // The array whose map the failing code of this source uses, if any.
+        let array = program
+            .relocations
+            .iter()
+            .filter(|&&(i, _)| at.is_some_and(|at| i <= at))
+            .filter(|&&(i, _)| program.spans.get(i) == Some(&span))
+            .filter_map(|&(_, map)| match map {
+                MapRef::Array(n) => arrays.get(n),
+                _ => None,
+            })
+            .next_back()
+            .map(|a| format!(", which uses array '{}',", a.name))
+            .unwrap_or_default();
         format!(
-            "the kernel's verifier rejected the code made from this ({reason}); this is a bug in kscope, please report it with the script"
+            "the kernel's verifier rejected the code made from this{array} ({reason}); this is a bug in kscope, please report it with the script"
         )
     };
     RuntimeError::Rejected {
@@ -909,13 +927,52 @@ mod tests {
             source: io::Error::from_raw_os_error(7), // E2BIG
             verifier_log: log.into(),
         };
-        match rejected(e, &program, "begin") {
+        match rejected(e, &program, "begin", &[]) {
             RuntimeError::Rejected { diagnostic, .. } => {
                 let file = crate::SourceFile::new("t.stp", "x".repeat(40));
                 diagnostic.render(&file)
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_rejection_in_an_arrays_code_names_the_array() {
+        let span = Span::new(10, 20);
+        let program = BpfProgram {
+            attachment: 0,
+            insns: vec![kscope_bpf::Insn::mov64_imm(0, 0); 3],
+            spans: vec![Span::new(0, 5), span, span],
+            relocations: vec![(1, MapRef::Array(0))],
+            loops: Vec::new(),
+        };
+        let array = crate::check::ArrayType {
+            name: "counts".into(),
+            keys: vec![crate::check::Ty::Long],
+            value: crate::check::Ty::Long,
+            stat: false,
+            hist: None,
+            capacity: 2048,
+            recent: false,
+            span,
+        };
+        let e = kscope_bpf::Error::Load {
+            name: "ks_0".into(),
+            source: io::Error::from_raw_os_error(13), // EACCES
+            verifier_log:
+                "2: (79) r0 = *(u64 *)(r0 +8)\nR0 invalid mem access 'map_value_or_null'\n".into(),
+        };
+        let RuntimeError::Rejected { diagnostic, .. } = rejected(e, &program, "begin", &[array])
+        else {
+            panic!("not a rejection");
+        };
+        assert!(
+            diagnostic.message.contains(
+                "rejected the code made from this, which uses array 'counts', (R0 invalid mem access"
+            ),
+            "{}",
+            diagnostic.message
+        );
     }
 
     #[test]
