@@ -250,8 +250,8 @@ pub struct Options {
     /// One past the highest CPU id the kernel may have (nr_cpu_ids): the
     /// CPUs over which reads of statistics merge.
     pub cpus: u32,
-    /// kscope's own pid, whose events the event probes leave untraced
-    /// (0: trace every process).
+    /// kscope's own pid as BPF sees it, whose syscalls the syscall probes
+    /// leave untraced (0: trace every process).
     pub own_pid: i64,
     /// Offset of `task_struct.thread_info.status`, from BTF, for the
     /// test by which a syscall fan-in skips compat syscalls.

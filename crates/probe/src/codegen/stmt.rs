@@ -150,15 +150,18 @@ impl Gen<'_> {
         }
     }
 
-    /// Leaves an event of kscope's own process untraced: its polls of the
-    /// ring buffer and writes of the output would count themselves (a
-    /// `syscall_any` count grows by what printing it costs). Only the
-    /// points that trace what a thread does; a timer fires whatever runs.
+    /// Leaves kscope's own syscalls untraced: its polls of the ring buffer
+    /// and writes of the output would count themselves (a `syscall_any`
+    /// count would grow by what printing it costs). Only syscall points,
+    /// whose events are the current task's own: a tracepoint such as
+    /// sched_switch, or a kprobe, may be about another task while kscope
+    /// runs (kscope switching to the traced command), and is kept.
     fn skip_own_process(&mut self) {
-        let event = matches!(
-            self.attachment.kind,
-            AttachKind::Tracepoint(_) | AttachKind::Kprobe { .. } | AttachKind::SyscallFanIn(_)
-        );
+        let event = match &self.attachment.kind {
+            AttachKind::SyscallFanIn(_) => true,
+            AttachKind::Tracepoint(tp) => matches!(tp.system.as_str(), "syscalls" | "raw_syscalls"),
+            _ => false,
+        };
         if !event || self.options.own_pid <= 0 {
             return;
         }
