@@ -82,6 +82,21 @@ impl Batch {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
+    /// How the batch ended, with the kernel's own panic line when it
+    /// panicked: the console's tail may be all call trace.
+    fn explain(&self) -> String {
+        let outcome = self.outcome.explain();
+        let panic_line = self
+            .console
+            .lines()
+            .find(|l| l.contains("Kernel panic - not syncing"))
+            .filter(|_| self.outcome == Outcome::Panicked);
+        match panic_line {
+            Some(line) => format!("{outcome} ({})", line.trim()),
+            None => outcome,
+        }
+    }
+
     /// A command's result, whatever it was.
     pub fn result(&self, name: &str) -> Option<&CommandResult> {
         self.results.get(name)
@@ -95,8 +110,8 @@ impl Batch {
         let detail = match result.map(|r| r.status) {
             Some(Some(0)) => return result.ok_or_else(|| unreachable_result(name)),
             Some(Some(status)) => format!("exited with status {status}"),
-            Some(None) => format!("started but never finished: {}", self.outcome.explain()),
-            None => format!("never started: {}", self.outcome.explain()),
+            Some(None) => format!("started but never finished: {}", self.explain()),
+            None => format!("never started: {}", self.explain()),
         };
         Err(LabError::Command {
             name: name.to_string(),
