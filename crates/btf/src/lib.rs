@@ -62,22 +62,45 @@ const KIND_DECL_TAG: u32 = 17;
 const KIND_TYPE_TAG: u32 = 18;
 const KIND_ENUM64: u32 = 19;
 
-/// One type record: what sizes need.
+/// One type record: what sizes need, in 16 bytes (the kernel's BTF has
+/// some 130,000 types; the rest is read from the blob when asked).
 #[derive(Debug, Clone, Copy)]
 struct Type {
     kind: u32,
     /// `size` for INT, STRUCT, UNION, ENUM, FLOAT; the referred type id
     /// for PTR, TYPEDEF, qualifiers.
     size_or_type: u32,
-    /// For ARRAY: element type and count.
-    array: Option<(u32, u32)>,
     /// Where the kind's own data starts in the blob (an INT's encoding,
-    /// STRUCT members, FUNC_PROTO parameters), and the record count.
-    data: usize,
-    vlen: usize,
+    /// STRUCT members, FUNC_PROTO parameters, an ARRAY's element and count).
+    data: u32,
+    /// The record count of that data.
+    vlen: u16,
     /// The info word's kind_flag: bitfield offsets for STRUCT, signed
     /// values for ENUM.
     kind_flag: bool,
+}
+
+impl Type {
+    /// Where the kind's own data starts in the blob.
+    fn data(&self) -> usize {
+        self.data as usize
+    }
+
+    /// How many records that data holds.
+    fn vlen(&self) -> usize {
+        usize::from(self.vlen)
+    }
+
+    /// For an ARRAY: its element type and count, read from `blob`.
+    fn array(&self, blob: &[u8]) -> Option<(u32, u32)> {
+        if self.kind != KIND_ARRAY {
+            return None;
+        }
+        Some((
+            read_u32(blob, self.data()).ok()?,
+            read_u32(blob, self.data() + 8).ok()?,
+        ))
+    }
 }
 
 /// A function parameter or return value as BTF describes it.
@@ -114,6 +137,9 @@ pub struct Btf<'a> {
     /// Named types by namespace and name: `struct page` is
     /// `(Namespace::Struct, "page")`; typedef and base names are plain.
     names: HashMap<(Namespace, &'a str), u32>,
+    /// Whether `names` and `enums` were built ([`Btf::parse`]); without
+    /// them ([`Btf::parse_lean`]) a name is found by a walk of the types.
+    indexed: bool,
     blob: &'a [u8],
     strings: &'a [u8],
 }
@@ -152,7 +178,7 @@ fn string(strings: &[u8], offset: u32) -> &str {
 /// typedefs and base types. Keys borrow the blob's strings, so that
 /// parsing the kernel's 100,000 types allocates no name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Namespace {
+pub(crate) enum Namespace {
     Struct,
     Union,
     Enum,
@@ -182,11 +208,29 @@ impl Namespace {
 impl<'a> Btf<'a> {
     /// Parses a little-endian BTF blob (all kscope's targets are).
     pub fn parse(blob: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        Btf::parse_with(blob, true)
+    }
+
+    /// Parses a blob for a few lookups of named types: no index of names
+    /// and no enum constants are built (a lookup walks the types; the
+    /// enum constants are not known), which for the kernel's BTF saves
+    /// some 4 MB and most of the time.
+    pub fn parse_lean(blob: &'a [u8]) -> Result<Btf<'a>, BtfError> {
+        Btf::parse_with(blob, false)
+    }
+
+    fn parse_with(blob: &'a [u8], indexed: bool) -> Result<Btf<'a>, BtfError> {
         let magic = blob.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         if magic != Some(MAGIC) {
             return Err(BtfError {
                 offset: 0,
                 expected: "the BTF magic 0xeb9f (little-endian)",
+            });
+        }
+        if u32::try_from(blob.len()).is_err() {
+            return Err(BtfError {
+                offset: 0,
+                expected: "a blob smaller than 4 GiB",
             });
         }
         let hdr_len = read_u32(blob, 4)? as usize;
@@ -211,16 +255,21 @@ impl<'a> Btf<'a> {
                 expected: "a type section inside the blob",
             });
         }
-        // Type id 0 is void.
+        // Type id 0 is void. A record takes 12 bytes at least: the vector
+        // is sized once, not grown (and copied) as the kernel's 130,000
+        // types come.
+        let mut types = Vec::with_capacity(type_len / 12 + 1);
+        types.push(Type {
+            kind: 0,
+            size_or_type: 0,
+            data: 0,
+            vlen: 0,
+            kind_flag: false,
+        });
         let mut btf = Btf {
-            types: vec![Type {
-                kind: 0,
-                size_or_type: 0,
-                array: None,
-                data: 0,
-                vlen: 0,
-                kind_flag: false,
-            }],
+            types,
+            indexed,
+
             blob,
             strings,
             ..Btf::default()
@@ -235,20 +284,21 @@ impl<'a> Btf<'a> {
             let data = at + 12;
             let id = btf.types.len() as u32;
             let name = string(strings, name_off);
-            let (extra, array) = match kind {
-                KIND_INT | KIND_VAR | KIND_DECL_TAG => (4, None),
-                KIND_ARRAY => (12, Some((read_u32(blob, data)?, read_u32(blob, data + 8)?))),
-                KIND_STRUCT | KIND_UNION | KIND_DATASEC => (vlen * 12, None),
-                KIND_ENUM => {
+            let extra = match kind {
+                KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+                KIND_ARRAY => 12,
+                KIND_STRUCT | KIND_UNION | KIND_DATASEC => vlen * 12,
+                KIND_ENUM if indexed => {
                     for i in 0..vlen {
                         let entry = data + i * 8;
                         let value = read_u32(blob, entry + 4)? as i32;
                         btf.enums
                             .insert(string(strings, read_u32(blob, entry)?), i64::from(value));
                     }
-                    (vlen * 8, None)
+                    vlen * 8
                 }
-                KIND_ENUM64 => {
+                KIND_ENUM => vlen * 8,
+                KIND_ENUM64 if indexed => {
                     for i in 0..vlen {
                         let entry = data + i * 12;
                         let low = u64::from(read_u32(blob, entry + 4)?);
@@ -258,11 +308,12 @@ impl<'a> Btf<'a> {
                             ((high << 32) | low) as i64,
                         );
                     }
-                    (vlen * 12, None)
+                    vlen * 12
                 }
-                KIND_FUNC_PROTO => (vlen * 8, None),
+                KIND_ENUM64 => vlen * 12,
+                KIND_FUNC_PROTO => vlen * 8,
                 KIND_PTR | 7 | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
-                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => (0, None),
+                | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
                 _ => {
                     return Err(BtfError {
                         offset: at,
@@ -270,7 +321,7 @@ impl<'a> Btf<'a> {
                     });
                 }
             };
-            if !name.is_empty() {
+            if indexed && !name.is_empty() {
                 let space = match kind {
                     KIND_STRUCT => Some(Namespace::Struct),
                     KIND_UNION => Some(Namespace::Union),
@@ -286,9 +337,9 @@ impl<'a> Btf<'a> {
             btf.types.push(Type {
                 kind,
                 size_or_type,
-                array,
-                data,
-                vlen,
+                // The blob is smaller than 4 GiB (checked above).
+                data: data as u32,
+                vlen: vlen as u16,
                 kind_flag: info >> 31 != 0,
             });
             at = data + extra;
@@ -296,7 +347,8 @@ impl<'a> Btf<'a> {
         Ok(btf)
     }
 
-    /// The value of an enum constant.
+    /// The value of an enum constant (None from a lean parse, which keeps
+    /// no constants).
     pub fn enum_value(&self, name: &str) -> Option<i64> {
         self.enums.get(name).copied()
     }
@@ -327,14 +379,14 @@ impl<'a> Btf<'a> {
     pub fn function_params(&self, function: &str) -> Option<Vec<Value>> {
         let func = self
             .types
-            .get(*self.names.get(&(Namespace::Func, function))? as usize)?;
+            .get(self.named(Namespace::Func, function)? as usize)?;
         let proto = self.types.get(func.size_or_type as usize)?;
         if proto.kind != KIND_FUNC_PROTO {
             return None;
         }
-        (0..proto.vlen)
+        (0..proto.vlen())
             .map(|i| {
-                let entry = proto.data + i * 8;
+                let entry = proto.data() + i * 8;
                 let name = string(self.strings, read_u32(self.blob, entry).ok()?).to_string();
                 let ty = read_u32(self.blob, entry + 4).ok()?;
                 Some(self.value(name, ty))
@@ -347,7 +399,7 @@ impl<'a> Btf<'a> {
     pub fn function_return(&self, function: &str) -> Option<Value> {
         let func = self
             .types
-            .get(*self.names.get(&(Namespace::Func, function))? as usize)?;
+            .get(self.named(Namespace::Func, function)? as usize)?;
         let proto = self.types.get(func.size_or_type as usize)?;
         let ret = proto.size_or_type;
         (proto.kind == KIND_FUNC_PROTO && ret != 0).then(|| self.value(String::new(), ret))
@@ -355,10 +407,10 @@ impl<'a> Btf<'a> {
 
     /// Whether BTF knows a kernel function of this name.
     pub fn has_function(&self, function: &str) -> bool {
-        self.names.contains_key(&(Namespace::Func, function))
+        self.named(Namespace::Func, function).is_some()
     }
 
-    /// Every kernel function BTF knows, unordered.
+    /// Every kernel function BTF knows, unordered (none from a lean parse).
     pub fn function_names(&self) -> impl Iterator<Item = &str> {
         self.names
             .keys()
@@ -371,7 +423,7 @@ impl<'a> Btf<'a> {
         let t = self.types.get(stripped as usize);
         let (size, signed, kind) = match t.map(|t| t.kind) {
             Some(KIND_INT) => {
-                let t = t.map_or(0, |t| t.data);
+                let t = t.map_or(0, |t| t.data());
                 let encoding = read_u32(self.blob, t).unwrap_or(0);
                 let size = self.types[stripped as usize].size_or_type;
                 (size, (encoding >> 24) & 1 != 0, ValueKind::Integer)
@@ -423,7 +475,7 @@ impl<'a> Btf<'a> {
                 self.size_of(t.size_or_type, depth + 1)
             }
             KIND_ARRAY => {
-                let (elem, count) = t.array?;
+                let (elem, count) = t.array(self.blob)?;
                 self.size_of(elem, depth + 1)?.checked_mul(u64::from(count))
             }
             _ => None,
@@ -575,5 +627,32 @@ mod tests {
             btf.enum_value("TASK_COMM_LEN").is_some()
                 || btf.enum_value("BPF_MAP_TYPE_ARRAY") == Some(2)
         );
+    }
+
+    #[test]
+    fn a_lean_parse_finds_what_the_full_one_finds() {
+        // The running kernel's BTF, where it can be read; the lookups
+        // kscope makes with a lean parse.
+        let Ok(blob) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+            return;
+        };
+        let full = Btf::parse(&blob).expect("the kernel's BTF parses");
+        let lean = Btf::parse_lean(&blob).expect("the kernel's BTF parses lean");
+        for (ty, member) in [
+            ("struct task_struct", "real_parent"),
+            ("struct task_struct", "tgid"),
+            ("struct task_struct", "thread_info.status"),
+            ("struct file", "f_pos"),
+        ] {
+            assert_eq!(
+                lean.member_offset(ty, member),
+                full.member_offset(ty, member),
+                "{ty} {member}"
+            );
+        }
+        assert!(lean.member_offset("struct task_struct", "tgid").is_some());
+        assert_eq!(lean.find("pid_t"), full.find("pid_t"));
+        assert_eq!(lean.has_function("vfs_read"), full.has_function("vfs_read"));
+        assert_eq!(lean.enum_value("TASK_COMM_LEN"), None);
     }
 }

@@ -152,7 +152,27 @@ impl<'a> Btf<'a> {
     /// union is preferred to a forward declaration of it.
     pub fn find(&self, name: &str) -> Option<TypeId> {
         // "struct  x" or "struct\tx" too: the namespace word is split off.
-        self.names.get(&Namespace::split(name)).copied()
+        let (space, bare) = Namespace::split(name);
+        self.named(space, bare)
+    }
+
+    /// The first type named `name` in `space`: from the index, or by a
+    /// walk of the types when the blob was parsed lean.
+    pub(crate) fn named(&self, space: Namespace, name: &str) -> Option<TypeId> {
+        if self.indexed {
+            return self.names.get(&(space, name)).copied();
+        }
+        (1..self.types.len() as TypeId).find(|&id| {
+            let kind = self.types[id as usize].kind;
+            let in_space = match space {
+                Namespace::Struct => kind == KIND_STRUCT,
+                Namespace::Union => kind == KIND_UNION,
+                Namespace::Enum => matches!(kind, KIND_ENUM | KIND_ENUM64),
+                Namespace::Func => kind == KIND_FUNC,
+                Namespace::Plain => matches!(kind, KIND_INT | KIND_TYPEDEF | KIND_FLOAT),
+            };
+            in_space && self.name(id) == name
+        })
     }
 
     /// The kind of type `id`.
@@ -194,7 +214,7 @@ impl<'a> Btf<'a> {
             return "";
         }
         // The record's first word is its name's offset.
-        read_u32(self.blob, t.data.saturating_sub(12))
+        read_u32(self.blob, t.data().saturating_sub(12))
             .map(|off| string(self.strings, off))
             .unwrap_or("")
     }
@@ -231,7 +251,7 @@ impl<'a> Btf<'a> {
 
     /// The element type and count of array type `id`.
     pub fn array(&self, id: TypeId) -> Option<Array> {
-        let (element, count) = self.types.get(id as usize)?.array?;
+        let (element, count) = self.types.get(id as usize)?.array(self.blob)?;
         Some(Array { element, count })
     }
 
@@ -241,7 +261,7 @@ impl<'a> Btf<'a> {
         if t.kind != KIND_INT {
             return None;
         }
-        let word = read_u32(self.blob, t.data).ok()?;
+        let word = read_u32(self.blob, t.data()).ok()?;
         let encoding = word >> 24;
         Some(IntEncoding {
             size: t.size_or_type,
@@ -268,9 +288,9 @@ impl<'a> Btf<'a> {
             KIND_ENUM64 => (12, true),
             _ => return None,
         };
-        (0..t.vlen)
+        (0..t.vlen())
             .map(|i| {
-                let entry = t.data + i * stride;
+                let entry = t.data() + i * stride;
                 let name = string(self.strings, read_u32(self.blob, entry).ok()?);
                 let low = read_u32(self.blob, entry + 4).ok()?;
                 let value = if wide {
@@ -295,9 +315,9 @@ impl<'a> Btf<'a> {
         if !matches!(t.kind, KIND_STRUCT | KIND_UNION) {
             return None;
         }
-        (0..t.vlen)
+        (0..t.vlen())
             .map(|i| {
-                let entry = t.data + i * 12;
+                let entry = t.data() + i * 12;
                 let name = string(self.strings, read_u32(self.blob, entry).ok()?);
                 let type_id = read_u32(self.blob, entry + 4).ok()?;
                 let raw = read_u32(self.blob, entry + 8).ok()?;
@@ -430,9 +450,9 @@ impl<'a> Btf<'a> {
         if t.kind != KIND_FUNC_PROTO {
             return None;
         }
-        (0..t.vlen)
+        (0..t.vlen())
             .map(|i| {
-                let entry = t.data + i * 8;
+                let entry = t.data() + i * 8;
                 let name = string(self.strings, read_u32(self.blob, entry).ok()?);
                 Some((name, read_u32(self.blob, entry + 4).ok()?))
             })
@@ -529,7 +549,7 @@ impl<'a> Btf<'a> {
                 self.declarator(t.size_or_type, inner, depth + 1, budget)
             }
             KIND_ARRAY => {
-                let (element, count) = t.array.unwrap_or((0, 0));
+                let (element, count) = t.array(self.blob).unwrap_or((0, 0));
                 let dims = if count == 0 {
                     "[]".to_string()
                 } else {

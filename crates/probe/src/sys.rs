@@ -86,7 +86,7 @@ pub fn codegen_options(target: i64, needs: Needs) -> Options {
     } else {
         Vec::new()
     };
-    let btf = kscope_btf::Btf::parse(&blob).ok();
+    let btf = kscope_btf::Btf::parse_lean(&blob).ok();
     let btf = btf.as_ref();
     Options {
         cpus: kscope_bpf::possible_cpu_ids_end().unwrap_or(MAX_CPU_IDS),
