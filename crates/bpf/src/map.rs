@@ -524,22 +524,6 @@ mod tests {
         }
     }
 
-    /// `map[0] += 1` on this CPU's value: a raw_tracepoint program.
-    fn count_program(map: &Map) -> Vec<Insn> {
-        use crate::{Jmp, Size};
-        let mut insns = vec![Insn::st(Size::W, 10, -4, 0)];
-        insns.extend(Insn::ld_map_fd(1, map.raw_fd()));
-        insns.push(Insn::mov64_reg(2, 10));
-        insns.push(Insn::add64_imm(2, -4));
-        insns.push(Insn::call(1)); // bpf_map_lookup_elem
-        insns.push(Insn::jmp_imm(Jmp::Eq, 0, 0, 2));
-        insns.push(Insn::mov64_imm(1, 1));
-        insns.push(Insn::atomic_add64(0, 0, 1));
-        insns.push(Insn::mov64_imm(0, 0));
-        insns.push(Insn::exit());
-        insns
-    }
-
     #[test]
     fn a_per_cpu_array_has_a_slot_per_possible_cpu() {
         if !bpf_works("BPF per-CPU array map") {
@@ -577,7 +561,7 @@ mod tests {
         let program = Program::load(
             ProgramType::RawTracepoint,
             "kscope_t_pcnt",
-            &count_program(&map),
+            &atomic_add_program(&map, 0),
         )
         .expect("load");
         for _ in 0..3 {
@@ -636,8 +620,8 @@ mod tests {
         assert!(err.to_string().contains("the key is 2 bytes"), "{err}");
     }
 
-    /// `*(u64 *)(map[0] + offset) += 1` atomically: a raw_tracepoint
-    /// program.
+    /// `*(u64 *)(map[0] + offset) += 1` atomically (for a per-CPU map, on
+    /// this CPU's value): a raw_tracepoint program.
     fn atomic_add_program(map: &Map, offset: i16) -> Vec<Insn> {
         use crate::{Jmp, Size};
         let mut insns = vec![Insn::st(Size::W, 10, -4, 0)];

@@ -43,6 +43,22 @@ pub fn live(what: &str, missing: Option<String>) -> bool {
     false
 }
 
+/// Runs `program` with `args` (a tool a test builds or inspects with:
+/// cc, nm, addr2line) and gives its stdout; panics with its stderr when
+/// it fails.
+pub fn run_tool(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// A command that starts `program` with the termination signals (SIGINT,
 /// SIGTERM, SIGHUP, SIGQUIT) at their default action, except those in
 /// `ignored` (names without SIG, like `"INT"`), which it starts ignoring,

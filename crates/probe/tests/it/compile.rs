@@ -34,18 +34,23 @@ fn options() -> Options {
     }
 }
 
+/// A kernel of `catalog`'s tracepoints, HZ 250, without kprobes or BTF.
+fn kernel(catalog: &Catalog) -> Kernel<'_> {
+    Kernel {
+        catalog,
+        hz: 250,
+        has_kprobes: false,
+        btf: None,
+    }
+}
+
 /// Compiles `text` (named t.stp) against the catalog of the read
 /// syscall, with `target()` 4242.
 fn compiled(text: &str) -> (SourceFile, Result<(Generated, Vec<Attachment>), Diagnostic>) {
     let file = SourceFile::new("t.stp", text);
     let script = parse(&file).expect("the script parses");
     let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
+    let kernel = kernel(&catalog);
     let result = compile(&file, &script, &kernel, &options());
     (file, result)
 }
@@ -55,12 +60,7 @@ fn loaded(text: &str) -> (SourceFile, Result<Session, RuntimeError>) {
     let file = SourceFile::new("t.stp", text);
     let script = parse(&file).expect("the script parses");
     let catalog = catalog();
-    let kernel = Kernel {
-        catalog: &catalog,
-        hz: 250,
-        has_kprobes: false,
-        btf: None,
-    };
+    let kernel = kernel(&catalog);
     let resolved = resolve(&script, &kernel).unwrap_or_else(|d| panic!("{}", d.render(&file)));
     let generated = resolved
         .generate(&file, &script, &options())

@@ -83,19 +83,7 @@ int main(void)
 }
 "#;
 
-/// Runs `program` with `args`; its stdout, or a panic with its stderr.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+use kscope_testkit::run_tool as run;
 
 /// The symbols `nm ARGS FILE` lists: address, size and name (without
 /// a version, `pause@@GLIBC_2.2.5` being `pause`).

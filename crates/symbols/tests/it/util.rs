@@ -2,7 +2,6 @@
 //! their output, and turning kscope frames into the same shape.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use kscope_symbols::{ObjectFile, Symbolizer};
 
@@ -30,19 +29,7 @@ int main(int argc, char **argv)
 }
 "#;
 
-/// Runs `program` with `args`, panicking with its stderr when it fails.
-pub fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
+pub use kscope_testkit::run_tool as run;
 
 fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
